@@ -288,8 +288,19 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         key = unknown[0].lstrip("-").split("=")[0]
         raise UserError(f"command line: unknown flag {unknown[0]!r} for stage {stage}{_suggest(key, known)}")
     run, model, data, stage_cfg = objs
+    _use_cpu_backend_when_distributed_without_cuda()
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(run.run_dir) / "logs" / stage)
     return RecipeArgs(run=run, model=model, data=data, stage=stage_cfg, stage_name=stage, config_path=config_path)
+
+
+def _use_cpu_backend_when_distributed_without_cuda() -> None:
+    """Under torchrun/`accelerate launch` on a machine without CUDA, accelerate only forms a gloo process
+    group when told to use the CPU; otherwise each process silently trains alone. Tell it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
 def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], dict[str, str]]:

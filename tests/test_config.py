@@ -1,0 +1,95 @@
+"""The recipe config layer: precedence, unknown keys, types, invalid values — all before any model loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlhf_trl.config import STAGE_CONFIGS, parse_recipe_args
+from rlhf_trl.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "recipes" / "configs").glob("*.yaml"))
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_precedence_defaults_yaml_section_cli(tmp_path):
+    cfg = write(tmp_path, "run_dir: outputs/x\nlearning_rate: 1e-4\nseed: 7\ndpo:\n  learning_rate: 2e-5\n  beta: 0.2\n")
+    args = parse_recipe_args("dpo", ["--config", cfg, "--beta", "0.3"])
+    assert args.stage.learning_rate == pytest.approx(2e-5)  # section beats top level; "2e-5" is a float
+    assert args.stage.beta == pytest.approx(0.3)  # CLI beats section
+    assert args.stage.seed == 7  # top level applies where the stage has the field
+    assert args.stage.max_length == 1024  # dataclass default survives
+    assert args.stage.output_dir == "outputs/x/checkpoints/dpo"
+    assert args.data.dataset_name == "bundled"
+
+
+def test_run_dir_on_cli_moves_derived_paths(tmp_path):
+    cfg = write(tmp_path, "run_dir: outputs/x\n")
+    args = parse_recipe_args("reward", ["--config", cfg, "--run_dir", "outputs/y"])
+    assert args.stage.output_dir == "outputs/y/checkpoints/reward"
+    assert args.stage_dir("logs") == Path("outputs/y/logs/reward")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("model_nme: x\n", "cfg.yaml:1: unknown key 'model_nme' (did you mean 'model_name_or_path'?)"),
+        ("dpo:\n  betta: 0.1\n", "cfg.yaml:2: unknown key dpo.betta (did you mean 'beta'?)"),
+        ("reward:\n  foo: 1\n", "cfg.yaml:2: unknown key reward.foo"),
+        ("dpo:\n  beta: high\n", "cfg.yaml:2: dpo.beta: 'high' is not a valid float"),
+        ("seed: [1, 2]\n", "cfg.yaml:1: seed: expected a single value"),
+        ("dtype: float64\n", "cfg.yaml:1: dtype: 'float64' is not allowed; choose one of"),
+        ("dpo: 3\n", "cfg.yaml:1: section 'dpo' must be a mapping"),
+        ("- a\n- b\n", "must be a YAML mapping"),
+        ("dpo:\n  beta: [\n", "invalid YAML"),
+        ("lora_r: 0\n", "lora_r must be >= 1"),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path, text, expected):
+    cfg = write(tmp_path, text)
+    with pytest.raises(UserError) as err:
+        parse_recipe_args("dpo", ["--config", cfg])
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_typo_in_another_stage_section_fails_fast(tmp_path):
+    cfg = write(tmp_path, "grpo:\n  num_generationz: 4\n")
+    with pytest.raises(UserError, match="grpo.num_generationz"):
+        parse_recipe_args("reward", ["--config", cfg])
+
+
+def test_unknown_cli_flag(tmp_path):
+    with pytest.raises(UserError, match="unknown flag '--betaa'.*did you mean 'beta'"):
+        parse_recipe_args("dpo", ["--betaa", "0.3"])
+
+
+def test_missing_config_file():
+    with pytest.raises(UserError, match="does not exist"):
+        parse_recipe_args("dpo", ["--config", "nope.yaml"])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("stage", sorted(STAGE_CONFIGS))
+def test_shipped_configs_parse_for_every_stage(config, stage):
+    args = parse_recipe_args(stage, ["--config", str(config)])
+    assert args.stage_name == stage
+
+
+def test_misspelled_key_exits_nonzero_with_one_line(tmp_path):
+    """As a user sees it: the recipe CLI path, a non-zero exit and one line on stderr, no traceback."""
+    cfg = write(tmp_path, "dataset_nam: bundled\n")
+    code = "from rlhf_trl.errors import run_cli; from rlhf_trl.config import parse_recipe_args; import sys; run_cli(parse_recipe_args, 'dpo', sys.argv[1:])"
+    proc = subprocess.run([sys.executable, "-c", code, "--config", cfg], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: {cfg}:1: unknown key 'dataset_nam' (did you mean 'dataset_name'?)"]

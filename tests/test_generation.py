@@ -1,0 +1,108 @@
+"""Generation and response scoring (rlhf_trl.generation) on the tiny random Llama."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlhf_trl.generation import (
+    generate_responses,
+    query_mask_from_ids,
+    response_logprobs,
+    response_mask_from_ids,
+    truncate_after_eos,
+)
+
+PROMPTS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "How do I bake a loaf of sourdough bread at home?"}],
+    [{"role": "user", "content": "Name a colour."}],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from rlhf_trl.models import load_causal_lm, load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    model = load_causal_lm(tiny_model_dir, tokenizer).eval()
+    return model, tokenizer
+
+
+def test_truncate_after_eos_by_hand():
+    eos, pad = 2, 0
+    ids = torch.tensor([[5, 2, 7, 2], [5, 6, 7, 8], [2, 9, 9, 9], [0, 5, 2, 4]])
+    out, lengths, ended = truncate_after_eos(ids, eos, pad)
+    assert out.tolist() == [[5, 2, 0, 0], [5, 6, 7, 8], [2, 0, 0, 0], [0, 5, 2, 0]]
+    assert lengths.tolist() == [2, 4, 1, 3]
+    assert ended.tolist() == [True, False, True, True]
+
+
+def test_masks_keep_a_sampled_pad_token_inside_the_text():
+    pad = 0
+    assert query_mask_from_ids(torch.tensor([[0, 0, 5, 0, 6]]), pad).tolist() == [[0, 0, 1, 1, 1]]
+    assert response_mask_from_ids(torch.tensor([[5, 0, 2, 0, 0]]), pad).tolist() == [[1, 1, 1, 0, 0]]
+
+
+def test_generate_shapes_padding_and_seed(tiny):
+    model, tokenizer = tiny
+    a = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, seed=3)
+    b = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, seed=3)
+    c = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=8, batch_size=2, seed=4)
+    assert torch.equal(a.response_ids, b.response_ids) and a.response_texts == b.response_texts
+    assert not torch.equal(a.response_ids, c.response_ids)
+    assert a.query_ids.shape[0] == a.response_ids.shape[0] == 3
+    assert a.response_ids.shape[1] <= 8
+    # Left padding: every prompt ends at the last column, padding (mask 0) only at the left.
+    assert a.query_mask[:, -1].all()
+    assert (a.query_mask.diff(dim=1) >= 0).all()
+    assert torch.equal(a.response_mask.sum(1), a.lengths)
+    # After the end of a response there is only padding.
+    assert (a.response_ids[a.response_mask == 0] == tokenizer.pad_token_id).all()
+    for i in range(3):
+        if a.ended_with_eos[i]:
+            assert a.response_ids[i, a.lengths[i] - 1] == tokenizer.eos_token_id
+
+
+def test_logprobs_alone_equal_inside_left_padded_batch(tiny):
+    model, tokenizer = tiny
+    batch = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=6, seed=0, temperature=0.7)
+    pad = tokenizer.pad_token_id
+    with torch.no_grad():
+        together = response_logprobs(
+            model, batch.query_ids, batch.response_ids, pad, 0.7,
+            query_mask=batch.query_mask, response_mask=batch.response_mask,
+        )
+        for i in range(3):
+            q = batch.query_ids[i : i + 1, batch.query_mask[i].bool()]
+            r = batch.response_ids[i : i + 1, : batch.lengths[i]]
+            alone = response_logprobs(model, q, r, pad, 0.7)
+            torch.testing.assert_close(together[i, : batch.lengths[i]], alone[0], atol=1e-5, rtol=0)
+    assert (together[batch.response_mask == 0] == 0).all()
+    # The prompts differ in length, so padding was really exercised.
+    assert (batch.query_mask == 0).any()
+
+
+def test_logprobs_match_the_sampling_distribution(tiny):
+    """The scores generate() sampled from, log-softmaxed, equal our temperature-scaled log-probs."""
+    model, tokenizer = tiny
+    from rlhf_trl.generation import _sampling_config, encode_prompts
+
+    q, m = encode_prompts(tokenizer, PROMPTS[:1])
+    cfg = _sampling_config(tokenizer, max_new_tokens=5, temperature=0.5, top_k=0, top_p=1.0, do_sample=True)
+    cfg.eos_token_id = None  # keep all 5 tokens
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.generate(input_ids=q, attention_mask=m, generation_config=cfg,
+                             output_scores=True, return_dict_in_generate=True)
+        resp = out.sequences[:, q.shape[1] :]
+        expected = torch.stack([torch.log_softmax(s.float(), -1)[0, t] for s, t in zip(out.scores, resp[0])])
+        ours = response_logprobs(model, q, resp, tokenizer.pad_token_id, 0.5,
+                                 query_mask=m, response_mask=torch.ones_like(resp))
+        plain = torch.log_softmax(model(torch.cat([q, resp], 1)).logits[0, q.shape[1] - 1 : -1] / 0.5, -1)
+    torch.testing.assert_close(ours[0], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours[0], plain.gather(-1, resp[0, :, None])[:, 0], atol=1e-5, rtol=0)
+    # At temperature 1 the numbers differ: the temperature is really applied.
+    with torch.no_grad():
+        t1 = response_logprobs(model, q, resp, tokenizer.pad_token_id, 1.0, response_mask=torch.ones_like(resp))
+    assert not torch.allclose(t1, ours, atol=1e-3)
