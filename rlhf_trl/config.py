@@ -196,13 +196,17 @@ def _suggest(key: str, known) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _coerce(action: argparse.Action, value: Any, where: str) -> Any:
-    """Convert a YAML value with the same function the CLI flag uses; error in the user's terms."""
+def _coerce(action: argparse.Action, value: Any, where: str, accepts_list: bool = False) -> Any:
+    """Convert a YAML value with the same function the CLI flag uses; error in the user's terms.
+
+    ``accepts_list``: the field's annotation admits a list (e.g. ``report_to: str | list[str]``) even
+    though its CLI flag takes one value.
+    """
     if value is None or isinstance(value, dict):
         return value
-    if isinstance(value, list) and action.nargs not in ("+", "*"):
+    if isinstance(value, list) and action.nargs not in ("+", "*") and not accepts_list:
         raise UserError(f"{where}: expected a single value, got a list {value!r}")
-    if action.nargs in ("+", "*"):
+    if action.nargs in ("+", "*") or isinstance(value, list):
         values = value if isinstance(value, list) else [value]
         return [_coerce_one(action, v, where) for v in values]
     return _coerce_one(action, value, where)
@@ -231,13 +235,24 @@ def _build_parser(types: tuple[type, ...]):
     return HfArgumentParser(types)
 
 
+def _annotations(cls: type) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(getattr(klass, "__annotations__", {}))
+    return out
+
+
 def _apply_values(parser, values: dict[str, Any], where: dict[str, str]) -> None:
     """Set ``values`` as the parser's defaults, type-checked (YAML sits between defaults and CLI)."""
+    # The class annotations, not dataclasses.fields(): HfArgumentParser narrows field.type in place.
+    list_fields = {
+        name for t in parser.dataclass_types for name, hint in _annotations(t).items() if "list" in str(hint)
+    }
     for key, value in values.items():
         action = parser._option_string_actions.get(f"--{key}")
         if action is None:  # field without a flag (e.g. init=False): nothing to set
             raise UserError(f"{where[key]}: {key!r} cannot be set from a config")
-        action.default = _coerce(action, value, where[key])
+        action.default = _coerce(action, value, where[key], accepts_list=key in list_fields)
         action.required = False
 
 

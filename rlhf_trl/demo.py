@@ -79,18 +79,17 @@ def main(argv: list[str]) -> int:
     if "evaluation" in stages:
         from rlhf_trl.evaluation.report import main as report_main
 
-        report_main(["--run", str(run_dir)])
+        # The run's own analysis; the repository's ANALYSIS.md is written from the prototype run.
+        report_main(["--run", str(run_dir), "--output", str(run_dir / "ANALYSIS.md")])
         print_results(run_dir)
     print(f"\ndemo finished in {_fmt(time.monotonic() - total_start)}; outputs in {run_dir}/", flush=True)
     return 0
 
 
 def print_results(run_dir: Path) -> None:
-    """The final table: one row per model, from run_dir/evaluation/metrics.json."""
-    path = run_dir / "evaluation" / "metrics.json"
-    metrics = json.loads(path.read_text())
-    from rlhf_trl.evaluation.report import results_table
+    """The final tables (one row per model) from run_dir/evaluation/metrics.json."""
+    from rlhf_trl.evaluation.outputs import metrics_table, win_rate_table
 
-    print("\n" + results_table(metrics))
-    report = run_dir / "evaluation" / "report.md"
-    print(f"\nreport: {report}")
+    metrics = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
+    print("\n" + metrics_table(metrics) + "\n\n" + win_rate_table(metrics))
+    print(f"\nreport: {run_dir / 'evaluation' / 'report.md'}   analysis: {run_dir / 'ANALYSIS.md'}")

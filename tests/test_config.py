@@ -93,3 +93,14 @@ def test_misspelled_key_exits_nonzero_with_one_line(tmp_path):
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [f"error: {cfg}:1: unknown key 'dataset_nam' (did you mean 'dataset_name'?)"]
+
+
+def test_list_value_for_a_str_or_list_field(tmp_path):
+    cfg = write(tmp_path, "dpo:\n  report_to: [tensorboard]\n")
+    assert parse_recipe_args("dpo", ["--config", cfg]).stage.report_to == ["tensorboard"]
+
+
+def test_cpu_defaults_need_no_gpu_flags():
+    args = parse_recipe_args("dpo", [])
+    assert args.stage.bf16 is False and args.stage.dataloader_pin_memory is False
+    assert args.stage.activation_checkpointing is False

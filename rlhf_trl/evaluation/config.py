@@ -1,10 +1,140 @@
-"""EvaluationConfig (placeholder until the harness lands)."""
+"""EvaluationConfig: the ``evaluation:`` section of a recipe config (`rlhf-trl keys evaluation`).
+
+Every model of a run (the reference and each trained policy) is sampled with exactly these settings
+and this seed, so differences between methods are differences between policies, not between
+decoding setups.
+"""
+
+from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+JUDGES = ("reward_model", "gold", "local_lm", "http")
+POLICY_STAGES = ("sft", "ppo", "grpo", "dpo")
 
 
 @dataclass
 class EvaluationConfig:
-    """Evaluation settings."""
+    """Evaluation settings (sampling, judges, statistics, caching)."""
 
-    seed: int = field(default=42, metadata={"help": "Sampling seed (identical for every model)."})
+    seed: int = field(
+        default=42, metadata={"help": "Sampling and bootstrap seed (identical for every model)."}
+    )
+    policies: list[str] = field(
+        default_factory=lambda: list(POLICY_STAGES),
+        metadata={
+            "help": "Stages whose checkpoints (run_dir/checkpoints/<stage>) are evaluated when they exist; "
+            "missing ones are skipped."
+        },
+    )
+    reference_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Reference policy π_ref; default: the run's model_name_or_path (the starting point)."
+        },
+    )
+    num_prompts: int | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluate at most this many held-out prompts (default: all that load_prompts gives)."
+        },
+    )
+    # ---- sampling (identical for every model) ----
+    max_new_tokens: int = field(default=64, metadata={"help": "Tokens generated per response at most."})
+    temperature: float = field(
+        default=0.7,
+        metadata={"help": "Sampling temperature; log-probs for KL are taken at this temperature."},
+    )
+    top_k: int = field(default=0, metadata={"help": "Top-k filter (0 = off)."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus filter, in (0, 1] (1 = off)."})
+    do_sample: bool = field(default=True, metadata={"help": "Sample (true) or greedy decoding (false)."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per generation / scoring batch."})
+    # ---- judges ----
+    judges: list[str] = field(
+        default_factory=lambda: ["reward_model", "gold"],
+        metadata={
+            "help": "Judges of policy vs reference: reward_model (trained RM at run_dir/checkpoints/reward), "
+            "gold (the dataset's rubric), local_lm (pairwise causal-LM judge), http (OpenAI-compatible API). "
+            "reward_model/gold are skipped with a note when the run has no RM / the dataset no rubric."
+        },
+    )
+    reward_model_path: str | None = field(
+        default=None, metadata={"help": "Reward model folder; default: run_dir/checkpoints/reward."}
+    )
+    tie_margin: float = field(
+        default=0.0,
+        metadata={"help": "Score judges (reward_model, gold) call a tie when |score_a - score_b| <= this."},
+    )
+    judge_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "local_lm: causal LM path/name (default: the embedded model); http: the API's model name "
+            "(default: gpt-4o-mini)."
+        },
+    )
+    judge_base_url: str | None = field(
+        default=None,
+        metadata={
+            "help": "http judge: OpenAI-compatible base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1."
+        },
+    )
+    judge_api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={
+            "help": "http judge: environment variable holding the API key (unset = no Authorization header)."
+        },
+    )
+    judge_max_requests: int = field(
+        default=1000,
+        metadata={
+            "help": "http judge: hard cap on HTTP requests per evaluation (retries count); a run that would need more stops before the first request."
+        },
+    )
+    judge_retries: int = field(
+        default=3,
+        metadata={
+            "help": "http judge: retries per request on connection errors, 429 and 5xx (exponential backoff)."
+        },
+    )
+    judge_timeout_s: float = field(
+        default=60.0, metadata={"help": "http judge: timeout per request, seconds."}
+    )
+    # ---- statistics / caching ----
+    bootstrap_samples: int = field(
+        default=2000, metadata={"help": "Bootstrap resamples (over prompts) for 95% confidence intervals."}
+    )
+    recompute: bool = field(
+        default=False,
+        metadata={
+            "help": "Ignore cached samples/scores/judgements in run_dir/evaluation/cache and redo them."
+        },
+    )
+    side_by_side_prompts: int = field(
+        default=12,
+        metadata={"help": "Prompts shown in side_by_side.md (every model's answer with its scores)."},
+    )
+
+    def __post_init__(self):
+        unknown = [j for j in self.judges if j not in JUDGES]
+        if unknown:
+            raise ValueError(f"judges: unknown judge {unknown[0]!r}; allowed: {', '.join(JUDGES)}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature <= 0:
+            raise ValueError(
+                f"temperature must be > 0 (use do_sample: false for greedy), got {self.temperature}"
+            )
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.bootstrap_samples < 100:
+            raise ValueError(f"bootstrap_samples must be >= 100, got {self.bootstrap_samples}")
+        if self.judge_max_requests < 1 or self.judge_retries < 0:
+            raise ValueError("judge_max_requests must be >= 1 and judge_retries >= 0")
+        if self.num_prompts is not None and self.num_prompts < 1:
+            raise ValueError(f"num_prompts must be >= 1 (or unset), got {self.num_prompts}")
+        if "http" in self.judges and not self.judge_base_url:
+            raise ValueError("judges: http needs judge_base_url (or --judge-base-url URL)")

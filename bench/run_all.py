@@ -1,0 +1,45 @@
+"""`make bench`: run every benchmark side by side and write bench/RESULTS.md (quoted by the README).
+
+Each benchmark is a script that prints a markdown section to stdout. Benchmarks are measurements, not
+tests: they never fail on a number, only on an error.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+# In order: the peak first (other sections quote MFU against it).
+BENCHMARKS = ["matmul_peak.py", "recipe_overhead.py", "generation.py", "ppo_step.py", "grpo_step.py"]
+
+
+def main() -> int:
+    sections = [
+        "# Benchmarks",
+        f"Machine: {machine()}. Date: {datetime.date.today()}. Command: `make bench`.",
+    ]
+    for name in BENCHMARKS:
+        script = HERE / name
+        if not script.is_file():
+            continue
+        print(f"== {name}", flush=True)
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            print(f"benchmark {name} failed (exit {proc.returncode})", file=sys.stderr)
+            return proc.returncode
+        print(proc.stdout, flush=True)
+        sections.append(f"## {name}\n\n{proc.stdout.strip()}")
+    (HERE / "RESULTS.md").write_text("\n\n".join(sections) + "\n")
+    print(f"wrote {HERE / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""PPO with a learned critic: rlhf_trl.ppo.PPOTrainer (TRL removed its own after 1.12).
+
+    python recipes/ppo.py --config recipes/configs/demo.yaml [--kl_coef 0.05 --ppo_epochs 4 ...]
+    accelerate launch recipes/ppo.py --config recipes/configs/demo.yaml
+
+``reward_funcs``: ``reward_model`` (this run's run_dir/checkpoints/reward), a reward-model folder,
+``gold`` or a dotted path; the critic starts from the first reward model (or ``value_model_path``).
+Writes run_dir/checkpoints/ppo/ (policy + tokenizer, critic in value_model/, metrics.json).
+Knobs and implementation details: docs/ppo.md.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from rlhf_trl import data
+from rlhf_trl.config import parse_recipe_args
+from rlhf_trl.errors import run_cli
+from rlhf_trl.models import peft_config_from
+from rlhf_trl.training import setup_policy, setup_tokenizer, stopwatch, write_stage_metrics
+
+FINAL_KEYS = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objective/entropy",
+              "val/explained_variance", "response/eos_share", "response/length_mean")
+
+
+def ppo_history(trainer) -> dict:
+    """First and last logged values of the headline metrics."""
+    logs = [h for h in trainer.state.log_history if "objective/scores" in h]
+    if not logs:
+        return {}
+    out = {"updates": trainer.state.global_step, "episodes": trainer.state.episode,
+           "scores_first": logs[0]["objective/scores"], "scores_last": logs[-1]["objective/scores"]}
+    out.update({k: logs[-1][k] for k in FINAL_KEYS if k in logs[-1]})
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_recipe_args("ppo", argv)
+    cfg = args.stage
+
+    from accelerate import PartialState
+
+    from rlhf_trl.models import load_sequence_classifier
+    from rlhf_trl.ppo import PPOTrainer
+    from rlhf_trl.rewards import RewardModelScorer, build_reward_funcs
+
+    tokenizer = setup_tokenizer(args.model)
+    funcs, weights = build_reward_funcs(
+        cfg.reward_funcs, cfg.reward_weights, tokenizer=tokenizer, data_args=args.data,
+        run_dir=args.run.run_dir, device=PartialState().device, dtype=args.model.dtype,
+    )
+    if cfg.value_model_path:
+        value_model = load_sequence_classifier(cfg.value_model_path, tokenizer, dtype=args.model.dtype)
+    else:  # N-details: the critic starts from the reward model when there is one
+        scorer = next((f for f in funcs if isinstance(f, RewardModelScorer)), None)
+        value_model = copy.deepcopy(scorer.model) if scorer is not None else None
+    trainer = PPOTrainer(
+        args=cfg,
+        processing_class=tokenizer,
+        model=setup_policy(args.model, tokenizer),
+        train_dataset=data.load_prompts(args.data, "train"),
+        reward_funcs=funcs,
+        reward_weights=weights,
+        value_model=value_model,
+        peft_config=peft_config_from(args.model),
+    )
+    metrics: dict = {"reward_funcs": list(cfg.reward_funcs), "reward_weights": weights}
+    with stopwatch(metrics):
+        trainer.train()
+    metrics.update(ppo_history(trainer))
+    metrics["tokens_generated"] = trainer.total_tokens_generated()
+    trainer.save_model(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        out_dir = write_stage_metrics(cfg.output_dir, "ppo", metrics).parent
+        print(f"ppo: score {metrics.get('scores_first', float('nan')):.3f} -> {metrics.get('scores_last', float('nan')):.3f}, "
+              f"KL {metrics.get('objective/kl', float('nan')):.2f} nats -> {out_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    run_cli(main)

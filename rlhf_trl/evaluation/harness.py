@@ -1,0 +1,381 @@
+"""`rlhf-trl evaluate --config FILE`: judge the reference and every trained policy of a run.
+
+Steps (each model sees the same prompts, sampling settings and per-batch seeds):
+
+1. discover models: the reference (``model_name_or_path`` or ``reference_model``) and each stage in
+   ``policies`` that has a checkpoint in ``run_dir/checkpoints/<stage>``;
+2. sample: batched generation; for a policy also KL(π‖π_ref) per prompt on its own samples
+   (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature);
+3. score: proxy reward (the run's reward model) and gold score (the dataset's rubric);
+4. judge: win/tie/loss of every policy vs the reference for each judge;
+5. write ``run_dir/evaluation/``: metrics.json, samples.jsonl, side_by_side.md, report.md, PNG plots.
+
+Steps 2–4 are cached per model under ``run_dir/evaluation/cache/`` with a fingerprint of everything
+they depend on (settings, prompts, checkpoint files); ``recompute: true`` (``--recompute``) redoes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlhf_trl.errors import UserError
+
+REFERENCE = "reference"
+SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "batch_size", "seed")
+
+
+@dataclass
+class ModelSpec:
+    name: str  # "reference" or the stage name
+    path: str  # what load_causal_lm / from_pretrained gets
+
+
+def discover_models(run_dir: str | Path, policies, reference: str) -> list[ModelSpec]:
+    """The reference first, then every stage of ``policies`` whose checkpoint folder exists."""
+    specs = [ModelSpec(REFERENCE, reference)]
+    for stage in policies:
+        folder = Path(run_dir) / "checkpoints" / stage
+        if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file():
+            specs.append(ModelSpec(stage, str(folder)))
+    return specs
+
+
+def _file_stamp(path: str) -> str:
+    """Names, sizes and mtimes of a checkpoint folder's files (cheap change detector)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    return ";".join(
+        f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(folder.iterdir()) if f.is_file()
+    )
+
+
+def fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Cache:
+    """JSON files under ``run_dir/evaluation/cache``; an entry is valid only with a matching fingerprint."""
+
+    def __init__(self, folder: Path, enabled: bool):
+        self.folder = folder
+        self.enabled = enabled
+
+    def get(self, key: str, fp: str):
+        path = self.folder / f"{key}.json"
+        if not self.enabled or not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return data["value"] if data.get("fingerprint") == fp else None
+
+    def put(self, key: str, fp: str, value) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{key}.json.tmp"
+        tmp.write_text(json.dumps({"fingerprint": fp, "value": value}))
+        tmp.replace(self.folder / f"{key}.json")
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_policy(path: str, tokenizer, dtype: str):
+    """A causal LM; a LoRA adapter folder is loaded on its base model and merged."""
+    if (Path(path) / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        from rlhf_trl.models import _torch_dtype
+
+        return AutoPeftModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype)).merge_and_unload()
+    from rlhf_trl.models import load_causal_lm
+
+    return load_causal_lm(path, tokenizer, dtype=dtype)
+
+
+def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[dict]:
+    """Generate one response per prompt; per-prompt length, EOS flag and (policy only) KL.
+
+    Batch ``b`` is sampled with seed ``cfg.seed + b`` for every model, so two identical models give
+    identical samples. ``ref_model=None`` means this *is* the reference: KL is 0 by definition.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from rlhf_trl.evaluation.stats import sequence_kl
+    from rlhf_trl.generation import generate_responses, response_logprobs
+
+    rows: list[dict] = []
+    bs = cfg.batch_size
+    with tqdm(total=len(prompts), desc=desc, unit="prompt", leave=True, file=sys.stderr) as bar:
+        for b, start in enumerate(range(0, len(prompts), bs)):
+            chunk = prompts[start : start + bs]
+            gen = generate_responses(
+                model,
+                tokenizer,
+                chunk,
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.temperature,
+                top_k=cfg.top_k,
+                top_p=cfg.top_p,
+                do_sample=cfg.do_sample,
+                batch_size=bs,
+                seed=cfg.seed + b,
+            )
+            if ref_model is None:
+                kl = [0.0] * len(chunk)
+            else:
+                t = cfg.temperature if cfg.do_sample else 1.0
+                kw = dict(query_mask=gen.query_mask, response_mask=gen.response_mask)
+                with torch.no_grad():
+                    lp = response_logprobs(
+                        model, gen.query_ids, gen.response_ids, tokenizer.pad_token_id, t, **kw
+                    )
+                    lp_ref = response_logprobs(
+                        ref_model, gen.query_ids, gen.response_ids, tokenizer.pad_token_id, t, **kw
+                    )
+                kl = sequence_kl(lp, lp_ref, gen.response_mask.to(lp.dtype)).tolist()
+            for i in range(len(chunk)):
+                rows.append(
+                    {
+                        "response": gen.response_texts[i],
+                        "length": int(gen.lengths[i]),
+                        "ended_with_eos": bool(gen.ended_with_eos[i]),
+                        "kl": float(kl[i]),
+                    }
+                )
+            bar.update(len(chunk))
+    return rows
+
+
+def build_score_judges(cfg, run_dir: Path, data_args, notes: list[str]):
+    """name -> a zero-argument factory for each score judge that applies to this run."""
+    from rlhf_trl import judges
+
+    out = {}
+    if "reward_model" in cfg.judges:
+        rm = Path(cfg.reward_model_path or run_dir / "checkpoints" / "reward")
+        if (rm / "config.json").is_file():
+            out["reward_model"] = (
+                lambda: judges.RewardModelJudge(
+                    str(rm), batch_size=cfg.batch_size, tie_margin=cfg.tie_margin
+                ),
+                _file_stamp(str(rm)),
+            )
+        elif cfg.reward_model_path:
+            raise UserError(f"reward_model_path {rm} has no config.json")
+        else:
+            notes.append(f"reward_model judge skipped: no reward model at {rm}")
+    if "gold" in cfg.judges:
+        from rlhf_trl.data import has_gold
+
+        if has_gold(data_args):
+            out["gold"] = (lambda: judges.GoldJudge(tie_margin=cfg.tie_margin), data_args.dataset_name)
+        else:
+            notes.append(f"gold judge skipped: dataset {data_args.dataset_name!r} has no gold rubric")
+    return out
+
+
+def build_pairwise_judge(name: str, cfg):
+    from rlhf_trl import judges
+    from rlhf_trl.models import resolve_model_path
+
+    if name == "local_lm":
+        from rlhf_trl import EMBEDDED_MODEL
+
+        path = cfg.judge_model or EMBEDDED_MODEL
+        return judges.LocalLMJudge(path), _file_stamp(resolve_model_path(path))
+    judge = judges.HTTPJudge(
+        cfg.judge_base_url,
+        model=cfg.judge_model or "gpt-4o-mini",
+        api_key_env=cfg.judge_api_key_env,
+        max_requests=cfg.judge_max_requests,
+        retries=cfg.judge_retries,
+        timeout_s=cfg.judge_timeout_s,
+    )
+    return judge, f"{cfg.judge_base_url}|{judge.model}"
+
+
+def load_eval_prompts(data_args, cfg) -> list[list[dict]]:
+    from rlhf_trl.data import load_prompts
+
+    ds = load_prompts(data_args, split="eval")
+    prompts = [list(p) for p in ds["prompt"]]
+    if cfg.num_prompts is not None:
+        prompts = prompts[: cfg.num_prompts]
+    if not prompts:
+        raise UserError(f"dataset {data_args.dataset_name!r} gave no evaluation prompts")
+    return prompts
+
+
+def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
+    """Run the whole evaluation for ``recipe_args`` (from ``parse_recipe_args("evaluation", ...)``).
+
+    ``prompts`` overrides the dataset's held-out prompts (tests). Returns the metrics.json content.
+    """
+    import gc
+
+    from rlhf_trl.evaluation import outputs
+    from rlhf_trl.evaluation.stats import outcome_from_scores
+    from rlhf_trl.models import load_causal_lm, load_tokenizer
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-file "Loading weights" bars would bury ours
+    cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)
+    dtype = recipe_args.model.dtype
+    reference = cfg.reference_model or recipe_args.model.model_name_or_path
+    specs = discover_models(run_dir, cfg.policies, reference)
+    notes: list[str] = []
+    if len(specs) == 1:
+        notes.append(
+            f"no trained policy found under {run_dir / 'checkpoints'} (looked for {', '.join(cfg.policies)})"
+        )
+    # User mistakes surface before any model loads.
+    score_judges = build_score_judges(cfg, run_dir, recipe_args.data, notes)
+    if prompts is None:
+        prompts = load_eval_prompts(recipe_args.data, cfg)
+    out_dir = run_dir / "evaluation"
+    cache = Cache(out_dir / "cache", enabled=not cfg.recompute)
+    settings = {k: getattr(cfg, k) for k in SAMPLING_KEYS}
+    prompts_fp = fingerprint(prompts)
+    device = _device()
+
+    # 1-2. sample every model (reference stays loaded: it scores every policy's samples for KL)
+    tokenizer = load_tokenizer(reference)
+    samples: dict[str, list[dict]] = {}
+    ref_model = None
+    for spec in specs:
+        fp = fingerprint(settings, prompts_fp, _file_stamp(spec.path), _file_stamp(reference))
+        cached = cache.get(f"samples_{spec.name}", fp)
+        if cached is not None:
+            print(f"[evaluate] {spec.name}: cached samples", file=sys.stderr)
+            samples[spec.name] = cached
+            continue
+        if ref_model is None:
+            ref_model = load_causal_lm(reference, tokenizer, dtype=dtype).to(device).eval()
+        if spec.name == REFERENCE:
+            rows = sample_model(ref_model, None, tokenizer, prompts, cfg, desc="sample reference")
+        else:
+            policy = load_policy(spec.path, tokenizer, dtype).to(device).eval()
+            rows = sample_model(policy, ref_model, tokenizer, prompts, cfg, desc=f"sample {spec.name}")
+            del policy
+            gc.collect()
+        cache.put(f"samples_{spec.name}", fp, rows)
+        samples[spec.name] = rows
+    del ref_model
+    gc.collect()
+
+    # 3. score judges: a score per (model, prompt)
+    scores: dict[str, dict[str, list[float]]] = {s.name: {} for s in specs}
+    for jname, (factory, stamp) in score_judges.items():
+        judge = None
+        for spec in specs:
+            fp = fingerprint(prompts_fp, samples[spec.name], stamp)
+            values = cache.get(f"score_{jname}_{spec.name}", fp)
+            if values is None:
+                judge = judge or factory()
+                values = judge.score(prompts, [r["response"] for r in samples[spec.name]])
+                cache.put(f"score_{jname}_{spec.name}", fp, values)
+            scores[spec.name][jname] = values
+        del judge
+        gc.collect()
+
+    # 4. judgements of every policy vs the reference
+    judgements: dict[str, dict[str, list[float]]] = {s.name: {} for s in specs[1:]}
+    for spec in specs[1:]:
+        for jname in score_judges:
+            pol, ref = scores[spec.name][jname], scores[REFERENCE][jname]
+            judgements[spec.name][jname] = [
+                outcome_from_scores(p, r, cfg.tie_margin) for p, r in zip(pol, ref)
+            ]
+    for jname in [j for j in cfg.judges if j in ("local_lm", "http")]:
+        _pairwise(jname, cfg, specs, prompts, samples, judgements, cache)
+
+    # 5. outputs
+    metrics = outputs.build_metrics(
+        specs,
+        samples,
+        scores,
+        judgements,
+        cfg,
+        settings=settings,
+        reference=reference,
+        run_dir=run_dir,
+        notes=notes,
+        dataset=recipe_args.data.dataset_name,
+    )
+    outputs.write_all(out_dir, prompts, specs, samples, scores, judgements, metrics, cfg)
+    for note in notes:
+        print(f"[evaluate] note: {note}", file=sys.stderr)
+    print(
+        f"[evaluate] wrote {out_dir}/metrics.json, samples.jsonl, side_by_side.md, report.md, *.png",
+        file=sys.stderr,
+    )
+    return metrics
+
+
+def _pairwise(jname, cfg, specs, prompts, samples, judgements, cache) -> None:
+    from tqdm.auto import tqdm
+
+    judge, stamp = None, None
+    todo = []
+    for spec in specs[1:]:
+        key_parts = (
+            jname,
+            cfg.judge_model,
+            cfg.judge_base_url,
+            samples[spec.name],
+            samples[REFERENCE],
+            prompts,
+        )
+        fp = fingerprint(*key_parts)
+        cached = cache.get(f"judge_{jname}_{spec.name}", fp)
+        if cached is not None:
+            judgements[spec.name][jname] = cached
+        else:
+            todo.append((spec, fp))
+    if not todo:
+        return
+    judge, stamp = build_pairwise_judge(jname, cfg)
+    if hasattr(judge, "check_budget"):
+        judge.check_budget(len(prompts) * len(todo))
+    for spec, fp in todo:
+        with tqdm(
+            total=len(prompts), desc=f"judge {jname} {spec.name}", unit="prompt", file=sys.stderr
+        ) as bar:
+            verdicts = judge.judge(
+                prompts,
+                [r["response"] for r in samples[spec.name]],
+                [r["response"] for r in samples[REFERENCE]],
+                progress=bar,
+            )
+        cache.put(f"judge_{jname}_{spec.name}", fp, verdicts)
+        judgements[spec.name][jname] = verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rlhf-trl evaluate --config FILE [--judge-base-url URL --judge-model NAME --recompute ...]``.
+
+    Every field of the ``evaluation:`` section is also a flag (``rlhf-trl keys evaluation``).
+    """
+    from rlhf_trl.config import parse_recipe_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(main.__doc__)
+        from rlhf_trl.cli import keys_main
+
+        keys_main(["evaluation"])
+        return 0
+    args = parse_recipe_args("evaluation", argv)
+    if int(os.environ.get("RANK", "0")) != 0:  # launched with several processes: rank 0 does the work
+        return 0
+    evaluate(args)
+    return 0

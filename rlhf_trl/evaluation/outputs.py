@@ -1,0 +1,229 @@
+"""What the harness writes to ``run_dir/evaluation/``: metrics.json, samples.jsonl, side_by_side.md,
+report.md and the plots. The schema of metrics.json is documented in docs/evaluation.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+from rlhf_trl.evaluation.stats import summarize, win_rate_summary
+
+SCHEMA_VERSION = 1
+# metric key -> (score/judge it comes from, human label)
+SCORE_METRICS = {"proxy_reward": "reward_model", "gold_score": "gold"}
+METRIC_LABELS = {
+    "proxy_reward": "proxy reward (RM)",
+    "gold_score": "gold score",
+    "kl": "KL(π‖π_ref) [nats]",
+    "length_tokens": "length [tokens]",
+    "eos_rate": "ends with EOS",
+    "distinct_1": "distinct-1",
+    "distinct_2": "distinct-2",
+}
+JUDGE_LABELS = {
+    "reward_model": "reward model",
+    "gold": "gold rubric",
+    "local_lm": "local LM",
+    "http": "HTTP LM",
+}
+
+
+def _distinct_summary(texts: list[str], n: int) -> dict:
+    """distinct-n over all responses, with a jackknife (leave-one-response-out) standard error and a
+    normal 95% CI. A bootstrap would be biased here: resampling with replacement duplicates responses
+    and so lowers distinct-n by construction."""
+    grams = [[tuple(t.split()[i : i + n]) for i in range(len(t.split()) - n + 1)] for t in texts]
+    counts = Counter(g for row in grams for g in row)
+    total = sum(counts.values())
+    value = len(counts) / total if total else 0.0
+    k = len(texts)
+    if k < 2 or total == 0:
+        return {"mean": value, "std": None, "ci95": None, "n": k}
+    loo = []
+    for row in grams:  # unique count drops by the n-grams only this response has
+        row_counts = Counter(row)
+        only_here = sum(1 for g, c in row_counts.items() if counts[g] == c)
+        rest = total - len(row)
+        loo.append((len(counts) - only_here) / rest if rest else 0.0)
+    mean_loo = sum(loo) / k
+    se = math.sqrt((k - 1) / k * sum((x - mean_loo) ** 2 for x in loo))
+    return {"mean": value, "std": se, "ci95": [value - 1.96 * se, value + 1.96 * se], "n": k}
+
+
+def build_metrics(
+    specs, samples, scores, judgements, cfg, *, settings, reference, run_dir, notes, dataset
+) -> dict:
+    """The metrics.json dictionary (docs/evaluation.md)."""
+    boots, seed = cfg.bootstrap_samples, cfg.seed
+    models = {}
+    for spec in specs:
+        rows = samples[spec.name]
+        m = {
+            "kl": summarize([r["kl"] for r in rows], boots, seed),
+            "length_tokens": summarize([r["length"] for r in rows], boots, seed),
+            "eos_rate": summarize([float(r["ended_with_eos"]) for r in rows], boots, seed),
+        }
+        for key, judge in SCORE_METRICS.items():
+            if judge in scores[spec.name]:
+                m[key] = summarize(scores[spec.name][judge], boots, seed)
+        texts = [r["response"] for r in rows]
+        for n in (1, 2):
+            m[f"distinct_{n}"] = _distinct_summary(texts, n)
+        entry = {
+            "path": spec.path,
+            "role": "reference" if spec.name == "reference" else "policy",
+            "metrics": m,
+        }
+        if spec.name in judgements:
+            entry["win_rate"] = {
+                j: win_rate_summary(v, boots, seed) for j, v in judgements[spec.name].items()
+            }
+        models[spec.name] = entry
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "run_dir": str(run_dir),
+        "dataset": dataset,
+        "reference_model": reference,
+        "num_prompts": len(next(iter(samples.values()))),
+        "settings": {
+            **settings,
+            "judges": list(cfg.judges),
+            "judge_model": cfg.judge_model,
+            "bootstrap_samples": boots,
+            "tie_margin": cfg.tie_margin,
+            "side_by_side_prompts": cfg.side_by_side_prompts,
+        },
+        "models": models,
+        "notes": notes,
+    }
+
+
+def sample_records(prompts, specs, samples, scores, judgements):
+    for i, prompt in enumerate(prompts):
+        for spec in specs:
+            row = samples[spec.name][i]
+            yield {
+                "prompt_id": i,
+                "model": spec.name,
+                "prompt": prompt,
+                **row,
+                "scores": {j: v[i] for j, v in scores[spec.name].items()},
+                "judgements": {j: v[i] for j, v in judgements.get(spec.name, {}).items()},
+            }
+
+
+def fmt(x, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def fmt_metric(m: dict | None, digits: int = 3) -> str:
+    if not m or m.get("mean") is None:
+        return "—"
+    ci = m.get("ci95")
+    return (
+        f"{m['mean']:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else fmt(m["mean"], digits)
+    )
+
+
+def metrics_table(metrics: dict) -> str:
+    keys = [k for k in METRIC_LABELS if any(k in e["metrics"] for e in metrics["models"].values())]
+    lines = ["| model | " + " | ".join(METRIC_LABELS[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, entry in metrics["models"].items():
+        lines.append(f"| {name} | " + " | ".join(fmt_metric(entry["metrics"].get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def win_rate_table(metrics: dict) -> str:
+    judges = sorted({j for e in metrics["models"].values() for j in e.get("win_rate", {})})
+    if not judges:
+        return "_No policy was judged against the reference._"
+    lines = ["| policy | judge | win rate [95% CI] | wins / ties / losses |", "|---|---|---|---|"]
+    for name, entry in metrics["models"].items():
+        for j in judges:
+            w = entry.get("win_rate", {}).get(j)
+            if w:
+                lines.append(
+                    f"| {name} | {JUDGE_LABELS.get(j, j)} | {w['win_rate']:.3f} [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
+                    f" | {w['wins']} / {w['ties']} / {w['losses']} |"
+                )
+    return "\n".join(lines)
+
+
+def _quote(text: str, limit: int = 600) -> str:
+    text = text if len(text) <= limit else text[:limit] + " …"
+    return "\n".join("> " + line for line in (text or "(empty)").splitlines() or ["(empty)"])
+
+
+def side_by_side(prompts, specs, samples, scores, judgements, n: int) -> str:
+    out = [
+        "# Side by side",
+        "",
+        "The same held-out prompt, every model's answer (identical sampling settings "
+        "and seeds). Verdicts are the policy's vs the reference: win / tie / loss.",
+        "",
+    ]
+    verdict = {1.0: "win", 0.5: "tie", 0.0: "loss"}
+    for i in range(min(n, len(prompts))):
+        out += [
+            f"## Prompt {i}",
+            "",
+            _quote("\n\n".join(f"{m['role']}: {m['content']}" for m in prompts[i])),
+            "",
+        ]
+        for spec in specs:
+            row = samples[spec.name][i]
+            bits = [f"{JUDGE_LABELS.get(j, j)} score {v[i]:.3f}" for j, v in scores[spec.name].items()]
+            bits += [
+                f"KL {row['kl']:.2f}",
+                f"{row['length']} tokens" + ("" if row["ended_with_eos"] else ", no EOS"),
+            ]
+            bits += [
+                f"{JUDGE_LABELS.get(j, j)}: {verdict[v[i]]}" for j, v in judgements.get(spec.name, {}).items()
+            ]
+            out += [f"**{spec.name}** — " + ", ".join(bits), "", _quote(row["response"]), ""]
+    return "\n".join(out)
+
+
+def report_md(metrics: dict, plots: list[str]) -> str:
+    s = metrics["settings"]
+    lines = [
+        f"# Evaluation of {metrics['run_dir']}",
+        "",
+        f"{metrics['num_prompts']} held-out prompts of `{metrics['dataset']}`; reference `{metrics['reference_model']}`; "
+        f"sampling: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, top_k={s['top_k']}, "
+        f"top_p={s['top_p']}, do_sample={s['do_sample']}, seed={s['seed']} (identical for every model).",
+        "",
+        "## Per-model metrics (mean [bootstrap 95% CI])",
+        "",
+        metrics_table(metrics),
+        "",
+        "## Win rate vs the reference ((wins + ½ ties) / n)",
+        "",
+        win_rate_table(metrics),
+        "",
+    ]
+    if metrics.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in metrics["notes"]] + [""]
+    if plots:
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metrics, cfg) -> list[str]:
+    from rlhf_trl.evaluation import plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    with open(out_dir / "samples.jsonl", "w") as f:
+        for rec in sample_records(prompts, specs, samples, scores, judgements):
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    (out_dir / "side_by_side.md").write_text(
+        side_by_side(prompts, specs, samples, scores, judgements, cfg.side_by_side_prompts)
+    )
+    written = plots.plot_all(out_dir, metrics, scores, run_dir=Path(metrics["run_dir"]))
+    (out_dir / "report.md").write_text(report_md(metrics, written))
+    return written

@@ -1,0 +1,228 @@
+"""PNG plots of an evaluation: reward vs KL (the over-optimisation / Pareto view), reward
+distributions, win rates, and training curves read from each stage's TensorBoard logs.
+
+Every function reads outputs only (metrics.json content, per-sample scores, event files), so the
+notebook can call them on any finished run. matplotlib is imported lazily with the Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Curves worth showing, in order of preference; the first 3 a stage logged are drawn.
+CURVE_TAGS = (
+    "objective/scores",
+    "objective/kl",
+    "objective/rlhf_reward",
+    "train/reward",
+    "train/kl",
+    "train/rewards/accuracies",
+    "train/rewards/margins",
+    "train/accuracy",
+    "eval/accuracy",
+    "train/loss",
+    "loss/policy_avg",
+    "val/explained_variance",
+    "eval/loss",
+)
+STAGE_ORDER = ("sft", "reward", "ppo", "grpo", "dpo")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colors(names):
+    palette = ["#444444", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    return {n: palette[i % len(palette)] for i, n in enumerate(names)}
+
+
+def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
+    """Gold and proxy reward (mean ± 95% CI) against KL(π‖π_ref) (mean ± 95% CI), one point per model."""
+    panels = [
+        k
+        for k in ("gold_score", "proxy_reward")
+        if any(k in e["metrics"] for e in metrics["models"].values())
+    ]
+    if not panels:
+        return False
+    plt = _plt()
+    names = list(metrics["models"])
+    colors = _colors(names)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        for name in names:
+            m = metrics["models"][name]["metrics"]
+            if key not in m or m[key]["mean"] is None:
+                continue
+            x, y = m["kl"], m[key]
+            xerr = [[x["mean"] - x["ci95"][0]], [x["ci95"][1] - x["mean"]]]
+            yerr = [[y["mean"] - y["ci95"][0]], [y["ci95"][1] - y["mean"]]]
+            ax.errorbar(
+                x["mean"],
+                y["mean"],
+                xerr=xerr,
+                yerr=yerr,
+                fmt="o",
+                ms=7,
+                capsize=3,
+                color=colors[name],
+                label=name,
+            )
+            ax.annotate(name, (x["mean"], y["mean"]), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        ax.set_xlabel("KL(π‖π_ref) per prompt [nats]")
+        ax.set_ylabel(
+            {"gold_score": "gold score (rubric)", "proxy_reward": "proxy reward (reward model)"}[key]
+        )
+        ax.set_title({"gold_score": "Gold reward vs KL", "proxy_reward": "Proxy reward vs KL"}[key])
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.suptitle(f"Reward vs KL, mean ± 95% CI over {metrics['num_prompts']} prompts", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_reward_distributions(scores: dict[str, dict[str, list[float]]], path: Path) -> bool:
+    """Box plots (with the individual scores) of each model's gold and proxy scores."""
+    judges = [j for j in ("gold", "reward_model") if any(j in s for s in scores.values())]
+    if not judges:
+        return False
+    plt = _plt()
+    import numpy as np
+
+    names = list(scores)
+    colors = _colors(names)
+    fig, axes = plt.subplots(1, len(judges), figsize=(5.2 * len(judges), 4.2), squeeze=False)
+    for ax, judge in zip(axes[0], judges):
+        present = [n for n in names if judge in scores[n]]
+        data = [scores[n][judge] for n in present]
+        ax.boxplot(data, showmeans=True, widths=0.5)
+        ax.set_xticks(range(1, len(present) + 1), present)
+        rng = np.random.default_rng(0)
+        for i, (n, d) in enumerate(zip(present, data), start=1):
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(d)), d, s=8, alpha=0.5, color=colors[n])
+        ax.set_title({"gold": "Gold score per response", "reward_model": "Proxy reward per response"}[judge])
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_win_rates(metrics: dict, path: Path) -> bool:
+    """Win rate vs the reference per policy and judge, with the bootstrap 95% CI; 50% = no difference."""
+    policies = [n for n, e in metrics["models"].items() if e.get("win_rate")]
+    if not policies:
+        return False
+    plt = _plt()
+    judges = sorted({j for n in policies for j in metrics["models"][n]["win_rate"]})
+    width = 0.8 / len(judges)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(policies) + 2), 4.0))
+    for k, judge in enumerate(judges):
+        xs, ys, lo, hi = [], [], [], []
+        for i, n in enumerate(policies):
+            w = metrics["models"][n]["win_rate"].get(judge)
+            if w:
+                xs.append(i + (k - (len(judges) - 1) / 2) * width)
+                ys.append(w["win_rate"])
+                lo.append(w["win_rate"] - w["ci95"][0])
+                hi.append(w["ci95"][1] - w["win_rate"])
+        ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=3, label=judge)
+    ax.axhline(0.5, color="black", lw=1, ls="--")
+    ax.set_xticks(range(len(policies)), policies)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("win rate vs reference")
+    ax.set_title("Win rate vs reference ((wins + ½ ties) / n), 95% CI")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """All scalar series of the TensorBoard event files under ``log_dir`` (recursively): tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for ev in sorted(log_dir.rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(ev), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            series.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return {t: sorted(v) for t, v in series.items()}
+
+
+def pick_curves(tags, limit: int = 3) -> list[str]:
+    chosen = [t for t in CURVE_TAGS if t in tags][:limit]
+    if len(chosen) < limit:  # stages with other names: anything that looks like a loss/reward/KL
+        extra = [
+            t
+            for t in sorted(tags)
+            if t not in chosen and any(w in t for w in ("loss", "reward", "kl", "score"))
+        ]
+        chosen += extra[: limit - len(chosen)]
+    return chosen
+
+
+def plot_training_curves(run_dir: Path, path: Path) -> bool:
+    """One row per stage with logs under run_dir/logs/<stage>/, up to 3 curves per stage."""
+    logs = Path(run_dir) / "logs"
+    if not logs.is_dir():
+        return False
+    stages = sorted(
+        (d for d in logs.iterdir() if d.is_dir()),
+        key=lambda d: (STAGE_ORDER.index(d.name) if d.name in STAGE_ORDER else 99, d.name),
+    )
+    rows = []
+    for d in stages:
+        scalars = read_scalars(d)
+        tags = pick_curves(scalars)
+        if tags:
+            rows.append((d.name, [(t, scalars[t]) for t in tags]))
+    if not rows:
+        return False
+    plt = _plt()
+    ncols = max(len(curves) for _, curves in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(4.4 * ncols, 2.8 * len(rows)), squeeze=False)
+    for r, (stage, curves) in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r][c]
+            if c >= len(curves):
+                ax.axis("off")
+                continue
+            tag, points = curves[c]
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="." if len(points) < 30 else None)
+            ax.set_title(f"{stage}: {tag}", fontsize=9)
+            ax.set_xlabel("step", fontsize=8)
+            ax.grid(alpha=0.3)
+    fig.suptitle("Training curves (TensorBoard logs)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_all(out_dir: Path, metrics: dict, scores: dict, run_dir: Path) -> list[str]:
+    """Write every plot that has data; returns the file names written."""
+    jobs = [
+        ("reward_vs_kl.png", lambda p: plot_reward_vs_kl(metrics, p)),
+        ("reward_distributions.png", lambda p: plot_reward_distributions(scores, p)),
+        ("win_rates.png", lambda p: plot_win_rates(metrics, p)),
+        ("training_curves.png", lambda p: plot_training_curves(run_dir, p)),
+    ]
+    written = []
+    for name, fn in jobs:
+        path = Path(out_dir) / name
+        if fn(path):
+            written.append(name)
+        elif path.exists():
+            path.unlink()  # a stale plot from an earlier evaluation would contradict metrics.json
+    return written

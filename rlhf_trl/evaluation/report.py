@@ -1,0 +1,345 @@
+"""`rlhf-trl report --run outputs/<run>`: write the analysis of a run into ANALYSIS.md.
+
+Reads only the run's outputs: ``evaluation/metrics.json``, ``evaluation/samples.jsonl``, the plots, and
+each stage's ``checkpoints/<stage>/metrics.json`` (cost). Every number in the text comes from those
+files; statements such as "better than the reference" are made only when the bootstrap 95% CI of the
+win rate excludes 50%.
+
+The generated text sits between two HTML comment markers; rerunning replaces only that block, so
+hand-written discussion around it survives. A file without the markers gets the block appended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from rlhf_trl.errors import UserError
+from rlhf_trl.evaluation.outputs import JUDGE_LABELS, fmt, metrics_table, win_rate_table
+
+BEGIN = "<!-- rlhf-trl report: begin (generated; edits inside are overwritten) -->"
+END = "<!-- rlhf-trl report: end -->"
+COST_STAGES = ("sft", "reward", "ppo", "grpo", "dpo")
+COST_KEYS = (
+    ("train_runtime_s", "wall time [s]", 1),
+    ("peak_rss_mb", "peak memory (RSS) [MB]", 0),
+    ("tokens_generated", "tokens generated", 0),
+)
+
+
+def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
+    ev = run_dir / "evaluation"
+    if not (ev / "metrics.json").is_file():
+        raise UserError(
+            f"{ev / 'metrics.json'} does not exist: run `rlhf-trl evaluate --config FILE` for this run first"
+        )
+    metrics = json.loads((ev / "metrics.json").read_text())
+    samples = []
+    if (ev / "samples.jsonl").is_file():
+        samples = [
+            json.loads(line) for line in (ev / "samples.jsonl").read_text().splitlines() if line.strip()
+        ]
+    return metrics, samples
+
+
+def verdict(w: dict) -> str:
+    lo, hi = w["ci95"]
+    if lo > 0.5:
+        return "better than the reference (95% CI above 50%)"
+    if hi < 0.5:
+        return "worse than the reference (95% CI below 50%)"
+    return "not distinguishable from the reference (95% CI contains 50%)"
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Names not dominated in (lower KL, higher reward): no other point is at least as good on both
+    and strictly better on one."""
+    front = []
+    for name, (kl, r) in points.items():
+        dominated = any(
+            (k2 <= kl and r2 >= r) and (k2 < kl or r2 > r) for n2, (k2, r2) in points.items() if n2 != name
+        )
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: points[n][0])
+
+
+def _section_quantitative(metrics: dict) -> list[str]:
+    out = [
+        "## 1. Quantitative comparison",
+        "",
+        f"{metrics['num_prompts']} held-out prompts, one sample per model with identical sampling settings and "
+        "seeds. Mean [bootstrap 95% CI] per model:",
+        "",
+        metrics_table(metrics),
+        "",
+        "Win rate vs the reference = (wins + ½ ties) / n:",
+        "",
+        win_rate_table(metrics),
+        "",
+    ]
+    for name, entry in metrics["models"].items():
+        for judge, w in entry.get("win_rate", {}).items():
+            out.append(
+                f"- **{name}** by the {JUDGE_LABELS.get(judge, judge)} judge: {w['win_rate']:.3f} "
+                f"[{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}] → {verdict(w)}."
+            )
+    return out + [""]
+
+
+def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
+    out = ["## 2. Pareto view: reward against KL to the reference", ""]
+    for key, label in (("gold_score", "gold score"), ("proxy_reward", "proxy reward")):
+        points = {
+            n: (e["metrics"]["kl"]["mean"], e["metrics"][key]["mean"])
+            for n, e in metrics["models"].items()
+            if key in e["metrics"] and e["metrics"][key]["mean"] is not None
+        }
+        if len(points) < 2:
+            continue
+        front = pareto_front(points)
+        out.append(
+            f"- {label}: models on the frontier (no other model has lower KL *and* higher {label}): "
+            + ", ".join(f"{n} (KL {points[n][0]:.3f}, {label} {points[n][1]:.3f})" for n in front)
+            + "."
+        )
+    gaps = []
+    for name, entry in metrics["models"].items():
+        w = entry.get("win_rate", {})
+        if (
+            "reward_model" in w
+            and "gold" in w
+            and w["reward_model"]["ci95"][0] > 0.5
+            and w["gold"]["win_rate"] <= 0.5
+        ):
+            gaps.append(
+                f"{name} (proxy win rate {w['reward_model']['win_rate']:.3f}, gold {w['gold']['win_rate']:.3f})"
+            )
+    if gaps:
+        out.append(
+            "- Over-optimisation signature (the reward model prefers the policy, the gold rubric does not): "
+            + "; ".join(gaps)
+            + "."
+        )
+    elif any("gold" in e.get("win_rate", {}) for e in metrics["models"].values()):
+        out.append(
+            "- No policy shows the over-optimisation signature (significant proxy win with gold win rate ≤ 50%)."
+        )
+    out += ["", f"![reward vs KL]({image_prefix}reward_vs_kl.png)", ""]
+    return out
+
+
+def _word_repetition(text: str) -> float:
+    words = text.split()
+    grams = list(zip(words, words[1:]))
+    return 1.0 - len(set(grams)) / len(grams) if len(grams) >= 8 else 0.0
+
+
+def _quote(text: str, limit: int = 400) -> str:
+    text = (text or "(empty)").strip() or "(empty)"
+    text = text if len(text) <= limit else text[:limit] + " …"
+    return "\n".join("> " + line for line in text.splitlines())
+
+
+def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[str]:
+    out = [
+        "## 3. Qualitative failure modes",
+        "",
+        "Counts over all evaluated prompts; examples are from samples.jsonl (prompt ids < "
+        f"{shown} are also in side_by_side.md).",
+        "",
+        "| model | no EOS (cut at max_new_tokens) | empty | repetitive (>30% repeated bigrams) |",
+        "|---|---|---|---|",
+    ]
+    by_model: dict[str, list[dict]] = {}
+    for rec in samples:
+        by_model.setdefault(rec["model"], []).append(rec)
+    for name in metrics["models"]:
+        rows = by_model.get(name, [])
+        if not rows:
+            continue
+        n = len(rows)
+        no_eos = sum(not r["ended_with_eos"] for r in rows)
+        empty = sum(not r["response"].strip() for r in rows)
+        rep = sum(_word_repetition(r["response"]) > 0.3 for r in rows)
+        out.append(f"| {name} | {no_eos}/{n} | {empty}/{n} | {rep}/{n} |")
+    out.append("")
+    ref = {r["prompt_id"]: r for r in by_model.get("reference", [])}
+    for name, rows in by_model.items():
+        if name == "reference" or not ref:
+            continue
+        judge = next((j for j in ("gold", "reward_model") if j in rows[0].get("scores", {})), None)
+        if judge is None:
+            continue
+        worst = min(rows, key=lambda r: r["scores"][judge] - ref[r["prompt_id"]]["scores"][judge])
+        gap = worst["scores"][judge] - ref[worst["prompt_id"]]["scores"][judge]
+        if gap >= 0:
+            out.append(f"- **{name}** never scored below the reference by the {JUDGE_LABELS[judge]}.")
+            continue
+        last_user = next((m["content"] for m in reversed(worst["prompt"]) if m["role"] == "user"), "")
+        out += [
+            f"- **{name}**, largest {JUDGE_LABELS[judge]} loss (prompt {worst['prompt_id']}, "
+            f"{worst['scores'][judge]:.3f} vs reference {ref[worst['prompt_id']]['scores'][judge]:.3f}):",
+            "",
+            _quote(f"user: {last_user}"),
+            "",
+            f"  {name}:",
+            "",
+            _quote(worst["response"]),
+            "",
+            "  reference:",
+            "",
+            _quote(ref[worst["prompt_id"]]["response"]),
+            "",
+        ]
+        hacks = [
+            r
+            for r in rows
+            if r.get("judgements", {}).get("reward_model") == 1.0
+            and r.get("judgements", {}).get("gold") == 0.0
+        ]
+        if hacks:
+            out.append(
+                f"- **{name}**: the reward model preferred it over the reference while the gold rubric did not "
+                f"on {len(hacks)}/{len(rows)} prompts (e.g. prompt {hacks[0]['prompt_id']})."
+            )
+    return out + [""]
+
+
+def _section_cost(run_dir: Path) -> list[str]:
+    out = [
+        "## 4. Computational cost per method",
+        "",
+        "From each stage's `checkpoints/<stage>/metrics.json` (the machine that ran it):",
+        "",
+        "| stage | " + " | ".join(label for _, label, _ in COST_KEYS) + " |",
+        "|---" * (len(COST_KEYS) + 1) + "|",
+    ]
+    found = False
+    for stage in COST_STAGES:
+        path = run_dir / "checkpoints" / stage / "metrics.json"
+        if not path.is_file():
+            continue
+        found = True
+        m = json.loads(path.read_text())
+        cells = [
+            fmt(m.get(k), d) if isinstance(m.get(k), (int, float)) else "not recorded"
+            for k, _, d in COST_KEYS
+        ]
+        out.append(f"| {stage} | " + " | ".join(cells) + " |")
+    if not found:
+        return out[:2] + ["_No stage wrote a metrics.json in this run._", ""]
+    return out + ["", "PPO and GRPO also need the reward model's cost (the `reward` row); DPO does not.", ""]
+
+
+def _section_discussion(metrics: dict) -> list[str]:
+    out = ["## 5. Discussion", ""]
+    n = metrics["num_prompts"]
+    ranking = {}
+    for judge in ("gold", "http", "local_lm", "reward_model"):
+        rates = {
+            name: e["win_rate"][judge]
+            for name, e in metrics["models"].items()
+            if judge in e.get("win_rate", {})
+        }
+        if rates:
+            ranking[judge] = rates
+    if not ranking:
+        out.append(
+            "- No policy was judged against the reference, so this run supports no comparison between methods."
+        )
+    for judge, rates in ranking.items():
+        best = max(rates, key=lambda k: rates[k]["win_rate"])
+        others = [k for k in rates if k != best]
+        overlap = [k for k in others if rates[k]["ci95"][1] >= rates[best]["ci95"][0]]
+        line = (
+            f"- By the {JUDGE_LABELS.get(judge, judge)} judge the highest win rate is **{best}** "
+            f"({rates[best]['win_rate']:.3f}), {verdict(rates[best])}."
+        )
+        if overlap:
+            line += f" Its CI overlaps those of {', '.join(overlap)}: the ranking between them is not established."
+        out.append(line)
+    kl = {n_: e["metrics"]["kl"]["mean"] for n_, e in metrics["models"].items() if e["role"] == "policy"}
+    if kl:
+        far = max(kl, key=kl.get)
+        out.append(
+            f"- The policy furthest from the reference is {far} (mean KL {kl[far]:.3f} nats per prompt); "
+            "a single-sample KL estimate can be negative for one prompt, only the mean is meaningful."
+        )
+    out.append(
+        f"- Every interval comes from {n} prompts and one sample per prompt from one training seed; "
+        "differences inside the CIs, and anything that depends on the training seed, are not shown by this run."
+    )
+    if "gold" in ranking:
+        out.append(
+            "- The gold judge is the deterministic rubric that labelled the bundled data (synthetic gold, "
+            "Gao et al. 2022): it measures agreement with that rubric, not human preference."
+        )
+    for note in metrics.get("notes", []):
+        out.append(f"- Note from the evaluation: {note}.")
+    return out + [""]
+
+
+def render(run_dir: Path, output: Path) -> str:
+    metrics, samples = load_run(run_dir)
+    ev = run_dir / "evaluation"
+    prefix = os.path.relpath(ev, output.parent.resolve() if output.parent.exists() else output.parent) + "/"
+    s = metrics["settings"]
+    lines = [
+        BEGIN,
+        "",
+        f"_Generated by `rlhf-trl report --run {run_dir}` from {ev}/metrics.json ({metrics['created']}); "
+        f"dataset `{metrics['dataset']}`, reference `{metrics['reference_model']}`, judges: "
+        f"{', '.join(s['judges'])}; sampling temperature {s['temperature']}, max_new_tokens {s['max_new_tokens']}, "
+        f"seed {s['seed']}._",
+        "",
+        *_section_quantitative(metrics),
+        *_section_pareto(metrics, prefix),
+        *_section_failures(metrics, samples, s.get("side_by_side_prompts", 12)),
+        *_section_cost(run_dir),
+        *_section_discussion(metrics),
+    ]
+    for png, title in (
+        ("win_rates.png", "win rates"),
+        ("reward_distributions.png", "reward distributions"),
+        ("training_curves.png", "training curves"),
+    ):
+        if (ev / png).is_file():
+            lines += [f"![{title}]({prefix}{png})", ""]
+    return "\n".join(lines + [END]) + "\n"
+
+
+def write_analysis(run_dir: Path, output: Path) -> Path:
+    block = render(run_dir, output)
+    if output.is_file():
+        text = output.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            tail = rest.split(END, 1)[1]
+            new = head + block.rstrip("\n") + tail
+        else:
+            new = text.rstrip("\n") + "\n\n" + block
+    else:
+        new = f"# Analysis of {run_dir.name}\n\n" + block
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(new)
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rlhf-trl report", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--run", required=True, help="The run folder (outputs/<run>) that `rlhf-trl evaluate` filled."
+    )
+    parser.add_argument(
+        "--output", default="ANALYSIS.md", help="File to write/update (default: ./ANALYSIS.md)."
+    )
+    ns = parser.parse_args(argv)
+    run_dir = Path(ns.run)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist")
+    path = write_analysis(run_dir, Path(ns.output))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,377 @@
+"""PPOTrainer: RLHF with PPO and a learned critic, on transformers' Trainer + accelerate.
+
+The design follows TRL 1.12's PPOTrainer (removed in TRL 1.13): a ``Trainer`` subclass with its own
+``train()`` loop; policy and value model are wrapped in one module so a single
+``accelerator.prepare`` covers DDP/DeepSpeed/FSDP, and one optimizer steps both. The Trainer
+machinery gives us the accelerator, the optimizer and LR scheduler, callbacks (TensorBoard), ``log``.
+
+One update (``train()`` reads top to bottom):
+
+1. generate ``rollout_batch_size`` responses (left-padded prompts, truncated after EOS);
+2. score: rollout log-probs and values (temperature-consistent), reference log-probs, scores at the
+   last response token, missing-EOS penalty;
+3. advantages: per-token KL-penalised rewards, optional reward whitening, GAE, advantage whitening;
+4. update: ``ppo_epochs`` passes over shuffled minibatches, clipped policy + clipped value loss
+   − entropy bonus, gradient accumulation exact at the token level.
+
+The math lives in :mod:`rlhf_trl.ppo.core`; every implementation detail is listed in docs/ppo.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainerState
+
+from rlhf_trl.generation import generate_responses, position_ids_from_mask, response_logprobs
+from rlhf_trl.ppo import core
+from rlhf_trl.ppo.config import PPOConfig
+
+VALUE_MODEL_DIR = "value_model"
+
+
+def token_values(value_model, query_ids, response_ids, query_mask, response_mask) -> torch.Tensor:
+    """Critic values ``[B, Lr]``: entry ``t`` is V(prompt + response[:t]), the state in which
+    response token ``t`` is chosen (read from the hidden state just before it), 0 on padding."""
+    input_ids = torch.cat([query_ids, response_ids], dim=1)
+    attention_mask = torch.cat([query_mask, response_mask], dim=1).long()
+    backbone = getattr(value_model, value_model.base_model_prefix)
+    hidden = backbone(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids_from_mask(attention_mask),
+        use_cache=False,
+    ).last_hidden_state
+    lq = query_ids.shape[1]
+    values = value_model.score(hidden[:, lq - 1 : -1]).squeeze(-1).float()
+    return values * response_mask
+
+
+def value_model_from_policy(policy):
+    """A sequence classifier (one label) with the policy's backbone weights and a fresh score head."""
+    from transformers import AutoModelForSequenceClassification
+
+    base = policy.get_base_model() if hasattr(policy, "get_base_model") else policy
+    config = copy.deepcopy(base.config)
+    config.num_labels = 1
+    model = AutoModelForSequenceClassification.from_config(config, dtype=base.dtype)
+    missing, _ = model.load_state_dict(base.state_dict(), strict=False)
+    if [k for k in missing if not k.startswith("score.")]:
+        raise RuntimeError(f"value model init from the policy left weights untouched: {missing[:5]}")
+    return model.to(base.device)
+
+
+class PolicyAndValue(nn.Module):
+    """Policy and critic in one module, so one ``accelerator.prepare`` and one optimizer cover both."""
+
+    def __init__(self, policy, value_model):
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+        self.config = policy.config  # Trainer reads model.config
+
+    def forward(self, query_ids, response_ids, query_mask, response_mask, temperature: float):
+        """-> ``(logprobs [B, Lr], entropy [B, Lr], values [B, Lr])``."""
+        logprobs, entropy = response_logprobs(
+            self.policy, query_ids, response_ids, pad_token_id=-1, temperature=temperature,
+            query_mask=query_mask, response_mask=response_mask, return_entropy=True,
+        )
+        values = token_values(self.value_model, query_ids, response_ids, query_mask, response_mask)
+        return logprobs, entropy, values
+
+
+class PPOTrainer(Trainer):
+    """PPO for RLHF.
+
+    Args:
+        args: :class:`PPOConfig`.
+        processing_class: the tokenizer (pad != EOS, left padding; see rlhf_trl.models).
+        model: the policy (a causal LM). With ``peft_config`` it becomes a peft model.
+        ref_model: frozen reference; default: a frozen copy of ``model``, or, under LoRA, the policy
+            with its adapters disabled (no second copy).
+        reward_model: a sequence classifier scored at the last real response token, or None.
+        reward_funcs: callables ``f(prompts, completions, **kw) -> list[float]`` (GRPO signature)
+            instead of or in addition to ``reward_model``; weighted by ``reward_weights``.
+        value_model: the critic (a one-label sequence classifier); default: a trainable copy of
+            ``reward_model`` (N-details), else the policy's backbone with a new head.
+        train_dataset: rows with a ``prompt`` column (a list of chat messages).
+    """
+
+    def __init__(
+        self,
+        args: PPOConfig,
+        processing_class,
+        model,
+        train_dataset,
+        ref_model=None,
+        reward_model=None,
+        reward_funcs=None,
+        reward_weights=None,
+        value_model=None,
+        peft_config=None,
+        callbacks=None,
+    ):
+        if reward_model is None and not reward_funcs:
+            raise ValueError("PPOTrainer needs a reward_model or reward_funcs")
+        from transformers import set_seed
+
+        set_seed(args.seed)  # the critic's new score head is drawn here: reproducible runs
+        if value_model is None:  # before LoRA is injected: the critic copies plain backbone weights
+            value_model = copy.deepcopy(reward_model) if reward_model is not None else value_model_from_policy(model)
+        if peft_config is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
+        self.is_peft = hasattr(model, "disable_adapter")
+        if ref_model is None and not self.is_peft:
+            ref_model = copy.deepcopy(model)
+        value_model.requires_grad_(True)
+        self.tokenizer = processing_class
+        self.ref_model = ref_model
+        self.reward_model = reward_model
+        self.reward_funcs = list(reward_funcs or [])
+        self.reward_weights = list(reward_weights or [1.0] * len(self.reward_funcs))
+        for frozen in (ref_model, reward_model):
+            if frozen is not None:
+                frozen.eval().requires_grad_(False)
+        if args.disable_dropout:
+            from trl.trainer.utils import disable_dropout_in_model
+
+            for m in (model, ref_model, reward_model, value_model):
+                if m is not None:
+                    disable_dropout_in_model(m)
+        self.tokens_generated = 0
+        super().__init__(
+            model=PolicyAndValue(model, value_model),
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+        )
+        for frozen in (ref_model, reward_model):
+            if frozen is not None:
+                frozen.to(self.accelerator.device)
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _prompt_batches(self):
+        """Endless rollout batches of prompts (lists of messages), reshuffled every pass."""
+        from torch.utils.data import DataLoader
+
+        args = self.args
+        if len(self.train_dataset) < args.rollout_batch_size:
+            raise ValueError(
+                f"train_dataset has {len(self.train_dataset)} prompts; one rollout needs "
+                f"rollout_batch_size={args.rollout_batch_size}"
+            )
+        generator = torch.Generator().manual_seed(args.seed)
+        loader = DataLoader(
+            self.train_dataset, batch_size=args.rollout_batch_size, shuffle=True, drop_last=True,
+            collate_fn=lambda rows: [row["prompt"] for row in rows], generator=generator,
+        )
+        loader = self.accelerator.prepare(loader)
+        while True:
+            yield from loader
+
+    def _num_updates(self) -> int:
+        args = self.args
+        if args.max_steps > 0:
+            return args.max_steps
+        per_pass = len(self.train_dataset) // (args.rollout_batch_size * self.accelerator.num_processes)
+        return max(1, math.ceil(args.num_train_epochs * per_pass))
+
+    @contextlib.contextmanager
+    def _reference(self):
+        """The reference policy: the frozen copy, or the policy with LoRA adapters disabled."""
+        if self.ref_model is not None:
+            yield self.ref_model
+        else:
+            policy = self.accelerator.unwrap_model(self.model).policy
+            with policy.disable_adapter():
+                yield policy
+
+    @torch.no_grad()
+    def _scores(self, prompts, batch) -> torch.Tensor:
+        """``[B]`` scores: reward model at the last real response token plus weighted reward functions."""
+        from rlhf_trl.rewards import combined_reward, score_at_last_token
+
+        device = batch.query_ids.device
+        scores = torch.zeros(len(batch), device=device)
+        step = self.args.rollout_forward_batch_size
+        if self.reward_model is not None:
+            ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)
+            mask = torch.cat([batch.query_mask, batch.response_mask], dim=1)
+            scores += torch.cat([score_at_last_token(self.reward_model, ids[i : i + step], mask[i : i + step])
+                                 for i in range(0, len(batch), step)])
+        if self.reward_funcs:
+            completions = [[{"role": "assistant", "content": t}] for t in batch.response_texts]
+            ids = [row[:n].tolist() for row, n in zip(batch.response_ids, batch.lengths)]
+            values = combined_reward(self.reward_funcs, self.reward_weights, prompts, completions, completion_ids=ids)
+            scores += torch.tensor(values, device=device, dtype=scores.dtype)
+        return scores
+
+    # -------------------------------------------------------------------------------------- train
+
+    def train(self, *unused, **unused_kw):
+        """Run ``max_steps`` PPO updates (or ``num_train_epochs`` passes over the prompts)."""
+        args, accel = self.args, self.accelerator
+        num_updates = self._num_updates()
+        opt_steps_per_update = args.ppo_epochs * args.num_mini_batches
+        self.create_optimizer_and_scheduler(num_training_steps=num_updates * opt_steps_per_update)
+        self.model_wrapped, self.optimizer = accel.prepare(self.model, self.optimizer)
+        wrapped = self.model_wrapped
+        module = accel.unwrap_model(wrapped)
+        self.state = TrainerState(
+            max_steps=num_updates, logging_steps=args.logging_steps, save_steps=args.save_steps,
+            is_local_process_zero=self.is_local_process_zero(), is_world_process_zero=self.is_world_process_zero(),
+        )
+        kl_ctl = (core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
+                  if args.kl_target is not None else core.FixedKLController(args.kl_coef))
+        prompts_iter = self._prompt_batches()
+        params = [p for p in wrapped.parameters() if p.requires_grad]
+        episodes_per_update = args.rollout_batch_size * accel.num_processes
+        self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
+        start = time.perf_counter()
+        for update in range(1, num_updates + 1):
+            t0 = time.perf_counter()
+            prompts = next(prompts_iter)
+            # 1. generate
+            wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
+            batch = generate_responses(
+                module.policy, self.tokenizer, prompts, max_new_tokens=args.response_length,
+                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                batch_size=args.rollout_forward_batch_size,
+            )
+            self.tokens_generated += batch.tokens_generated
+            q, qm, r, m = batch.query_ids, batch.query_mask, batch.response_ids, batch.response_mask.float()
+            t1 = time.perf_counter()
+            # 2. score: old log-probs and values in the same code path as the update (ratio 1 at start)
+            with torch.no_grad():
+                logprobs, values, ref_logprobs = [], [], []
+                step = args.rollout_forward_batch_size
+                with self._reference() as ref:
+                    for i in range(0, len(batch), step):
+                        s = slice(i, i + step)
+                        lp, _, v = module(q[s], r[s], qm[s], batch.response_mask[s], args.temperature)
+                        logprobs.append(lp)
+                        values.append(v)
+                        ref_logprobs.append(response_logprobs(
+                            ref, q[s], r[s], -1, args.temperature, query_mask=qm[s],
+                            response_mask=batch.response_mask[s]))
+                logprobs, values, ref_logprobs = torch.cat(logprobs), torch.cat(values), torch.cat(ref_logprobs)
+                raw_scores = self._scores(prompts, batch)
+                scores = core.apply_missing_eos_penalty(raw_scores, batch.ended_with_eos, args.missing_eos_penalty)
+            t2 = time.perf_counter()
+            # 3. advantages
+            with torch.no_grad():
+                rewards, non_score, kl = core.kl_penalized_rewards(
+                    scores, logprobs, ref_logprobs, m, kl_ctl.value, args.kl_estimator)
+                if args.whiten_rewards:
+                    rewards = core.masked_whiten(rewards, m, shift_mean=False)
+                advantages, returns = core.compute_gae(rewards, values, m, args.gamma, args.lam)
+                if args.whiten_advantages:
+                    advantages = core.masked_whiten(advantages, m)
+            # 4. update
+            wrapped.train()
+            stats = defaultdict(list)
+            perm_gen = torch.Generator().manual_seed(args.seed + update)
+            for _epoch in range(args.ppo_epochs):
+                perm = torch.randperm(len(batch), generator=perm_gen).to(q.device)
+                for mb in perm.split(args.mini_batch_size):
+                    n_tokens = m[mb].sum().clamp(min=1)
+                    for micro in mb.split(args.per_device_train_batch_size):
+                        new_lp, entropy, new_v = wrapped(q[micro], r[micro], qm[micro], batch.response_mask[micro],
+                                                         args.temperature)
+                        mm = m[micro]
+                        pg_loss, pg_stats = core.policy_loss(new_lp, logprobs[micro], advantages[micro], mm,
+                                                             args.clip_ratio, normalizer=n_tokens)
+                        vf_loss, vf_stats = core.value_loss(new_v, values[micro], returns[micro], mm,
+                                                            args.cliprange_value, normalizer=n_tokens)
+                        ent = (entropy * mm).sum() / n_tokens
+                        loss = args.vf_coef * vf_loss - args.entropy_coef * ent
+                        if args.policy_loss_enabled:
+                            loss = loss + pg_loss
+                        accel.backward(loss)
+                        share = mm.sum() / n_tokens  # micro-batch losses are shares of the minibatch loss
+                        stats["policy/approxkl_avg"].append(pg_stats["approxkl"])
+                        stats["policy/clipfrac_avg"].append(pg_stats["clipfrac"])
+                        stats["val/ratio"].append(pg_stats["ratio"])
+                        stats["val/clipfrac_avg"].append(vf_stats["clipfrac"])
+                        stats["loss/policy_avg"].append(pg_loss.detach() / share.clamp(min=1e-8))
+                        stats["loss/value_avg"].append(vf_loss.detach() / share.clamp(min=1e-8))
+                        stats["policy/entropy_avg"].append(ent.detach() / share.clamp(min=1e-8))
+                    if args.max_grad_norm:
+                        accel.clip_grad_norm_(params, args.max_grad_norm)
+                    self.optimizer.step()
+                    self.lr_scheduler.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+            t3 = time.perf_counter()
+            # logging (TRL's historic metric names; see docs/ppo.md)
+            mean_kl = kl.sum(1).mean()
+            metrics = {k: torch.stack(v).mean() for k, v in stats.items()}
+            metrics.update({
+                "objective/kl": mean_kl,
+                "objective/entropy": (-logprobs).sum(1).mean(),
+                "objective/non_score_reward": non_score.sum(1).mean(),
+                "objective/rlhf_reward": scores.mean() + non_score.sum(1).mean(),
+                "objective/scores": scores.mean(),
+                "objective/scores_raw": raw_scores.mean(),
+                "objective/kl_coef": torch.tensor(kl_ctl.value),
+                "val/explained_variance": core.explained_variance(values, returns, m),
+                "val/num_eos_tokens": batch.ended_with_eos.sum().float(),
+                "response/eos_share": batch.ended_with_eos.float().mean(),
+                "response/length_mean": batch.lengths.float().mean(),
+                "time/generation_s": torch.tensor(t1 - t0),
+                "time/scoring_s": torch.tensor(t2 - t1),
+                "time/update_s": torch.tensor(t3 - t2),
+            })
+            logs = {k: accel.gather_for_metrics(v.detach().float().reshape(1).to(q.device)).mean().item()
+                    for k, v in metrics.items()}
+            kl_ctl.update(logs["objective/kl"], episodes_per_update)
+            self.state.global_step = update
+            self.state.episode = update * episodes_per_update
+            self.state.epoch = update / num_updates
+            logs.update({"eps": episodes_per_update * update / (time.perf_counter() - start),
+                         "lr": self.lr_scheduler.get_last_lr()[0], "episode": self.state.episode})
+            self.control = self.callback_handler.on_step_end(args, self.state, self.control)
+            if self.control.should_log or update == num_updates:
+                self.log(logs)
+            if self.control.should_save:
+                self.save_model(str(Path(args.output_dir) / f"checkpoint-{update}"))
+                self.control.should_save = False
+            if self.control.should_training_stop:
+                break
+        self.control = self.callback_handler.on_train_end(args, self.state, self.control)
+        return self.state.log_history[-1] if self.state.log_history else {}
+
+    def total_tokens_generated(self) -> int:
+        """Response tokens sampled so far, summed over processes."""
+        count = torch.tensor(self.tokens_generated, device=self.accelerator.device)
+        return int(self.accelerator.reduce(count, reduction="sum").item())
+
+    # --------------------------------------------------------------------------------------- save
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Policy (``from_pretrained``-loadable; merged when LoRA, adapter under ``adapter/``),
+        tokenizer, and the critic under ``value_model/``."""
+        output_dir = Path(output_dir or self.args.output_dir)
+        self.accelerator.wait_for_everyone()
+        if not self.is_world_process_zero():
+            return
+        module = self.accelerator.unwrap_model(self.model)
+        policy = module.policy
+        if self.is_peft:
+            policy.save_pretrained(output_dir / "adapter")
+            policy = copy.deepcopy(policy).merge_and_unload()
+        policy.save_pretrained(output_dir)
+        module.value_model.save_pretrained(output_dir / VALUE_MODEL_DIR)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(output_dir)
+            self.tokenizer.save_pretrained(output_dir / VALUE_MODEL_DIR)

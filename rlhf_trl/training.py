@@ -1,0 +1,180 @@
+"""Plumbing shared by the training recipes: models from ModelArguments, timing, peak memory,
+the final save and the stage's ``metrics.json``.
+
+Every stage writes ``run_dir/checkpoints/<stage>/metrics.json`` with at least::
+
+    {"stage": "dpo", "train_runtime_s": 61.2, "peak_rss_mb": 2210.4, "tokens_generated": 0, ...}
+
+``tokens_generated`` counts sampled response tokens (GRPO, PPO); 0 for offline methods. The
+evaluation report reads these keys for its cost table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.json"
+REQUIRED_KEYS = ("stage", "train_runtime_s", "peak_rss_mb", "tokens_generated")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def peak_gpu_mb() -> float | None:
+    """Peak CUDA memory allocated by this process in MiB, or None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / (1024 * 1024)
+
+
+@contextmanager
+def stopwatch(into: dict, key: str = "train_runtime_s"):
+    """Record the wall-clock seconds of the ``with`` block in ``into[key]``."""
+    start = time.perf_counter()
+    try:
+        yield into
+    finally:
+        into[key] = round(time.perf_counter() - start, 3)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_stage_metrics(out_dir: str | Path, stage: str, metrics: dict[str, Any]) -> Path:
+    """Write ``out_dir/metrics.json`` for ``stage``; fills the required keys that ``metrics`` lacks.
+
+    Missing ``peak_rss_mb`` is measured now; missing ``tokens_generated`` is 0; a missing
+    ``train_runtime_s`` is an error (every stage times its training). Non-finite floats become null.
+    """
+    record = {"stage": stage, "tokens_generated": 0, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    gpu = peak_gpu_mb()
+    if gpu is not None:
+        record["peak_gpu_mb"] = round(gpu, 1)
+    record.update(metrics)
+    record["stage"] = stage
+    if "train_runtime_s" not in record:
+        raise ValueError("write_stage_metrics: metrics must contain train_runtime_s")
+    path = Path(out_dir) / METRICS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_stage_metrics(out_dir: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a stage folder."""
+    return json.loads((Path(out_dir) / METRICS_FILE).read_text())
+
+
+def train_summary(train_output, trainer) -> dict[str, Any]:
+    """The usual numbers of a finished ``trainer.train()``, named for metrics.json."""
+    metrics = dict(train_output.metrics)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    out = {
+        "global_step": trainer.state.global_step,
+        "train_loss": metrics.get("train_loss"),
+        "final_logged_loss": history[-1]["loss"] if history else None,
+        "trainer_runtime_s": metrics.get("train_runtime"),
+    }
+    if trainer.state.global_step:
+        out["seconds_per_step"] = round(metrics.get("train_runtime", 0.0) / trainer.state.global_step, 3)
+    return out
+
+
+# ----------------------------------------------------------------------------------------- models
+
+
+def setup_tokenizer(model_args):
+    """The tokenizer of ``model_args.model_name_or_path`` with the project's policy (pad != EOS, left pad)."""
+    from rlhf_trl.models import load_tokenizer
+
+    return load_tokenizer(model_args.model_name_or_path)
+
+
+def setup_policy(model_args, tokenizer):
+    """The causal LM to train (full weights; LoRA is applied by the TRL trainer from ``peft_config``)."""
+    from rlhf_trl.models import load_causal_lm
+
+    return load_causal_lm(model_args.model_name_or_path, tokenizer, dtype=model_args.dtype)
+
+
+def setup_reference(model_args, tokenizer):
+    """A frozen copy of the starting policy (eval mode, no gradients), or None with LoRA.
+
+    With LoRA the reference is the policy with its adapters disabled: no second copy in memory.
+    """
+    if model_args.use_peft:
+        return None
+    ref = setup_policy(model_args, tokenizer).eval()
+    ref.requires_grad_(False)
+    return ref
+
+
+def save_final(trainer, tokenizer, out_dir: str | Path) -> Path:
+    """Save the trained model + tokenizer so ``from_pretrained(out_dir)`` loads the final model.
+
+    A LoRA model is merged into its base first, so every later stage (PPO, evaluation) loads a plain
+    checkpoint. Only the main process writes.
+    """
+    out_dir = Path(out_dir)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if trainer.accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if hasattr(model, "merge_and_unload"):  # peft
+            model = model.merge_and_unload()
+            model.save_pretrained(out_dir, safe_serialization=True)
+        else:
+            trainer.save_model(str(out_dir))
+        tokenizer.save_pretrained(out_dir)
+    trainer.accelerator.wait_for_everyone()
+    return out_dir
+
+
+def dataset_tokens_hint(args) -> str:
+    """One line describing the run, for logs."""
+    return f"stage={args.stage_name} model={args.model.model_name_or_path} data={args.data.dataset_name}"
+
+
+class TokenCountingReward:
+    """Wraps a GRPO reward function to count the response tokens TRL sampled (``completion_ids``).
+
+    TRL calls every reward function once per generation batch with the token ids of every completion,
+    so wrapping the first one counts each sampled token exactly once (per process).
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.tokens = 0
+        self.__name__ = getattr(func, "__name__", type(func).__name__)
+
+    def __call__(self, prompts, completions, completion_ids=None, **kwargs):
+        if completion_ids is not None:
+            self.tokens += sum(len(ids) for ids in completion_ids)
+        return self.func(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
+
+    def total(self, accelerator) -> int:
+        """Tokens counted on all processes."""
+        import torch
+
+        count = torch.tensor(self.tokens, device=accelerator.device)
+        return int(accelerator.reduce(count, reduction="sum").item())

@@ -1,0 +1,140 @@
+"""Loaders: a folder in the Hub layout (made here, jsonl.gz), a local file, errors with file:line."""
+
+import gzip
+import json
+
+import pytest
+
+from rlhf_trl.config import DataArguments
+from rlhf_trl.data import has_gold, load_preference_splits, load_prompts
+from rlhf_trl.data.loaders import read_preference_splits
+from rlhf_trl.errors import UserError
+
+
+def pair(q: str, good: str, bad: str, history: str = "") -> dict:
+    return {
+        "chosen": f"{history}\n\nHuman: {q}\n\nAssistant: {good}",
+        "rejected": f"{history}\n\nHuman: {q}\n\nAssistant: {bad}",
+    }
+
+
+def write_jsonl_gz(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+
+@pytest.fixture
+def hub_folder(tmp_path):
+    """Two subsets in the Anthropic/hh-rlhf repo layout, with one row to drop per subset split."""
+    root = tmp_path / "hh"
+    for subset in ("helpful-base", "harmless-base"):
+        for split, n in (("train", 6), ("test", 3)):
+            rows = [pair(f"{subset} {split} question {i}?", f"Answer {i}.", f"Bad {i}.") for i in range(n)]
+            rows.append(pair("Same?", "Identical.", "Identical."))  # dropped: identical replies
+            write_jsonl_gz(root / subset / f"{split}.jsonl.gz", rows)
+    return root
+
+
+def test_hub_layout_folder(hub_folder):
+    dsd, stats = read_preference_splits(DataArguments(dataset_name=str(hub_folder)))
+    assert dsd["train"].num_rows == 12 and dsd["test"].num_rows == 6
+    assert stats["train"].raw == 14 and stats["train"].dropped == {"identical_final_replies": 2}
+    row = dsd["train"][0]
+    assert set(dsd["train"].column_names) == {"prompt", "chosen", "rejected"}
+    assert row["prompt"][-1]["role"] == "user"
+    assert row["chosen"][0]["role"] == "assistant" and len(row["chosen"]) == 1
+    assert row["prompt"][-1]["content"].startswith("harmless-base train")  # sorted subsets
+
+
+def test_subset_selection_and_limits(hub_folder):
+    args = DataArguments(dataset_name=str(hub_folder), dataset_subsets=["helpful-base"], max_train_samples=4)
+    dsd = load_preference_splits(args)
+    assert dsd["train"].num_rows == 4
+    assert all(p[-1]["content"].startswith("helpful-base") for p in dsd["test"]["prompt"])
+
+
+def test_unknown_subset_is_a_user_error(hub_folder):
+    with pytest.raises(UserError, match="red-team"):
+        load_preference_splits(DataArguments(dataset_name=str(hub_folder), dataset_subsets=["red-team"]))
+
+
+def test_local_file_is_split_deterministically(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(pair(f"Q{i}?", "Yes.", "No.")) + "\n" for i in range(100)))
+    a = load_preference_splits(DataArguments(dataset_name=str(path)))
+    b = load_preference_splits(DataArguments(dataset_name=str(path)))
+    assert a["train"].num_rows + a["test"].num_rows == 100
+    assert 0 < a["test"].num_rows < 20
+    assert a["test"]["prompt"] == b["test"]["prompt"]
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps(pair("Q?", "a", "b")) + "\n\n")
+        f.write('{"chosen": "\\n\\nHuman: x", "rejected": \n')
+    with pytest.raises(UserError, match=rf"{path}:3: malformed JSON"):
+        load_preference_splits(DataArguments(dataset_name=str(path)))
+
+
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        ({"chosen": "x"}, "missing field 'rejected'"),
+        ({"chosen": 1, "rejected": "y"}, "field 'chosen' must be a string"),
+    ],
+)
+def test_missing_or_non_string_field(tmp_path, row, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(pair("Q?", "a", "b")) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(UserError, match=rf"bad.jsonl:2: {message}"):
+        load_preference_splits(DataArguments(dataset_name=str(path)))
+
+
+def test_too_few_survivors(tmp_path):
+    root = tmp_path / "d"
+    rows = [pair("Q?", "same", "same")] * 8 + [pair("Q?", "a", "b")] * 2
+    write_jsonl_gz(root / "train.jsonl.gz", rows)
+    write_jsonl_gz(root / "test.jsonl.gz", [pair("Q?", "a", "b")])
+    with pytest.raises(UserError, match=r"only 2 of 10 rows .*identical_final_replies=8"):
+        load_preference_splits(DataArguments(dataset_name=str(root)))
+    assert (
+        load_preference_splits(DataArguments(dataset_name=str(root), min_keep_fraction=0.1))["train"].num_rows
+        == 2
+    )
+
+
+def test_missing_source_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such file or folder"):
+        load_preference_splits(DataArguments(dataset_name=str(tmp_path / "nope.jsonl")))
+
+
+def test_prompts_from_a_folder_are_the_test_prompts(hub_folder):
+    args = DataArguments(dataset_name=str(hub_folder), max_eval_prompts=4)
+    prompts = load_prompts(args)
+    assert prompts.column_names == ["prompt"] and prompts.num_rows == 4
+    assert all(" test " in p[-1]["content"] for p in prompts["prompt"])
+    assert load_prompts(args, "train").num_rows == 12
+    assert not has_gold(args)
+    with pytest.raises(ValueError, match="split"):
+        load_prompts(args, "validation")
+
+
+def test_bundled_eval_prompts_are_held_out():
+    args = DataArguments()
+    assert has_gold(args)
+    dsd = load_preference_splits(args)
+    evals = load_prompts(args)["prompt"]
+    assert len(evals) == 100
+    assert all(p[-1]["role"] == "user" for p in evals)
+    seen = {
+        m["content"]
+        for split in ("train", "test")
+        for p in dsd[split]["prompt"]
+        for m in p
+        if m["role"] == "user"
+    }
+    assert not any(p[-1]["content"] in seen for p in evals)
+    assert load_prompts(DataArguments(max_eval_prompts=7)).num_rows == 7

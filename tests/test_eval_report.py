@@ -1,0 +1,201 @@
+"""`rlhf-trl report` and notebooks/comparison.ipynb on a small fake run's outputs (no models involved)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ("ppo", "grpo", "dpo")
+
+
+def make_fake_run(run_dir: Path, n: int = 24) -> dict:
+    """A run folder as the recipes + harness leave it: evaluation outputs, per-stage cost files, TB logs."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from rlhf_trl.evaluation.config import EvaluationConfig
+    from rlhf_trl.evaluation.harness import ModelSpec
+    from rlhf_trl.evaluation.outputs import build_metrics, write_all
+    from rlhf_trl.evaluation.stats import outcome_from_scores
+
+    rng = random.Random(0)
+    cfg = EvaluationConfig(bootstrap_samples=200, judges=["reward_model", "gold"])
+    prompts = [[{"role": "user", "content": f"Question number {i}?"}] for i in range(n)]
+    specs = [ModelSpec("reference", "ref")] + [ModelSpec(p, f"{run_dir}/checkpoints/{p}") for p in POLICIES]
+    shift = {
+        "reference": (0.0, 0.0, 0.0),
+        "ppo": (0.8, -0.3, 3.0),
+        "grpo": (0.5, 0.4, 1.5),
+        "dpo": (0.2, 0.2, 0.8),
+    }
+    samples, scores = {}, {}
+    for spec in specs:
+        proxy, gold, kl = shift[spec.name]
+        samples[spec.name] = [
+            {
+                "response": f"answer {i} from {spec.name} " + "very " * rng.randint(0, 12),
+                "length": rng.randint(3, 30),
+                "ended_with_eos": rng.random() > 0.2,
+                "kl": 0.0 if spec.name == "reference" else kl + rng.gauss(0, 0.5),
+            }
+            for i in range(n)
+        ]
+        scores[spec.name] = {
+            "reward_model": [proxy + rng.gauss(0, 1) for _ in range(n)],
+            "gold": [gold + rng.gauss(0, 1) for _ in range(n)],
+        }
+    judgements = {
+        s.name: {
+            j: [outcome_from_scores(a, b) for a, b in zip(scores[s.name][j], scores["reference"][j])]
+            for j in ("reward_model", "gold")
+        }
+        for s in specs[1:]
+    }
+    settings = {
+        k: getattr(cfg, k)
+        for k in ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "batch_size", "seed")
+    }
+    for i, stage in enumerate(("reward", *POLICIES)):
+        ckpt = run_dir / "checkpoints" / stage
+        ckpt.mkdir(parents=True)
+        (ckpt / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "stage": stage,
+                    "train_runtime_s": 111.5 + i,
+                    "peak_rss_mb": 2048.0 + i,
+                    "tokens_generated": 1000 * i,
+                }
+            )
+        )
+        writer = SummaryWriter(str(run_dir / "logs" / stage))
+        for step in range(10):
+            writer.add_scalar("train/loss", 1.0 / (step + 1 + i), step)
+            writer.add_scalar("train/reward" if stage != "reward" else "train/accuracy", step * 0.1 + i, step)
+        writer.close()
+    metrics = build_metrics(
+        specs,
+        samples,
+        scores,
+        judgements,
+        cfg,
+        settings=settings,
+        reference="ref",
+        run_dir=run_dir,
+        notes=[],
+        dataset="bundled",
+    )
+    write_all(run_dir / "evaluation", prompts, specs, samples, scores, judgements, metrics, cfg)
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory) -> tuple[Path, dict]:
+    run = tmp_path_factory.mktemp("fake") / "run"
+    return run, make_fake_run(run)
+
+
+def test_fake_run_outputs(fake_run):
+    run, metrics = fake_run
+    ev = run / "evaluation"
+    for name in (
+        "metrics.json",
+        "samples.jsonl",
+        "side_by_side.md",
+        "report.md",
+        "reward_vs_kl.png",
+        "reward_distributions.png",
+        "win_rates.png",
+        "training_curves.png",
+    ):
+        assert (ev / name).is_file(), name
+    gold = metrics["models"]["ppo"]["win_rate"]["gold"]
+    assert gold["wins"] + gold["ties"] + gold["losses"] == gold["n"] == 24
+    assert gold["ci95"][0] <= gold["win_rate"] <= gold["ci95"][1]
+
+
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"-?\d+\.\d+", text))
+
+
+def test_report_writes_sections_with_numbers_from_the_run(fake_run, tmp_path):
+    from rlhf_trl.evaluation.report import BEGIN, main
+
+    run, metrics = fake_run
+    out = tmp_path / "ANALYSIS.md"
+    out.write_text("# Analysis\n\nHand-written intro.\n")
+    assert main(["--run", str(run), "--output", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Analysis\n\nHand-written intro.")
+    for section in (
+        "Quantitative comparison",
+        "Pareto view",
+        "Qualitative failure modes",
+        "Computational cost per method",
+        "Discussion",
+    ):
+        assert section in text
+    # every decimal number in the report is a number of this run (metrics.json or a stage's cost file)
+    produced = set()
+    blobs = [
+        (run / "evaluation" / "metrics.json").read_text(),
+        (run / "evaluation" / "samples.jsonl").read_text(),
+    ]
+    blobs += [p.read_text() for p in (run / "checkpoints").glob("*/metrics.json")]
+    for blob in blobs:
+        for x in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", blob):
+            v = float(x)
+            produced |= {f"{v:.{d}f}" for d in (0, 1, 2, 3)}
+    assert _numbers(text) - produced == set()
+    assert "111.5" in text or "112" in text  # wall time of the reward stage
+    assert "![reward vs KL](" in text
+    # rerun replaces only the generated block
+    main(["--run", str(run), "--output", str(out)])
+    assert out.read_text().count(BEGIN) == 1
+
+
+def test_report_without_evaluation_is_a_user_error(tmp_path):
+    from rlhf_trl.errors import UserError
+    from rlhf_trl.evaluation.report import main
+
+    (tmp_path / "run").mkdir()
+    with pytest.raises(UserError, match="rlhf-trl evaluate"):
+        main(["--run", str(tmp_path / "run"), "--output", str(tmp_path / "A.md")])
+
+
+def test_pareto_front():
+    from rlhf_trl.evaluation.report import pareto_front
+
+    pts = {"ref": (0.0, 0.0), "a": (1.0, 1.0), "b": (2.0, 0.5), "c": (3.0, 2.0)}
+    assert pareto_front(pts) == ["ref", "a", "c"]
+
+
+@pytest.mark.slow
+def test_notebook_executes_on_fake_run(fake_run, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    run, metrics = fake_run
+    nb = nbformat.read(ROOT / "notebooks" / "comparison.ipynb", as_version=4)
+    client = NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    import os
+
+    os.environ["RLHF_TRL_RUN"] = str(run)
+    try:
+        client.execute()
+    finally:
+        del os.environ["RLHF_TRL_RUN"]
+    outputs = "\n".join(
+        o.get("text", "") + json.dumps(o.get("data", {}))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "ppo" in outputs and "image/png" in outputs
+    assert f"{metrics['models']['dpo']['win_rate']['gold']['win_rate']:.3f}" in outputs

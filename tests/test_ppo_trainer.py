@@ -1,0 +1,172 @@
+"""PPOTrainer correctness on tiny models: (a) a toy task is learned and the ablation is not,
+(b) ratio 1 / approxkl 0 at the first minibatch, (c) values alone == inside a padded batch,
+(d) gradient accumulation is exact, (e) reference and reward models stay bit-identical."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from datasets import Dataset
+
+from rlhf_trl.ppo.config import PPOConfig
+from rlhf_trl.ppo.trainer import PPOTrainer, token_values
+
+WORDS = ["cats", "dogs", "rain", "tea", "code", "maps", "stars", "bread"]
+PROMPTS = [[{"role": "user", "content": f"Say something about {w}" + "!" * i}] for i, w in enumerate(WORDS)]
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model_dir):
+    from rlhf_trl.models import load_tokenizer
+
+    return load_tokenizer(tiny_model_dir)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models: threads only add contention (and run-to-run float noise) on a shared CPU.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _config(tmp_path, **kw):
+    base = dict(output_dir=str(tmp_path / "out"), report_to="none", disable_tqdm=True, seed=0, max_steps=1,
+                per_device_train_batch_size=4, response_length=6, temperature=1.0, learning_rate=1e-3)
+    base.update(kw)
+    return PPOConfig(**base)
+
+
+def _policy(tiny_model_dir, tok):
+    from rlhf_trl.models import load_causal_lm
+
+    return load_causal_lm(tiny_model_dir, tok)
+
+
+def _reward_model(tiny_model_dir, tok):
+    from rlhf_trl.models import load_sequence_classifier
+
+    torch.manual_seed(1)
+    return load_sequence_classifier(tiny_model_dir, tok)
+
+
+def test_values_and_logprobs_alone_equal_inside_a_left_padded_batch(tiny_model_dir, tok):  # (c)
+    from rlhf_trl.generation import generate_responses, response_logprobs
+
+    policy = _policy(tiny_model_dir, tok)
+    value = _reward_model(tiny_model_dir, tok)
+    batch = generate_responses(policy, tok, PROMPTS[:4], max_new_tokens=5, seed=0)
+    assert (batch.query_mask == 0).any()
+    with torch.no_grad():
+        v_all = token_values(value, batch.query_ids, batch.response_ids, batch.query_mask, batch.response_mask)
+        lp_all = response_logprobs(policy, batch.query_ids, batch.response_ids, -1, 1.0,
+                                   query_mask=batch.query_mask, response_mask=batch.response_mask)
+        for i in range(4):
+            keep = batch.query_mask[i].bool()
+            n = int(batch.lengths[i])
+            q, r = batch.query_ids[i : i + 1, keep], batch.response_ids[i : i + 1, :n]
+            ones_q, ones_r = torch.ones_like(q), torch.ones_like(r)
+            v = token_values(value, q, r, ones_q, ones_r)
+            lp = response_logprobs(policy, q, r, -1, 1.0, query_mask=ones_q, response_mask=ones_r)
+            torch.testing.assert_close(v_all[i, :n], v[0], atol=1e-5, rtol=0)
+            torch.testing.assert_close(lp_all[i, :n], lp[0], atol=1e-5, rtol=0)
+    assert v_all.abs().sum() > 0
+
+
+def test_first_minibatch_ratio_is_one_and_frozen_models_do_not_move(tiny_model_dir, tok, tmp_path):  # (b), (e)
+    policy, rm = _policy(tiny_model_dir, tok), _reward_model(tiny_model_dir, tok)
+    before_policy = copy.deepcopy(policy.state_dict())
+    before_rm = copy.deepcopy(rm.state_dict())
+    args = _config(tmp_path, ppo_epochs=1, num_mini_batches=1, max_steps=2)
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_model=rm)
+    before_value = copy.deepcopy(trainer.model.value_model.state_dict())
+    trainer.train()
+    first = trainer.state.log_history[0]
+    # one epoch, one minibatch: the logged averages are the first minibatch's
+    assert first["val/ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert first["policy/approxkl_avg"] == pytest.approx(0.0, abs=1e-10)
+    assert first["objective/kl"] == 0.0  # the policy is the reference before the first step
+    # the second update sees a moved policy: the check above could fail
+    assert trainer.state.log_history[1]["objective/kl"] != 0.0
+    for name, p in trainer.ref_model.state_dict().items():
+        assert torch.equal(p, before_policy[name]), name
+    for name, p in trainer.reward_model.state_dict().items():
+        assert torch.equal(p, before_rm[name]), name
+    moved = trainer.model.policy.state_dict()
+    assert all(not torch.equal(moved[k], before_policy[k]) for k in moved if "norm" not in k), "policy weights frozen"
+    moved_v = trainer.model.value_model.state_dict()
+    assert not torch.equal(moved_v["score.weight"], before_value["score.weight"])
+    # value model initialised from the reward model (N-details)
+    assert torch.equal(before_value["score.weight"], before_rm["score.weight"])
+    expected = {"objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward",
+                "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg",
+                "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/explained_variance", "eps", "lr",
+                "episode", "response/eos_share", "response/length_mean"}
+    assert expected <= set(first)
+
+
+def _train_once(tiny_model_dir, tok, tmp_path, **kw):
+    policy = _policy(tiny_model_dir, tok)
+    args = _config(tmp_path, optim="sgd", **{"ppo_epochs": 2, "num_mini_batches": 1, "max_grad_norm": 0.0, **kw})
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}),
+                         reward_funcs=[lambda prompts, completions, completion_ids, **_: [len(i) / 6 + (i[0] % 7) for i in completion_ids]])
+    trainer.train()
+    return trainer.model
+
+
+def test_gradient_accumulation_equals_one_big_micro_batch(tiny_model_dir, tok, tmp_path):  # (d)
+    a = _train_once(tiny_model_dir, tok, tmp_path / "a", per_device_train_batch_size=4, gradient_accumulation_steps=1)
+    b = _train_once(tiny_model_dir, tok, tmp_path / "b", per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    c = _train_once(tiny_model_dir, tok, tmp_path / "c", per_device_train_batch_size=1, gradient_accumulation_steps=4)
+    init = _policy(tiny_model_dir, tok).state_dict()
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert not torch.equal(sa["policy.lm_head.weight"], init["lm_head.weight"])
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], atol=1e-6, rtol=1e-5, msg=k)
+        torch.testing.assert_close(sa[k], sc[k], atol=1e-6, rtol=1e-5, msg=k)
+
+
+def _toy(tok, tmp_path, policy_loss_enabled, updates=12):
+    """Tiny Llama whose LM head favours 32 token ids; reward = share of response tokens among the
+    first 16 of them (optimum 1.0, start ~0.15)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    active = torch.arange(1000, 1032)
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[active] = torch.randn(32, 16)
+    target = set(active[:16].tolist())
+
+    def reward(prompts, completions, completion_ids, **_):
+        return [sum(t in target for t in ids) / max(len(ids), 1) for ids in completion_ids]
+
+    args = _config(tmp_path, max_steps=updates, num_mini_batches=2, response_length=8, missing_eos_penalty=None,
+                   kl_coef=0.02, policy_loss_enabled=policy_loss_enabled)
+    trainer = PPOTrainer(args, tok, model, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=[reward])
+    trainer.train()
+    scores = [h["objective/scores"] for h in trainer.state.log_history]
+    kls = [h["objective/kl"] for h in trainer.state.log_history]
+    return scores, kls
+
+
+@pytest.mark.slow
+def test_toy_task_is_learned_and_the_ablation_is_not(tok, tmp_path):  # (a)
+    scores, kls = _toy(tok, tmp_path / "ppo", policy_loss_enabled=True)
+    ablated, ablated_kls = _toy(tok, tmp_path / "ablation", policy_loss_enabled=False)
+    start = scores[0]
+    assert ablated[0] == start  # same first rollout: only the update differs
+    late, late_ablated = sum(scores[-4:]) / 4, sum(ablated[-4:]) / 4
+    assert late > start + 0.08, scores
+    assert late > late_ablated + 0.08, (scores, ablated)
+    assert abs(late_ablated - start) < 0.06, ablated
+    assert max(kls) < 10.0, kls  # bounded: the KL penalty holds the policy near the reference
+    assert max(abs(k) for k in ablated_kls) == 0.0  # without a policy loss the policy never moves

@@ -1,0 +1,168 @@
+"""Reward functions: last-real-token scoring (pad == EOS, EOS inside the chat template), specs, weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlhf_trl.errors import UserError
+from rlhf_trl.rewards import (
+    REWARD_REGISTRY,
+    RewardModelScorer,
+    build_reward_funcs,
+    combined_reward,
+    last_token_index,
+    resolve_dotted,
+    score_at_last_token,
+    transcript_text,
+)
+
+PROMPTS = [
+    [{"role": "user", "content": "How do I boil an egg?"}],
+    [{"role": "user", "content": "Name a colour."}],
+    [{"role": "user", "content": "What is 2+2? Answer briefly please, with one word."}],
+]
+COMPLETIONS = [
+    [{"role": "assistant", "content": "Put it in boiling water for nine minutes, then cool it."}],
+    [{"role": "assistant", "content": "Blue."}],
+    [{"role": "assistant", "content": "Four."}],
+]
+
+
+USER_MODULE = """
+def toy_reward(prompts, completions, **kwargs):
+    return [float(len(c[0]["content"]) if isinstance(c, list) else len(c)) for c in completions]
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A user's own reward module, importable as `my_rewards` (what a dotted path points at)."""
+    (tmp_path / "my_rewards.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    return importlib.import_module("my_rewards")
+
+
+@pytest.fixture(scope="module")
+def tiny_rm(tiny_model_dir):
+    """A tiny sequence classifier whose tokenizer has pad == EOS (the classic trap)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.pad_token = tokenizer.eos_token  # pad == EOS == <|im_end|>
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).eval()
+    torch.nn.init.normal_(model.score.weight, std=1.0)  # a head that reads the hidden state strongly
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def unpadded_score(model, tokenizer, text):
+    """Ground truth: the score head applied at the final position of the lone, unpadded sequence."""
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        hidden = model.model(input_ids=ids).last_hidden_state
+        return model.score(hidden[0, -1]).item()
+
+
+def test_last_token_index_left_and_right_padding():
+    right = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1, 1], [0, 1, 1, 1, 1]])
+    assert last_token_index(right).tolist() == [2, 4]
+    assert last_token_index(left).tolist() == [4, 4]
+
+
+def test_chat_template_ends_with_eos_so_the_trap_is_real(tiny_rm):
+    model, tokenizer = tiny_rm
+    text = transcript_text(tokenizer, PROMPTS[1], COMPLETIONS[1])
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.eos_token_id in ids  # <|im_end|> closes every turn
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+
+
+def test_scores_read_at_last_real_token_despite_pad_equal_eos(tiny_rm):
+    model, tokenizer = tiny_rm
+    scorer = RewardModelScorer(model, tokenizer, batch_size=8, max_length=None)
+    texts = [transcript_text(tokenizer, p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
+    expected = [unpadded_score(model, tokenizer, t) for t in texts]
+    got = scorer.score_texts(texts)  # one right-padded batch of different lengths
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert scorer(PROMPTS, COMPLETIONS) == pytest.approx(expected, abs=1e-4)
+
+    # A transcript that ends with EOS (plain text + EOS, or the HH template GPT-2 gets): transformers'
+    # own pooling (rightmost token != pad id) lands one token early when pad == EOS: the classic bug.
+    plain = [transcript_text(tokenizer, "Q: " + p[0]["content"], " A: " + c[0]["content"]) for p, c in zip(PROMPTS, COMPLETIONS)]
+    expected = [unpadded_score(model, tokenizer, t) for t in plain]
+    assert scorer.score_texts(plain) == pytest.approx(expected, abs=1e-4)
+    enc = tokenizer(plain, add_special_tokens=False, padding=True, padding_side="right", return_tensors="pt")
+    with torch.no_grad():
+        naive = model(**enc).logits[:, 0].tolist()
+    assert all(abs(a - b) > 1e-4 for a, b in zip(naive, expected))
+
+
+def test_left_and_right_padding_give_the_same_scores(tiny_rm):
+    model, tokenizer = tiny_rm
+    texts = [transcript_text(tokenizer, p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
+    scores = {}
+    for side in ("left", "right"):
+        enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side=side, return_tensors="pt")
+        with torch.no_grad():
+            scores[side] = score_at_last_token(model, enc["input_ids"], enc["attention_mask"]).tolist()
+    assert scores["left"] == pytest.approx(scores["right"], abs=1e-4)
+
+
+def test_plain_text_prompts_get_eos_appended(tiny_rm):
+    _, tokenizer = tiny_rm
+    assert transcript_text(tokenizer, "Q: hi", " A: hello") == "Q: hi A: hello" + tokenizer.eos_token
+
+
+def test_reward_model_folder_spec_loads_a_scorer(tmp_path, tiny_rm):
+    model, tokenizer = tiny_rm
+    model.save_pretrained(tmp_path / "rm")
+    tokenizer.save_pretrained(tmp_path / "rm")
+    funcs, weights = build_reward_funcs([str(tmp_path / "rm")], tokenizer=tokenizer)
+    assert isinstance(funcs[0], RewardModelScorer) and weights == [1.0]
+    texts = [transcript_text(funcs[0].tokenizer, p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
+    expected = [unpadded_score(model, funcs[0].tokenizer, t) for t in texts]
+    assert funcs[0](PROMPTS, COMPLETIONS) == pytest.approx(expected, abs=1e-4)
+    # the tokenizer policy of the loaded scorer made pad != EOS
+    assert funcs[0].tokenizer.pad_token_id != funcs[0].tokenizer.eos_token_id
+
+
+def test_reward_model_placeholder_resolves_under_run_dir(tmp_path, tiny_rm):
+    model, tokenizer = tiny_rm
+    model.save_pretrained(tmp_path / "checkpoints" / "reward")
+    tokenizer.save_pretrained(tmp_path / "checkpoints" / "reward")
+    funcs, _ = build_reward_funcs(["reward_model"], tokenizer=tokenizer, run_dir=str(tmp_path))
+    assert isinstance(funcs[0], RewardModelScorer)
+    with pytest.raises(UserError, match="recipes/reward.py"):
+        build_reward_funcs(["reward_model"], tokenizer=tokenizer, run_dir=str(tmp_path / "nothing"))
+
+
+def test_dotted_paths_both_spellings(user_module):
+    assert resolve_dotted("my_rewards:toy_reward") is user_module.toy_reward
+    assert resolve_dotted("my_rewards.toy_reward") is user_module.toy_reward
+    with pytest.raises(UserError, match="no attribute"):
+        resolve_dotted("my_rewards:missing")
+    with pytest.raises(UserError, match="cannot import"):
+        resolve_dotted("no_such_pkg.mod:fn")
+
+
+def test_build_and_combine_weighted_rewards(user_module):
+    funcs, weights = build_reward_funcs(["my_rewards:toy_reward", "length"], weights=[2.0, -1.0])
+    assert weights == [2.0, -1.0]
+    lengths = [len(c[0]["content"]) for c in COMPLETIONS]
+    got = combined_reward(funcs, weights, PROMPTS, COMPLETIONS)
+    assert got == pytest.approx([2.0 * n - n / 100.0 for n in lengths])
+
+
+def test_bad_specs_are_user_errors():
+    with pytest.raises(UserError, match="unknown reward"):
+        build_reward_funcs(["nonsense"])
+    with pytest.raises(UserError, match="one per reward"):
+        build_reward_funcs(["length"], weights=[1.0, 2.0])
+    with pytest.raises(UserError, match="empty"):
+        build_reward_funcs([])
+    assert {"gold", "length", "reward_model"} <= set(REWARD_REGISTRY)
