@@ -38,18 +38,34 @@ def main() -> None:
     policy = load_causal_lm(opts.model, tokenizer)
     torch.manual_seed(0)
     reward_model = load_sequence_classifier(opts.model, tokenizer)
-    questions = ["How do I keep basil alive indoors?", "What is a good way to learn to juggle?",
-                 "Can you explain what a mortgage is?", "How should I prepare for a job interview?"]
+    questions = [
+        "How do I keep basil alive indoors?",
+        "What is a good way to learn to juggle?",
+        "Can you explain what a mortgage is?",
+        "How should I prepare for a job interview?",
+    ]
     prompts = [[{"role": "user", "content": questions[i % len(questions)]}] for i in range(opts.prompts * 4)]
     with tempfile.TemporaryDirectory() as out:
-        args = PPOConfig(output_dir=out, report_to="none", disable_tqdm=True, max_steps=opts.updates,
-                         per_device_train_batch_size=opts.prompts, response_length=opts.tokens,
-                         ppo_epochs=opts.epochs, missing_eos_penalty=None, seed=0)
-        trainer = PPOTrainer(args, tokenizer, policy, Dataset.from_dict({"prompt": prompts}), reward_model=reward_model)
+        args = PPOConfig(
+            output_dir=out,
+            report_to="none",
+            disable_tqdm=True,
+            max_steps=opts.updates,
+            per_device_train_batch_size=opts.prompts,
+            response_length=opts.tokens,
+            ppo_epochs=opts.epochs,
+            missing_eos_penalty=None,
+            seed=0,
+        )
+        trainer = PPOTrainer(
+            args, tokenizer, policy, Dataset.from_dict({"prompt": prompts}), reward_model=reward_model
+        )
         trainer.train()
     logs = [h for h in trainer.state.log_history if "time/update_s" in h][1:] or trainer.state.log_history
-    mean = {k: sum(h[k] for h in logs) / len(logs) for k in ("time/generation_s", "time/scoring_s", "time/update_s",
-                                                              "response/length_mean")}
+    mean = {
+        k: sum(h[k] for h in logs) / len(logs)
+        for k in ("time/generation_s", "time/scoring_s", "time/update_s", "response/length_mean")
+    }
     result = {
         "setting": f"{opts.prompts} prompts x {opts.tokens} tokens x {opts.epochs} epochs",
         "threads": torch.get_num_threads(),

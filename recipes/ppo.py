@@ -19,8 +19,15 @@ from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
 from rlhf_trl.training import setup_policy, setup_tokenizer, stopwatch, write_stage_metrics
 
-FINAL_KEYS = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objective/entropy",
-              "val/explained_variance", "response/eos_share", "response/length_mean")
+FINAL_KEYS = (
+    "objective/scores",
+    "objective/kl",
+    "objective/rlhf_reward",
+    "objective/entropy",
+    "val/explained_variance",
+    "response/eos_share",
+    "response/length_mean",
+)
 
 
 def ppo_history(trainer) -> dict:
@@ -28,8 +35,12 @@ def ppo_history(trainer) -> dict:
     logs = [h for h in trainer.state.log_history if "objective/scores" in h]
     if not logs:
         return {}
-    out = {"updates": trainer.state.global_step, "episodes": trainer.state.episode,
-           "scores_first": logs[0]["objective/scores"], "scores_last": logs[-1]["objective/scores"]}
+    out = {
+        "updates": trainer.state.global_step,
+        "episodes": trainer.state.episode,
+        "scores_first": logs[0]["objective/scores"],
+        "scores_last": logs[-1]["objective/scores"],
+    }
     out.update({k: logs[-1][k] for k in FINAL_KEYS if k in logs[-1]})
     return out
 
@@ -46,8 +57,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     tokenizer = setup_tokenizer(args.model)
     funcs, weights = build_reward_funcs(
-        cfg.reward_funcs, cfg.reward_weights, tokenizer=tokenizer, data_args=args.data,
-        run_dir=args.run.run_dir, device=PartialState().device, dtype=args.model.dtype,
+        cfg.reward_funcs,
+        cfg.reward_weights,
+        tokenizer=tokenizer,
+        data_args=args.data,
+        run_dir=args.run.run_dir,
+        device=PartialState().device,
+        dtype=args.model.dtype,
     )
     if cfg.value_model_path:
         value_model = load_sequence_classifier(cfg.value_model_path, tokenizer, dtype=args.model.dtype)
@@ -72,8 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_model(cfg.output_dir)
     if trainer.accelerator.is_main_process:
         out_dir = write_stage_metrics(cfg.output_dir, "ppo", metrics).parent
-        print(f"ppo: score {metrics.get('scores_first', float('nan')):.3f} -> {metrics.get('scores_last', float('nan')):.3f}, "
-              f"KL {metrics.get('objective/kl', float('nan')):.2f} nats -> {out_dir}")
+        print(
+            f"ppo: score {metrics.get('scores_first', float('nan')):.3f} -> {metrics.get('scores_last', float('nan')):.3f}, "
+            f"KL {metrics.get('objective/kl', float('nan')):.2f} nats -> {out_dir}"
+        )
     return metrics
 
 

@@ -203,21 +203,34 @@ def _sampling_config(tokenizer, *, max_new_tokens, temperature, top_k, top_p, do
         repetition_penalty=1.0,
         no_repeat_ngram_size=0,
         num_beams=1,
+        use_cache=True,  # Trainer sets model.config.use_cache from TrainingArguments (False by default)
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
 
 
-def encode_prompts(tokenizer, prompts: list[list[dict]], device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chat template with ``add_generation_prompt=True``, tokenised and left-padded: ``(ids, mask)``."""
+def encode_prompts(
+    tokenizer, prompts: list[list[dict]], device=None, max_prompt_length: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chat template with ``add_generation_prompt=True``, tokenised and left-padded: ``(ids, mask)``.
+
+    ``max_prompt_length`` keeps the last that many tokens (the latest turns and the generation prompt).
+    """
     texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    sides = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
     try:
-        enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        enc = tokenizer(
+            texts,
+            add_special_tokens=False,
+            padding=True,
+            return_tensors="pt",
+            truncation=max_prompt_length is not None,
+            max_length=max_prompt_length,
+        )
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.truncation_side = sides
     return enc["input_ids"].to(device), enc["attention_mask"].to(device)
 
 
@@ -257,11 +270,13 @@ def generate_responses(
     do_sample: bool = True,
     batch_size: int = 16,
     seed: int | None = None,
+    max_prompt_length: int | None = None,
 ) -> GenerationBatch:
     """Sample one response per prompt (a prompt is a list of ``{"role", "content"}`` messages).
 
     Reproducible for a given ``seed`` (the global RNG is restored afterwards); ``seed=None`` draws
-    from the global RNG. ``top_k=0`` and ``top_p=1.0`` disable those filters. Runs in eval mode
+    from the global RNG. ``top_k=0`` and ``top_p=1.0`` disable those filters; ``max_prompt_length``
+    truncates prompts from the left. Runs in eval mode
     (dropout off) and restores the model's mode.
     """
     if max_new_tokens < 1:
@@ -270,7 +285,11 @@ def generate_responses(
         raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
     device = next(model.parameters()).device
     config = _sampling_config(
-        tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+        tokenizer,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
         do_sample=do_sample,
     )
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
@@ -280,7 +299,9 @@ def generate_responses(
     try:
         with _rng(device, seed):
             for start in range(0, len(prompts), batch_size):
-                q, m = encode_prompts(tokenizer, prompts[start : start + batch_size], device)
+                q, m = encode_prompts(
+                    tokenizer, prompts[start : start + batch_size], device, max_prompt_length
+                )
                 out = model.generate(input_ids=q, attention_mask=m, generation_config=config)
                 queries.append(q)
                 masks.append(m)

@@ -70,5 +70,5 @@ def test_demo_config_text_report(embedded_tokenizer_dir, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert "dataset: bundled" in out and "train raw    2200" in out
+    assert "dataset: bundled" in out and "train raw    2000" in out
     assert "token lengths (test" in out and out.count("--- sample") == 3

@@ -70,8 +70,13 @@ def test_logprobs_alone_equal_inside_left_padded_batch(tiny):
     pad = tokenizer.pad_token_id
     with torch.no_grad():
         together = response_logprobs(
-            model, batch.query_ids, batch.response_ids, pad, 0.7,
-            query_mask=batch.query_mask, response_mask=batch.response_mask,
+            model,
+            batch.query_ids,
+            batch.response_ids,
+            pad,
+            0.7,
+            query_mask=batch.query_mask,
+            response_mask=batch.response_mask,
         )
         for i in range(3):
             q = batch.query_ids[i : i + 1, batch.query_mask[i].bool()]
@@ -93,16 +98,33 @@ def test_logprobs_match_the_sampling_distribution(tiny):
     cfg.eos_token_id = None  # keep all 5 tokens
     torch.manual_seed(0)
     with torch.no_grad():
-        out = model.generate(input_ids=q, attention_mask=m, generation_config=cfg,
-                             output_scores=True, return_dict_in_generate=True)
+        out = model.generate(
+            input_ids=q,
+            attention_mask=m,
+            generation_config=cfg,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
         resp = out.sequences[:, q.shape[1] :]
         expected = torch.stack([torch.log_softmax(s.float(), -1)[0, t] for s, t in zip(out.scores, resp[0])])
-        ours = response_logprobs(model, q, resp, tokenizer.pad_token_id, 0.5,
-                                 query_mask=m, response_mask=torch.ones_like(resp))
+        ours = response_logprobs(
+            model, q, resp, tokenizer.pad_token_id, 0.5, query_mask=m, response_mask=torch.ones_like(resp)
+        )
         plain = torch.log_softmax(model(torch.cat([q, resp], 1)).logits[0, q.shape[1] - 1 : -1] / 0.5, -1)
     torch.testing.assert_close(ours[0], expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(ours[0], plain.gather(-1, resp[0, :, None])[:, 0], atol=1e-5, rtol=0)
     # At temperature 1 the numbers differ: the temperature is really applied.
     with torch.no_grad():
-        t1 = response_logprobs(model, q, resp, tokenizer.pad_token_id, 1.0, response_mask=torch.ones_like(resp))
+        t1 = response_logprobs(
+            model, q, resp, tokenizer.pad_token_id, 1.0, response_mask=torch.ones_like(resp)
+        )
     assert not torch.allclose(t1, ours, atol=1e-3)
+
+
+def test_max_prompt_length_keeps_the_end_of_the_prompt(tiny):
+    model, tokenizer = tiny
+    batch = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=2, seed=0, max_prompt_length=7)
+    assert batch.query_ids.shape[1] == 7
+    full = generate_responses(model, tokenizer, PROMPTS[1:2], max_new_tokens=2, seed=0)
+    # the generation prompt (the last tokens) survives the truncation
+    assert batch.query_ids[1].tolist() == full.query_ids[0, -7:].tolist()

@@ -108,8 +108,12 @@ def test_normalizer_makes_micro_batch_losses_add_up():
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]]).float()
     whole, _ = core.policy_loss(new, old, adv, mask, 0.2)
     n = mask.sum()
-    parts = sum(core.policy_loss(new[i : i + 1], old[i : i + 1], adv[i : i + 1], mask[i : i + 1], 0.2, normalizer=n)[0]
-                for i in range(4))
+    parts = sum(
+        core.policy_loss(new[i : i + 1], old[i : i + 1], adv[i : i + 1], mask[i : i + 1], 0.2, normalizer=n)[
+            0
+        ]
+        for i in range(4)
+    )
     assert parts.item() == pytest.approx(whole.item(), abs=1e-6)
 
 

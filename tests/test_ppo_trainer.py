@@ -34,8 +34,17 @@ def one_thread():
 
 
 def _config(tmp_path, **kw):
-    base = dict(output_dir=str(tmp_path / "out"), report_to="none", disable_tqdm=True, seed=0, max_steps=1,
-                per_device_train_batch_size=4, response_length=6, temperature=1.0, learning_rate=1e-3)
+    base = dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        max_steps=1,
+        per_device_train_batch_size=4,
+        response_length=6,
+        temperature=1.0,
+        learning_rate=1e-3,
+    )
     base.update(kw)
     return PPOConfig(**base)
 
@@ -61,9 +70,18 @@ def test_values_and_logprobs_alone_equal_inside_a_left_padded_batch(tiny_model_d
     batch = generate_responses(policy, tok, PROMPTS[:4], max_new_tokens=5, seed=0)
     assert (batch.query_mask == 0).any()
     with torch.no_grad():
-        v_all = token_values(value, batch.query_ids, batch.response_ids, batch.query_mask, batch.response_mask)
-        lp_all = response_logprobs(policy, batch.query_ids, batch.response_ids, -1, 1.0,
-                                   query_mask=batch.query_mask, response_mask=batch.response_mask)
+        v_all = token_values(
+            value, batch.query_ids, batch.response_ids, batch.query_mask, batch.response_mask
+        )
+        lp_all = response_logprobs(
+            policy,
+            batch.query_ids,
+            batch.response_ids,
+            -1,
+            1.0,
+            query_mask=batch.query_mask,
+            response_mask=batch.response_mask,
+        )
         for i in range(4):
             keep = batch.query_mask[i].bool()
             n = int(batch.lengths[i])
@@ -76,7 +94,9 @@ def test_values_and_logprobs_alone_equal_inside_a_left_padded_batch(tiny_model_d
     assert v_all.abs().sum() > 0
 
 
-def test_first_minibatch_ratio_is_one_and_frozen_models_do_not_move(tiny_model_dir, tok, tmp_path):  # (b), (e)
+def test_first_minibatch_ratio_is_one_and_frozen_models_do_not_move(
+    tiny_model_dir, tok, tmp_path
+):  # (b), (e)
     policy, rm = _policy(tiny_model_dir, tok), _reward_model(tiny_model_dir, tok)
     before_policy = copy.deepcopy(policy.state_dict())
     before_rm = copy.deepcopy(rm.state_dict())
@@ -96,31 +116,65 @@ def test_first_minibatch_ratio_is_one_and_frozen_models_do_not_move(tiny_model_d
     for name, p in trainer.reward_model.state_dict().items():
         assert torch.equal(p, before_rm[name]), name
     moved = trainer.model.policy.state_dict()
-    assert all(not torch.equal(moved[k], before_policy[k]) for k in moved if "norm" not in k), "policy weights frozen"
+    assert all(not torch.equal(moved[k], before_policy[k]) for k in moved if "norm" not in k), (
+        "policy weights frozen"
+    )
     moved_v = trainer.model.value_model.state_dict()
     assert not torch.equal(moved_v["score.weight"], before_value["score.weight"])
     # value model initialised from the reward model (N-details)
     assert torch.equal(before_value["score.weight"], before_rm["score.weight"])
-    expected = {"objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward",
-                "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg",
-                "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/explained_variance", "eps", "lr",
-                "episode", "response/eos_share", "response/length_mean"}
+    expected = {
+        "objective/kl",
+        "objective/entropy",
+        "objective/non_score_reward",
+        "objective/rlhf_reward",
+        "objective/scores",
+        "policy/approxkl_avg",
+        "policy/clipfrac_avg",
+        "loss/policy_avg",
+        "loss/value_avg",
+        "val/clipfrac_avg",
+        "val/ratio",
+        "val/explained_variance",
+        "eps",
+        "lr",
+        "episode",
+        "response/eos_share",
+        "response/length_mean",
+    }
     assert expected <= set(first)
 
 
 def _train_once(tiny_model_dir, tok, tmp_path, **kw):
     policy = _policy(tiny_model_dir, tok)
-    args = _config(tmp_path, optim="sgd", **{"ppo_epochs": 2, "num_mini_batches": 1, "max_grad_norm": 0.0, **kw})
-    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}),
-                         reward_funcs=[lambda prompts, completions, completion_ids, **_: [len(i) / 6 + (i[0] % 7) for i in completion_ids]])
+    args = _config(
+        tmp_path, optim="sgd", **{"ppo_epochs": 2, "num_mini_batches": 1, "max_grad_norm": 0.0, **kw}
+    )
+    trainer = PPOTrainer(
+        args,
+        tok,
+        policy,
+        Dataset.from_dict({"prompt": PROMPTS}),
+        reward_funcs=[
+            lambda prompts, completions, completion_ids, **_: [
+                len(i) / 6 + (i[0] % 7) for i in completion_ids
+            ]
+        ],
+    )
     trainer.train()
     return trainer.model
 
 
 def test_gradient_accumulation_equals_one_big_micro_batch(tiny_model_dir, tok, tmp_path):  # (d)
-    a = _train_once(tiny_model_dir, tok, tmp_path / "a", per_device_train_batch_size=4, gradient_accumulation_steps=1)
-    b = _train_once(tiny_model_dir, tok, tmp_path / "b", per_device_train_batch_size=2, gradient_accumulation_steps=2)
-    c = _train_once(tiny_model_dir, tok, tmp_path / "c", per_device_train_batch_size=1, gradient_accumulation_steps=4)
+    a = _train_once(
+        tiny_model_dir, tok, tmp_path / "a", per_device_train_batch_size=4, gradient_accumulation_steps=1
+    )
+    b = _train_once(
+        tiny_model_dir, tok, tmp_path / "b", per_device_train_batch_size=2, gradient_accumulation_steps=2
+    )
+    c = _train_once(
+        tiny_model_dir, tok, tmp_path / "c", per_device_train_batch_size=1, gradient_accumulation_steps=4
+    )
     init = _policy(tiny_model_dir, tok).state_dict()
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert not torch.equal(sa["policy.lm_head.weight"], init["lm_head.weight"])
@@ -134,10 +188,19 @@ def _toy(tok, tmp_path, policy_loss_enabled, updates=12):
     first 16 of them (optimum 1.0, start ~0.15)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
     active = torch.arange(1000, 1032)
@@ -149,8 +212,15 @@ def _toy(tok, tmp_path, policy_loss_enabled, updates=12):
     def reward(prompts, completions, completion_ids, **_):
         return [sum(t in target for t in ids) / max(len(ids), 1) for ids in completion_ids]
 
-    args = _config(tmp_path, max_steps=updates, num_mini_batches=2, response_length=8, missing_eos_penalty=None,
-                   kl_coef=0.02, policy_loss_enabled=policy_loss_enabled)
+    args = _config(
+        tmp_path,
+        max_steps=updates,
+        num_mini_batches=2,
+        response_length=8,
+        missing_eos_penalty=None,
+        kl_coef=0.02,
+        policy_loss_enabled=policy_loss_enabled,
+    )
     trainer = PPOTrainer(args, tok, model, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=[reward])
     trainer.train()
     scores = [h["objective/scores"] for h in trainer.state.log_history]
@@ -170,3 +240,33 @@ def test_toy_task_is_learned_and_the_ablation_is_not(tok, tmp_path):  # (a)
     assert abs(late_ablated - start) < 0.06, ablated
     assert max(kls) < 10.0, kls  # bounded: the KL penalty holds the policy near the reference
     assert max(abs(k) for k in ablated_kls) == 0.0  # without a policy loss the policy never moves
+
+
+def test_lora_reference_is_the_adapter_disabled_policy(tiny_model_dir, tok, tmp_path):
+    from peft import LoraConfig
+
+    policy = _policy(tiny_model_dir, tok)
+    base = copy.deepcopy(policy.state_dict())
+    args = _config(tmp_path, ppo_epochs=2, max_steps=2, learning_rate=1e-2)
+    trainer = PPOTrainer(
+        args,
+        tok,
+        policy,
+        Dataset.from_dict({"prompt": PROMPTS}),
+        reward_funcs=[lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]],
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
+    assert trainer.ref_model is None
+    trainer.train()
+    logs = trainer.state.log_history
+    assert logs[0]["objective/kl"] == 0.0 and logs[1]["objective/kl"] != 0.0
+    peft_model = trainer.model.policy
+    for name, p in peft_model.get_base_model().state_dict().items():
+        if "lora_" not in name:
+            assert torch.equal(p, base[name.replace("base_layer.", "")]), name
+    out = tmp_path / "saved"
+    trainer.save_model(str(out))
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(out)
+    assert (out / "adapter" / "adapter_config.json").is_file()

@@ -2,8 +2,9 @@
 
 Two steps::
 
-    # slow, once (~20-40 min on 2 CPU cores): sample the embedded model on training prompts
-    python -m rlhf_trl.data.generate_bundled sample
+    # slow (~40 min on a shared 2-core CPU): sample the embedded model on training prompts; the
+    # committed cache was stopped after 204 prompts, i.e. equals `sample --limit 204`
+    python -m rlhf_trl.data.generate_bundled sample [--limit 204]
     # fast (seconds), reproduces the committed files byte for byte from the bank + the sample cache
     python -m rlhf_trl.data.generate_bundled build [--check]
 
@@ -42,11 +43,11 @@ N_TRAIN, N_TEST, N_EVAL = 2000, 220, 100
 N_SAMPLE_PROMPTS = 300
 SAMPLES_PER_PROMPT = 2
 MULTI_TURN_SHARE = 0.3  # of the sampled prompts
-TEMPLATE_MULTI_TURN_SHARE = 0.4
-OFF_TOPIC_USES = 3
+TEMPLATE_MULTI_TURN_SHARE = 0.6
+OFF_TOPIC_USES = 1
 MIN_MARGIN = 0.05
 MAX_SAMPLED_SHARE = 0.9
-MODEL_SIDE_SHARE = 0.5
+MODEL_SIDE_SHARE = 0.45
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": SEED, "batch_size": 12}
 
 
@@ -117,8 +118,10 @@ def sample(out_path: Path, limit: int | None = None) -> None:
     torch.manual_seed(SAMPLING["seed"])
     tokenizer = load_tokenizer(EMBEDDED_MODEL)
     model = load_causal_lm(EMBEDDED_MODEL, tokenizer).eval()
-    prompts = sample_prompts()[:limit]
-    order = sorted(range(len(prompts)), key=lambda i: len(json.dumps(prompts[i])))  # less padding
+    prompts = sample_prompts()
+    # Shortest first (less padding); ``limit`` keeps the first prompts of this order, so a run stopped
+    # after k batches equals ``sample --limit k*batch_size``.
+    order = sorted(range(len(prompts)), key=lambda i: (len(json.dumps(prompts[i])), i))[:limit]
     responses: dict[int, list[str]] = {}
     bs, k = SAMPLING["batch_size"], SAMPLES_PER_PROMPT
     for start in range(0, len(order), bs):
@@ -145,7 +148,7 @@ def sample(out_path: Path, limit: int | None = None) -> None:
         print(f"sampled {min(start + bs, len(order))}/{len(order)} prompts x {k}", flush=True)
         partial = [{"prompt": prompts[i], "response": r} for i in sorted(responses) for r in responses[i]]
         _write_jsonl_gz(out_path.with_name(out_path.name + ".partial"), partial)
-    rows = [{"prompt": prompts[i], "response": r} for i in range(len(prompts)) for r in responses[i]]
+    rows = [{"prompt": prompts[i], "response": r} for i in sorted(responses) for r in responses[i]]
     _write_jsonl_gz(out_path, rows)
     out_path.with_name(out_path.name + ".partial").unlink()
 
@@ -319,8 +322,12 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
             candidates.extend(_sampled_pairs(prompt, by_prompt[key], req, train_pool, rng))
     # A model sample is also a realistic off-topic reply to another request (the model answering the
     # wrong question): pair it, as rejected, with the reference answer to a random request.
-    mine = [r.strip() for key in sorted(by_prompt) for r in by_prompt[key]
-            if split_of(_final_request(json.loads(key), reqs_by_text)["text"]) == split]
+    mine = [
+        r.strip()
+        for key in sorted(by_prompt)
+        for r in by_prompt[key]
+        if split_of(_final_request(json.loads(key), reqs_by_text)["text"]) == split
+    ]
     for response in mine * OFF_TOPIC_USES:
         req = rng.choice(pool)
         prompt = make_prompt(req, train_pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
@@ -404,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="step", required=True)
     s = sub.add_parser("sample", help="sample the embedded model (slow) into the cache")
     s.add_argument("--out", type=Path, default=BUNDLED_DIR / SAMPLES_FILE)
-    s.add_argument("--limit", type=int, default=None, help="only the first N prompts (for a timing check)")
+    s.add_argument("--limit", type=int, default=None, help="only the first N prompts in sampling order")
     b = sub.add_parser("build", help="build train/test/eval files from the bank + cache")
     b.add_argument("--out_dir", type=Path, default=BUNDLED_DIR)
     b.add_argument("--check", action="store_true", help="build into a temp dir and compare with out_dir")

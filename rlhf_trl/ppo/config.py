@@ -30,12 +30,24 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
     """PPO with a learned critic for RLHF. Every field's help says its unit or its source."""
 
     # ---- rollout ----
-    response_length: int = field(default=32, metadata={"help": "Max new tokens per response (TRL: response_length)."})
+    response_length: int = field(
+        default=32, metadata={"help": "Max new tokens per response (TRL: response_length)."}
+    )
+    max_prompt_length: int | None = field(
+        default=512,
+        metadata={
+            "help": "Keep the last N prompt tokens (left truncation: latest turns); unset: whole prompts."
+        },
+    )
     temperature: float = field(
         default=0.7,
-        metadata={"help": "Sampling temperature; log-probs use logits / temperature (temperature-consistent)."},
+        metadata={
+            "help": "Sampling temperature; log-probs use logits / temperature (temperature-consistent)."
+        },
     )
-    top_k: int = field(default=0, metadata={"help": "Top-k sampling filter; 0 disables it (keep 0 for exact PPO)."})
+    top_k: int = field(
+        default=0, metadata={"help": "Top-k sampling filter; 0 disables it (keep 0 for exact PPO)."}
+    )
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling filter; 1.0 disables it."})
     rollout_forward_batch_size: int = field(
         default=16, metadata={"help": "Sequences per forward pass when generating and scoring rollouts."}
@@ -60,45 +72,67 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         default=False, metadata={"help": "Whiten the per-token rewards (shift_mean=False) before GAE."}
     )
     # ---- KL ----
-    kl_coef: float = field(default=0.05, metadata={"help": "β of the per-token KL penalty −β·KL_t in the reward."})
+    kl_coef: float = field(
+        default=0.05, metadata={"help": "β of the per-token KL penalty −β·KL_t in the reward."}
+    )
     kl_estimator: str = field(
         default="k1",
-        metadata={"help": "KL estimator in the reward: k1 = logπ − logπ_ref, k3 = (r−1) − log r.", "choices": ["k1", "k3"]},
+        metadata={
+            "help": "KL estimator in the reward: k1 = logπ − logπ_ref, k3 = (r−1) − log r.",
+            "choices": ["k1", "k3"],
+        },
     )
     kl_target: float | None = field(
         default=None,
-        metadata={"help": "Adaptive KL controller target (nats per response, Ziegler et al. 2019); unset: fixed β."},
+        metadata={
+            "help": "Adaptive KL controller target (nats per response, Ziegler et al. 2019); unset: fixed β."
+        },
     )
     kl_horizon: int = field(default=10000, metadata={"help": "Adaptive KL controller horizon (episodes)."})
     # ---- advantages ----
     gamma: float = field(default=1.0, metadata={"help": "Discount γ of GAE, in [0, 1]."})
     lam: float = field(default=0.95, metadata={"help": "GAE λ, in [0, 1]."})
-    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten advantages over the rollout batch."})
+    whiten_advantages: bool = field(
+        default=True, metadata={"help": "Whiten advantages over the rollout batch."}
+    )
     # ---- update ----
-    ppo_epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch (TRL: num_ppo_epochs)."})
-    num_mini_batches: int = field(default=1, metadata={"help": "Minibatches per rollout batch (one optimizer step each)."})
+    ppo_epochs: int = field(
+        default=4, metadata={"help": "Passes over each rollout batch (TRL: num_ppo_epochs)."}
+    )
+    num_mini_batches: int = field(
+        default=1, metadata={"help": "Minibatches per rollout batch (one optimizer step each)."}
+    )
     clip_ratio: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (TRL: cliprange)."})
     cliprange_value: float | None = field(
         default=0.2, metadata={"help": "Value clip around the rollout values; unset: unclipped value loss."}
     )
     vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
-    entropy_coef: float = field(default=0.0, metadata={"help": "Entropy bonus weight (loss −= coef · mean entropy)."})
+    entropy_coef: float = field(
+        default=0.0, metadata={"help": "Entropy bonus weight (loss −= coef · mean entropy)."}
+    )
     policy_loss_enabled: bool = field(
         default=True,
-        metadata={"help": "Train the policy. false trains only the critic (an ablation: nothing should improve)."},
+        metadata={
+            "help": "Train the policy. false trains only the critic (an ablation: nothing should improve)."
+        },
     )
     # ---- models ----
     value_model_path: str | None = field(
         default=None,
-        metadata={"help": "Critic initialisation (a folder); default: the first reward model in reward_funcs "
-            "(N-details), else the policy's backbone with a new one-output head."},
+        metadata={
+            "help": "Critic initialisation (a folder); default: the first reward model in reward_funcs "
+            "(N-details), else the policy's backbone with a new one-output head."
+        },
     )
-    disable_dropout: bool = field(default=True, metadata={"help": "Turn dropout off in policy, reference, reward, value."})
+    disable_dropout: bool = field(
+        default=True, metadata={"help": "Turn dropout off in policy, reference, reward, value."}
+    )
     # ---- TrainingArguments defaults changed for PPO ----
     learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate (policy and critic)."})
     logging_steps: float = field(default=1, metadata={"help": "Log every N updates."})
-    save_strategy: str = field(default="no", metadata={"help": "Checkpoint strategy; the recipe saves the final model."})
-    report_to: str | list[str] | None = field(default="tensorboard", metadata={"help": "Loggers (tensorboard, none, ...)."})
+    save_strategy: str = field(
+        default="no", metadata={"help": "Checkpoint strategy; the recipe saves the final model."}
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the `prompt` column."})
 
     def __post_init__(self):
@@ -107,6 +141,11 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; allowed: {allowed}")
 
         need(self.response_length >= 1, "response_length", ">= 1")
+        need(
+            self.max_prompt_length is None or self.max_prompt_length >= 1,
+            "max_prompt_length",
+            ">= 1 or unset",
+        )
         need(self.temperature > 0, "temperature", "> 0")
         need(self.top_k >= 0, "top_k", ">= 0 (0 disables)")
         need(0 < self.top_p <= 1, "top_p", "(0, 1]")

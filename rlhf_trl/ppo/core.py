@@ -39,7 +39,9 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> to
     return var
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+def masked_whiten(
+    x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8
+) -> torch.Tensor:
     """``(x - mean) / sqrt(var + eps)`` over the masked entries; ``shift_mean=False`` adds the mean
     back (used for rewards: rescale without moving their sign). ``[B, T]`` -> ``[B, T]``, 0 on padding."""
     mean, var = masked_mean(x, mask), masked_var(x, mask)
@@ -92,7 +94,9 @@ def kl_penalized_rewards(
     return rewards * mask, non_score, kl
 
 
-def apply_missing_eos_penalty(scores: torch.Tensor, ended_with_eos: torch.Tensor, penalty: float | None) -> torch.Tensor:
+def apply_missing_eos_penalty(
+    scores: torch.Tensor, ended_with_eos: torch.Tensor, penalty: float | None
+) -> torch.Tensor:
     """Subtract ``penalty`` from the score of every response without EOS (``[B]`` -> ``[B]``).
     ``None`` leaves scores unchanged."""
     if penalty is None:

@@ -80,8 +80,14 @@ class PolicyAndValue(nn.Module):
     def forward(self, query_ids, response_ids, query_mask, response_mask, temperature: float):
         """-> ``(logprobs [B, Lr], entropy [B, Lr], values [B, Lr])``."""
         logprobs, entropy = response_logprobs(
-            self.policy, query_ids, response_ids, pad_token_id=-1, temperature=temperature,
-            query_mask=query_mask, response_mask=response_mask, return_entropy=True,
+            self.policy,
+            query_ids,
+            response_ids,
+            pad_token_id=-1,
+            temperature=temperature,
+            query_mask=query_mask,
+            response_mask=response_mask,
+            return_entropy=True,
         )
         values = token_values(self.value_model, query_ids, response_ids, query_mask, response_mask)
         return logprobs, entropy, values
@@ -124,7 +130,9 @@ class PPOTrainer(Trainer):
 
         set_seed(args.seed)  # the critic's new score head is drawn here: reproducible runs
         if value_model is None:  # before LoRA is injected: the critic copies plain backbone weights
-            value_model = copy.deepcopy(reward_model) if reward_model is not None else value_model_from_policy(model)
+            value_model = (
+                copy.deepcopy(reward_model) if reward_model is not None else value_model_from_policy(model)
+            )
         if peft_config is not None:
             from peft import get_peft_model
 
@@ -173,8 +181,12 @@ class PPOTrainer(Trainer):
             )
         generator = torch.Generator().manual_seed(args.seed)
         loader = DataLoader(
-            self.train_dataset, batch_size=args.rollout_batch_size, shuffle=True, drop_last=True,
-            collate_fn=lambda rows: [row["prompt"] for row in rows], generator=generator,
+            self.train_dataset,
+            batch_size=args.rollout_batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=lambda rows: [row["prompt"] for row in rows],
+            generator=generator,
         )
         loader = self.accelerator.prepare(loader)
         while True:
@@ -208,12 +220,18 @@ class PPOTrainer(Trainer):
         if self.reward_model is not None:
             ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)
             mask = torch.cat([batch.query_mask, batch.response_mask], dim=1)
-            scores += torch.cat([score_at_last_token(self.reward_model, ids[i : i + step], mask[i : i + step])
-                                 for i in range(0, len(batch), step)])
+            scores += torch.cat(
+                [
+                    score_at_last_token(self.reward_model, ids[i : i + step], mask[i : i + step])
+                    for i in range(0, len(batch), step)
+                ]
+            )
         if self.reward_funcs:
             completions = [[{"role": "assistant", "content": t}] for t in batch.response_texts]
             ids = [row[:n].tolist() for row, n in zip(batch.response_ids, batch.lengths)]
-            values = combined_reward(self.reward_funcs, self.reward_weights, prompts, completions, completion_ids=ids)
+            values = combined_reward(
+                self.reward_funcs, self.reward_weights, prompts, completions, completion_ids=ids
+            )
             scores += torch.tensor(values, device=device, dtype=scores.dtype)
         return scores
 
@@ -229,11 +247,17 @@ class PPOTrainer(Trainer):
         wrapped = self.model_wrapped
         module = accel.unwrap_model(wrapped)
         self.state = TrainerState(
-            max_steps=num_updates, logging_steps=args.logging_steps, save_steps=args.save_steps,
-            is_local_process_zero=self.is_local_process_zero(), is_world_process_zero=self.is_world_process_zero(),
+            max_steps=num_updates,
+            logging_steps=args.logging_steps,
+            save_steps=args.save_steps,
+            is_local_process_zero=self.is_local_process_zero(),
+            is_world_process_zero=self.is_world_process_zero(),
         )
-        kl_ctl = (core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
-                  if args.kl_target is not None else core.FixedKLController(args.kl_coef))
+        kl_ctl = (
+            core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
+            if args.kl_target is not None
+            else core.FixedKLController(args.kl_coef)
+        )
         prompts_iter = self._prompt_batches()
         params = [p for p in wrapped.parameters() if p.requires_grad]
         episodes_per_update = args.rollout_batch_size * accel.num_processes
@@ -245,9 +269,15 @@ class PPOTrainer(Trainer):
             # 1. generate
             wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
             batch = generate_responses(
-                module.policy, self.tokenizer, prompts, max_new_tokens=args.response_length,
-                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                module.policy,
+                self.tokenizer,
+                prompts,
+                max_new_tokens=args.response_length,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
                 batch_size=args.rollout_forward_batch_size,
+                max_prompt_length=args.max_prompt_length,
             )
             self.tokens_generated += batch.tokens_generated
             q, qm, r, m = batch.query_ids, batch.query_mask, batch.response_ids, batch.response_mask.float()
@@ -256,23 +286,39 @@ class PPOTrainer(Trainer):
             with torch.no_grad():
                 logprobs, values, ref_logprobs = [], [], []
                 step = args.rollout_forward_batch_size
-                with self._reference() as ref:
-                    for i in range(0, len(batch), step):
-                        s = slice(i, i + step)
-                        lp, _, v = module(q[s], r[s], qm[s], batch.response_mask[s], args.temperature)
-                        logprobs.append(lp)
-                        values.append(v)
-                        ref_logprobs.append(response_logprobs(
-                            ref, q[s], r[s], -1, args.temperature, query_mask=qm[s],
-                            response_mask=batch.response_mask[s]))
-                logprobs, values, ref_logprobs = torch.cat(logprobs), torch.cat(values), torch.cat(ref_logprobs)
+                chunks = [slice(i, i + step) for i in range(0, len(batch), step)]
+                for s in chunks:
+                    lp, _, v = module(q[s], r[s], qm[s], batch.response_mask[s], args.temperature)
+                    logprobs.append(lp)
+                    values.append(v)
+                with self._reference() as ref:  # under LoRA: adapters off only inside this block
+                    for s in chunks:
+                        ref_logprobs.append(
+                            response_logprobs(
+                                ref,
+                                q[s],
+                                r[s],
+                                -1,
+                                args.temperature,
+                                query_mask=qm[s],
+                                response_mask=batch.response_mask[s],
+                            )
+                        )
+                logprobs, values, ref_logprobs = (
+                    torch.cat(logprobs),
+                    torch.cat(values),
+                    torch.cat(ref_logprobs),
+                )
                 raw_scores = self._scores(prompts, batch)
-                scores = core.apply_missing_eos_penalty(raw_scores, batch.ended_with_eos, args.missing_eos_penalty)
+                scores = core.apply_missing_eos_penalty(
+                    raw_scores, batch.ended_with_eos, args.missing_eos_penalty
+                )
             t2 = time.perf_counter()
             # 3. advantages
             with torch.no_grad():
                 rewards, non_score, kl = core.kl_penalized_rewards(
-                    scores, logprobs, ref_logprobs, m, kl_ctl.value, args.kl_estimator)
+                    scores, logprobs, ref_logprobs, m, kl_ctl.value, args.kl_estimator
+                )
                 if args.whiten_rewards:
                     rewards = core.masked_whiten(rewards, m, shift_mean=False)
                 advantages, returns = core.compute_gae(rewards, values, m, args.gamma, args.lam)
@@ -287,13 +333,26 @@ class PPOTrainer(Trainer):
                 for mb in perm.split(args.mini_batch_size):
                     n_tokens = m[mb].sum().clamp(min=1)
                     for micro in mb.split(args.per_device_train_batch_size):
-                        new_lp, entropy, new_v = wrapped(q[micro], r[micro], qm[micro], batch.response_mask[micro],
-                                                         args.temperature)
+                        new_lp, entropy, new_v = wrapped(
+                            q[micro], r[micro], qm[micro], batch.response_mask[micro], args.temperature
+                        )
                         mm = m[micro]
-                        pg_loss, pg_stats = core.policy_loss(new_lp, logprobs[micro], advantages[micro], mm,
-                                                             args.clip_ratio, normalizer=n_tokens)
-                        vf_loss, vf_stats = core.value_loss(new_v, values[micro], returns[micro], mm,
-                                                            args.cliprange_value, normalizer=n_tokens)
+                        pg_loss, pg_stats = core.policy_loss(
+                            new_lp,
+                            logprobs[micro],
+                            advantages[micro],
+                            mm,
+                            args.clip_ratio,
+                            normalizer=n_tokens,
+                        )
+                        vf_loss, vf_stats = core.value_loss(
+                            new_v,
+                            values[micro],
+                            returns[micro],
+                            mm,
+                            args.cliprange_value,
+                            normalizer=n_tokens,
+                        )
                         ent = (entropy * mm).sum() / n_tokens
                         loss = args.vf_coef * vf_loss - args.entropy_coef * ent
                         if args.policy_loss_enabled:
@@ -316,30 +375,39 @@ class PPOTrainer(Trainer):
             # logging (TRL's historic metric names; see docs/ppo.md)
             mean_kl = kl.sum(1).mean()
             metrics = {k: torch.stack(v).mean() for k, v in stats.items()}
-            metrics.update({
-                "objective/kl": mean_kl,
-                "objective/entropy": (-logprobs).sum(1).mean(),
-                "objective/non_score_reward": non_score.sum(1).mean(),
-                "objective/rlhf_reward": scores.mean() + non_score.sum(1).mean(),
-                "objective/scores": scores.mean(),
-                "objective/scores_raw": raw_scores.mean(),
-                "objective/kl_coef": torch.tensor(kl_ctl.value),
-                "val/explained_variance": core.explained_variance(values, returns, m),
-                "val/num_eos_tokens": batch.ended_with_eos.sum().float(),
-                "response/eos_share": batch.ended_with_eos.float().mean(),
-                "response/length_mean": batch.lengths.float().mean(),
-                "time/generation_s": torch.tensor(t1 - t0),
-                "time/scoring_s": torch.tensor(t2 - t1),
-                "time/update_s": torch.tensor(t3 - t2),
-            })
-            logs = {k: accel.gather_for_metrics(v.detach().float().reshape(1).to(q.device)).mean().item()
-                    for k, v in metrics.items()}
+            metrics.update(
+                {
+                    "objective/kl": mean_kl,
+                    "objective/entropy": (-logprobs).sum(1).mean(),
+                    "objective/non_score_reward": non_score.sum(1).mean(),
+                    "objective/rlhf_reward": scores.mean() + non_score.sum(1).mean(),
+                    "objective/scores": scores.mean(),
+                    "objective/scores_raw": raw_scores.mean(),
+                    "objective/kl_coef": torch.tensor(kl_ctl.value),
+                    "val/explained_variance": core.explained_variance(values, returns, m),
+                    "val/num_eos_tokens": batch.ended_with_eos.sum().float(),
+                    "response/eos_share": batch.ended_with_eos.float().mean(),
+                    "response/length_mean": batch.lengths.float().mean(),
+                    "time/generation_s": torch.tensor(t1 - t0),
+                    "time/scoring_s": torch.tensor(t2 - t1),
+                    "time/update_s": torch.tensor(t3 - t2),
+                }
+            )
+            logs = {
+                k: accel.gather_for_metrics(v.detach().float().reshape(1).to(q.device)).mean().item()
+                for k, v in metrics.items()
+            }
             kl_ctl.update(logs["objective/kl"], episodes_per_update)
             self.state.global_step = update
             self.state.episode = update * episodes_per_update
             self.state.epoch = update / num_updates
-            logs.update({"eps": episodes_per_update * update / (time.perf_counter() - start),
-                         "lr": self.lr_scheduler.get_last_lr()[0], "episode": self.state.episode})
+            logs.update(
+                {
+                    "eps": episodes_per_update * update / (time.perf_counter() - start),
+                    "lr": self.lr_scheduler.get_last_lr()[0],
+                    "episode": self.state.episode,
+                }
+            )
             self.control = self.callback_handler.on_step_end(args, self.state, self.control)
             if self.control.should_log or update == num_updates:
                 self.log(logs)
