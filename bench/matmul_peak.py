@@ -1,6 +1,6 @@
 """The machine's measured matmul peak (GFLOP/s), fp32 and bf16: the denominator of every MFU figure.
 
-    .venv/bin/python bench/matmul_peak.py
+.venv/bin/python bench/matmul_peak.py
 """
 
 from __future__ import annotations

@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     tokenizer = setup_tokenizer(args.model)
     funcs, cfg.reward_weights = build_reward_funcs(
-        cfg.reward_funcs, cfg.reward_weights, tokenizer=tokenizer, data_args=args.data,
-        run_dir=args.run.run_dir, device=PartialState().device, dtype=args.model.dtype,
+        cfg.reward_funcs,
+        cfg.reward_weights,
+        tokenizer=tokenizer,
+        data_args=args.data,
+        run_dir=args.run.run_dir,
+        device=PartialState().device,
+        dtype=args.model.dtype,
     )
     funcs[0] = counter = TokenCountingReward(funcs[0])
     prompts = data.load_prompts(args.data, "train")
@@ -68,8 +73,10 @@ def main(argv: list[str] | None = None) -> dict:
     out_dir = save_final(trainer, tokenizer, cfg.output_dir)
     if trainer.accelerator.is_main_process:
         write_stage_metrics(out_dir, "grpo", metrics)
-        print(f"grpo: mean reward {metrics.get('reward_mean', float('nan')):.3f} "
-              f"(first {metrics.get('reward_first', float('nan')):.3f}, last {metrics.get('reward_last', float('nan')):.3f}) -> {out_dir}")
+        print(
+            f"grpo: mean reward {metrics.get('reward_mean', float('nan')):.3f} "
+            f"(first {metrics.get('reward_first', float('nan')):.3f}, last {metrics.get('reward_last', float('nan')):.3f}) -> {out_dir}"
+        )
     return metrics
 
 

@@ -45,12 +45,22 @@ def main(argv: list[str] | None = None) -> dict:
     out_dir = save_final(trainer, tokenizer, cfg.output_dir)
     if trainer.accelerator.is_main_process:
         scorer = RewardModelScorer.from_pretrained(
-            str(out_dir), dtype=args.model.dtype, device=trainer.accelerator.device,
-            batch_size=cfg.per_device_eval_batch_size, max_length=cfg.max_length,
+            str(out_dir),
+            dtype=args.model.dtype,
+            device=trainer.accelerator.device,
+            batch_size=cfg.per_device_eval_batch_size,
+            max_length=cfg.max_length,
         )
-        metrics.update({f"test/{k}": v for k, v in preference_report(scorer, splits["test"], cfg.similar_length_tokens).items()})
+        metrics.update(
+            {
+                f"test/{k}": v
+                for k, v in preference_report(scorer, splits["test"], cfg.similar_length_tokens).items()
+            }
+        )
         write_stage_metrics(out_dir, "reward", metrics)
-        print(f"reward: test accuracy {metrics['test/accuracy']:.3f}, margin {metrics['test/mean_margin']:.3f} -> {out_dir}")
+        print(
+            f"reward: test accuracy {metrics['test/accuracy']:.3f}, margin {metrics['test/mean_margin']:.3f} -> {out_dir}"
+        )
     return metrics
 
 

@@ -26,8 +26,10 @@ from rlhf_trl.training import (
 
 def to_prompt_completion(split):
     """Preference rows -> TRL's prompt-completion format, the chosen reply as the target."""
-    return split.map(lambda row: {"prompt": row["prompt"], "completion": row["chosen"]},
-                     remove_columns=[c for c in split.column_names if c not in ("prompt",)])
+    return split.map(
+        lambda row: {"prompt": row["prompt"], "completion": row["chosen"]},
+        remove_columns=[c for c in split.column_names if c not in ("prompt",)],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

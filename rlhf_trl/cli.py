@@ -13,9 +13,15 @@ from rlhf_trl.errors import run_cli
 
 # name -> (module:function taking argv, one-line description)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "explore-data": ("rlhf_trl.data.explore:main", "Show what the parser keeps/drops, token lengths, samples."),
+    "explore-data": (
+        "rlhf_trl.data.explore:main",
+        "Show what the parser keeps/drops, token lengths, samples.",
+    ),
     "demo": ("rlhf_trl.demo:main", "Run reward -> PPO -> GRPO -> DPO -> evaluation -> report end to end."),
-    "evaluate": ("rlhf_trl.evaluation.harness:main", "Judge the reference and every trained policy of a run."),
+    "evaluate": (
+        "rlhf_trl.evaluation.harness:main",
+        "Judge the reference and every trained policy of a run.",
+    ),
     "report": ("rlhf_trl.evaluation.report:main", "Write ANALYSIS.md from a run's evaluation outputs."),
     "keys": ("rlhf_trl.cli:keys_main", "List the config keys a stage accepts, with their help."),
 }

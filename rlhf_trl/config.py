@@ -70,10 +70,14 @@ class ModelArguments:
         default="float32",
         metadata={"help": "Weights dtype.", "choices": ["float32", "bfloat16", "float16", "auto"]},
     )
-    use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    use_peft: bool = field(
+        default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."}
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path (0 keeps RL exact)."})
+    lora_dropout: float = field(
+        default=0.0, metadata={"help": "Dropout on the LoRA path (0 keeps RL exact)."}
+    )
     lora_target_modules: list[str] | None = field(
         default=None,
         metadata={"help": "Module names to adapt; default: peft's per-architecture choice (attention proj)."},
@@ -101,8 +105,12 @@ class DataArguments:
         default=None,
         metadata={"help": "HH-RLHF subsets (data_dir), e.g. helpful-base harmless-base; default: all."},
     )
-    max_train_samples: int | None = field(default=None, metadata={"help": "Keep at most this many train pairs."})
-    max_test_samples: int | None = field(default=None, metadata={"help": "Keep at most this many test pairs."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Keep at most this many train pairs."}
+    )
+    max_test_samples: int | None = field(
+        default=None, metadata={"help": "Keep at most this many test pairs."}
+    )
     max_eval_prompts: int | None = field(
         default=None, metadata={"help": "Keep at most this many held-out evaluation prompts."}
     )
@@ -262,6 +270,9 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     Validates the whole file (every section, not only ``stage``'s) so a typo anywhere fails fast.
     Sets ``TENSORBOARD_LOGGING_DIR`` to ``run_dir/logs/<stage>`` for transformers' TensorBoard callback.
     """
+    # Before any config object exists: TrainingArguments sets up the device (and the process group)
+    # in __post_init__.
+    _use_cpu_backend_when_distributed_without_cuda()
     args = list(sys.argv[1:] if args is None else args)
     config_path = None
     raw: dict = {}
@@ -303,9 +314,11 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         key = unknown[0].lstrip("-").split("=")[0]
         raise UserError(f"command line: unknown flag {unknown[0]!r} for stage {stage}{_suggest(key, known)}")
     run, model, data, stage_cfg = objs
-    _use_cpu_backend_when_distributed_without_cuda()
+    _quiet_library_progress_bars()
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(run.run_dir) / "logs" / stage)
-    return RecipeArgs(run=run, model=model, data=data, stage=stage_cfg, stage_name=stage, config_path=config_path)
+    return RecipeArgs(
+        run=run, model=model, data=data, stage=stage_cfg, stage_name=stage, config_path=config_path
+    )
 
 
 def _use_cpu_backend_when_distributed_without_cuda() -> None:
@@ -316,6 +329,13 @@ def _use_cpu_backend_when_distributed_without_cuda() -> None:
 
         if not torch.cuda.is_available():
             os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
+def _quiet_library_progress_bars() -> None:
+    """Loading/saving weights prints a progress bar per file; training keeps its own bar."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -336,7 +356,7 @@ def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], d
                 continue
             if not isinstance(value, dict):
                 raise UserError(f"{loc(key)}: section {key!r} must be a mapping of keys to values")
-            for sub, subval in value.items():
+            for sub in value:
                 if sub not in section_fields[key]:
                     raise UserError(
                         f"{loc(key, sub)}: unknown key {key}.{sub}{_suggest(sub, section_fields[key])}; "

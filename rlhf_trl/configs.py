@@ -6,12 +6,17 @@ Every field is documented where it is defined; `rlhf-trl keys STAGE` prints them
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 
 from trl import DPOConfig as _TRLDPOConfig
 from trl import GRPOConfig as _TRLGRPOConfig
 from trl import RewardConfig as _TRLRewardConfig
 from trl import SFTConfig as _TRLSFTConfig
+
+# TRL 1.16 still calls transformers 5's deprecated `is_gradient_checkpointing` on every trainer: harmless,
+# not ours to fix, and it would otherwise print on every run.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def auto_bf16() -> bool:
@@ -93,7 +98,9 @@ class DPOConfig(RecipeDefaults, _TRLDPOConfig):
     )
     preference_loss_kwargs: dict | str | None = field(
         default=None,
-        metadata={"help": "Extra keyword arguments of preference_loss, e.g. {alpha: 0.01} for rdpo (JSON on the CLI)."},
+        metadata={
+            "help": "Extra keyword arguments of preference_loss, e.g. {alpha: 0.01} for rdpo (JSON on the CLI)."
+        },
     )
 
     def __post_init__(self):
@@ -149,10 +156,14 @@ class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
             "reward-model folder, `gold` (bundled rubric), `length`, or a dotted path pkg.module:function."
         },
     )
-    group_size: int | None = field(default=None, metadata={"help": "Alias of num_generations (assignment name)."})
+    group_size: int | None = field(
+        default=None, metadata={"help": "Alias of num_generations (assignment name)."}
+    )
     kl_coef: float | None = field(default=None, metadata={"help": "Alias of beta (assignment name)."})
     clip_ratio: float | None = field(default=None, metadata={"help": "Alias of epsilon (assignment name)."})
-    ppo_epochs: int | None = field(default=None, metadata={"help": "Alias of num_iterations (assignment name)."})
+    ppo_epochs: int | None = field(
+        default=None, metadata={"help": "Alias of num_iterations (assignment name)."}
+    )
 
     def __post_init__(self):
         for alias, target in GRPO_KNOB_ALIASES.items():
@@ -160,7 +171,9 @@ class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
             if value is not None:
                 setattr(self, target, value)
         if not self.reward_funcs:
-            raise ValueError("reward_funcs must name at least one reward (reward_model, gold, a folder, a dotted path)")
+            raise ValueError(
+                "reward_funcs must name at least one reward (reward_model, gold, a folder, a dotted path)"
+            )
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
             raise ValueError(
                 f"reward_weights has {len(self.reward_weights)} entries, reward_funcs has {len(self.reward_funcs)}; "

@@ -22,6 +22,10 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TRAIN_STAGES = ("sft", "reward", "ppo", "grpo", "dpo")
 
 
+def recipe_file(stage: str) -> Path:
+    return RECIPES / ("evaluate.py" if stage == "evaluation" else f"{stage}.py")
+
+
 def done_marker(run_dir: Path, stage: str) -> Path:
     """The file whose existence means ``stage`` finished (written last by each recipe)."""
     if stage == "evaluation":
@@ -38,7 +42,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rlhf-trl demo", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="recipes/configs/demo.yaml", help="recipe config (YAML)")
     parser.add_argument("--restart", action="store_true", help="delete the run folder and start over")
-    parser.add_argument("--stages", nargs="+", help="run only these stages (default: the config's demo.stages)")
+    parser.add_argument(
+        "--stages", nargs="+", help="run only these stages (default: the config's demo.stages)"
+    )
     return parser.parse_args(argv)
 
 
@@ -50,10 +56,12 @@ def main(argv: list[str]) -> int:
     stages = ns.stages or list(args.stage.stages)
     unknown = [s for s in stages if s not in (*TRAIN_STAGES, "evaluation")]
     if unknown:
-        raise UserError(f"demo.stages: unknown stage {unknown[0]!r}; choose from {', '.join((*TRAIN_STAGES, 'evaluation'))}")
-    missing = [s for s in stages if not (RECIPES / f"{s}.py").is_file()]
+        raise UserError(
+            f"demo.stages: unknown stage {unknown[0]!r}; choose from {', '.join((*TRAIN_STAGES, 'evaluation'))}"
+        )
+    missing = [s for s in stages if not recipe_file(s).is_file()]
     if missing:
-        raise UserError(f"recipes/{missing[0]}.py not found: run the demo from a clone of the repository")
+        raise UserError(f"{recipe_file(missing[0])} not found: run the demo from a clone of the repository")
     run_dir = Path(args.run.run_dir)
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -66,13 +74,20 @@ def main(argv: list[str]) -> int:
         if done_marker(run_dir, stage).is_file():
             print(f"{header}: done already ({done_marker(run_dir, stage)}); --restart to redo", flush=True)
             continue
-        print(f"\n{header}: python recipes/{stage}.py --config {ns.config}   (elapsed {_fmt(time.monotonic() - total_start)})", flush=True)
+        print(
+            f"\n{header}: python recipes/{recipe_file(stage).name} --config {ns.config}"
+            f"   (elapsed {_fmt(time.monotonic() - total_start)})",
+            flush=True,
+        )
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, str(RECIPES / f"{stage}.py"), "--config", ns.config], env=env)
+        proc = subprocess.run([sys.executable, str(recipe_file(stage)), "--config", ns.config], env=env)
         timings[stage] = time.monotonic() - start
         if proc.returncode != 0:
-            print(f"{header} failed (exit {proc.returncode}) after {_fmt(timings[stage])}; fix it and re-run "
-                  f"`rlhf-trl demo --config {ns.config}` to resume from this stage", file=sys.stderr)
+            print(
+                f"{header} failed (exit {proc.returncode}) after {_fmt(timings[stage])}; fix it and re-run "
+                f"`rlhf-trl demo --config {ns.config}` to resume from this stage",
+                file=sys.stderr,
+            )
             return proc.returncode
         print(f"{header}: finished in {_fmt(timings[stage])}", flush=True)
 

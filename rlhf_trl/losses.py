@@ -112,7 +112,9 @@ class PreferenceLossDPOTrainer(DPOTrainer):
     Without ``preference_loss`` it is TRL's trainer unchanged.
     """
 
-    def __init__(self, *args, preference_loss: PreferenceLoss | None = None, preference_loss_kwargs=None, **kwargs):
+    def __init__(
+        self, *args, preference_loss: PreferenceLoss | None = None, preference_loss_kwargs=None, **kwargs
+    ):
         self.preference_loss = preference_loss
         self.preference_loss_kwargs = dict(preference_loss_kwargs or {})
         super().__init__(*args, **kwargs)
@@ -166,7 +168,9 @@ class PreferenceLossDPOTrainer(DPOTrainer):
             metrics = self._metrics[mode]
             metrics["rewards/chosen"].append(gather(chosen_rewards).mean().item())
             metrics["rewards/rejected"].append(gather(rejected_rewards).mean().item())
-            metrics["rewards/accuracies"].append(gather((chosen_rewards > rejected_rewards).float()).mean().item())
+            metrics["rewards/accuracies"].append(
+                gather((chosen_rewards > rejected_rewards).float()).mean().item()
+            )
             metrics["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
             metrics["logps/chosen"].append(gather(chosen_logps).mean().item())
             metrics["logps/rejected"].append(gather(rejected_logps).mean().item())
@@ -174,7 +178,9 @@ class PreferenceLossDPOTrainer(DPOTrainer):
                 gather((chosen_lengths - rejected_lengths).float()).mean().item()
             )
             if mode == "train":
-                self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item() // self._tp_size
+                self._total_train_tokens += (
+                    gather(inputs["attention_mask"].sum()).sum().item() // self._tp_size
+                )
             metrics["num_tokens"] = [self._total_train_tokens]
         if return_outputs:
             with torch.no_grad():

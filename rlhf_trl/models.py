@@ -71,7 +71,9 @@ def resolve_model_path(name_or_path: str) -> str:
         return str(local)
     # Hub ids are `name` or `owner/name`; anything else path-like is a local path that is missing.
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise UserError(f"model path {name} does not exist (give a folder, a Hub id, or {EMBEDDED_PREFIX}NAME)")
+        raise UserError(
+            f"model path {name} does not exist (give a folder, a Hub id, or {EMBEDDED_PREFIX}NAME)"
+        )
     return name
 
 
@@ -215,7 +217,9 @@ def load_sequence_classifier(name_or_path: str, tokenizer=None, dtype: str | Non
     try:
         config = AutoConfig.from_pretrained(path)
     except OSError as err:
-        raise UserError(f"cannot load a model config from {name_or_path}: {str(err).splitlines()[0]}") from None
+        raise UserError(
+            f"cannot load a model config from {name_or_path}: {str(err).splitlines()[0]}"
+        ) from None
     is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
     if is_classifier and config.num_labels != num_labels:
         raise UserError(

@@ -128,7 +128,9 @@ class RewardModelScorer:
     left to ``max_length`` tokens so the response end (where the reward is read) is kept.
     """
 
-    def __init__(self, model, tokenizer, batch_size: int = 8, max_length: int | None = 1024, name: str = "reward_model"):
+    def __init__(
+        self, model, tokenizer, batch_size: int = 8, max_length: int | None = 1024, name: str = "reward_model"
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -165,7 +167,9 @@ class RewardModelScorer:
             mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids])
             enc = {"input_ids": input_ids, "attention_mask": mask}
             with torch.inference_mode():
-                scores = score_at_last_token(self.model, enc["input_ids"].to(device), enc["attention_mask"].to(device))
+                scores = score_at_last_token(
+                    self.model, enc["input_ids"].to(device), enc["attention_mask"].to(device)
+                )
             out.extend(scores.cpu().tolist())
         return out
 
@@ -194,7 +198,10 @@ def gold_reward(prompts, completions, **kwargs) -> list[float]:
     """Gold-rubric score of each response to its prompt (higher is better)."""
     from rlhf_trl.data import gold_score
 
-    return [float(gold_score(prompt_messages(p), completion_text(c))) for p, c in zip(prompts, completions, strict=True)]
+    return [
+        float(gold_score(prompt_messages(p), completion_text(c)))
+        for p, c in zip(prompts, completions, strict=True)
+    ]
 
 
 @register_reward("reward_model")
@@ -206,7 +213,9 @@ def _reward_model_factory(run_dir=None, tokenizer=None, dtype="float32", device=
             f"reward 'reward_model' reads {folder}, which holds no model: run recipes/reward.py with the same "
             f"run_dir first, or name a reward-model folder"
         )
-    return RewardModelScorer.from_pretrained(str(folder), tokenizer=tokenizer, dtype=dtype, device=device, **kwargs)
+    return RewardModelScorer.from_pretrained(
+        str(folder), tokenizer=tokenizer, dtype=dtype, device=device, **kwargs
+    )
 
 
 @register_reward("length")
@@ -230,7 +239,9 @@ def resolve_dotted(spec: str) -> Any:
     else:
         module_name, _, attr = spec.rpartition(".")
     if not module_name or not attr:
-        raise UserError(f"{spec!r} is not a dotted path (expected pkg.module:function or pkg.module.function)")
+        raise UserError(
+            f"{spec!r} is not a dotted path (expected pkg.module:function or pkg.module.function)"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -248,19 +259,40 @@ def _looks_like_folder(spec: str) -> bool:
     return Path(spec).expanduser().is_dir()
 
 
-def build_reward_func(spec: str, tokenizer=None, data_args=None, device=None, dtype: str | None = "float32",
-                      batch_size: int = 8, max_length: int | None = 1024, run_dir: str | None = None) -> RewardFunc:
+def build_reward_func(
+    spec: str,
+    tokenizer=None,
+    data_args=None,
+    device=None,
+    dtype: str | None = "float32",
+    batch_size: int = 8,
+    max_length: int | None = 1024,
+    run_dir: str | None = None,
+) -> RewardFunc:
     """One reward function from a spec (registered name, reward-model folder or dotted path)."""
     if spec == "reward_model":
-        return REWARD_REGISTRY[spec](run_dir=run_dir, tokenizer=tokenizer, device=device, dtype=dtype,
-                                     batch_size=batch_size, max_length=max_length)
+        return REWARD_REGISTRY[spec](
+            run_dir=run_dir,
+            tokenizer=tokenizer,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            max_length=max_length,
+        )
     if spec in REWARD_REGISTRY:
         return REWARD_REGISTRY[spec](tokenizer=tokenizer, data_args=data_args, device=device, dtype=dtype)
     if _looks_like_folder(spec):
         if not (Path(spec).expanduser() / "config.json").is_file():
-            raise UserError(f"reward model folder {spec} has no config.json (train one with recipes/reward.py)")
+            raise UserError(
+                f"reward model folder {spec} has no config.json (train one with recipes/reward.py)"
+            )
         return RewardModelScorer.from_pretrained(
-            spec, tokenizer=tokenizer, dtype=dtype, device=device, batch_size=batch_size, max_length=max_length
+            spec,
+            tokenizer=tokenizer,
+            dtype=dtype,
+            device=device,
+            batch_size=batch_size,
+            max_length=max_length,
         )
     if "." in spec or ":" in spec:
         if "/" in spec:
@@ -275,33 +307,50 @@ def build_reward_func(spec: str, tokenizer=None, data_args=None, device=None, dt
     )
 
 
-def build_reward_funcs(specs: Sequence[str], weights: Sequence[float] | None = None, tokenizer=None,
-                       data_args=None, device=None, dtype: str | None = "float32", **kwargs):
+def build_reward_funcs(
+    specs: Sequence[str],
+    weights: Sequence[float] | None = None,
+    tokenizer=None,
+    data_args=None,
+    device=None,
+    dtype: str | None = "float32",
+    **kwargs,
+):
     """Reward functions and their weights from config specs.
 
     Returns ``(funcs, weights)``; weights default to 1.0 each and must match ``specs`` in length.
     """
     specs = list(specs or [])
     if not specs:
-        raise UserError("reward_funcs is empty: name at least one reward (gold, a reward-model folder, a dotted path)")
+        raise UserError(
+            "reward_funcs is empty: name at least one reward (gold, a reward-model folder, a dotted path)"
+        )
     if weights is None:
         weights = [1.0] * len(specs)
     weights = [float(w) for w in weights]
     if len(weights) != len(specs):
-        raise UserError(f"reward_weights has {len(weights)} entries but reward_funcs has {len(specs)}; give one per reward")
-    funcs = [build_reward_func(s, tokenizer=tokenizer, data_args=data_args, device=device, dtype=dtype, **kwargs)
-             for s in specs]
+        raise UserError(
+            f"reward_weights has {len(weights)} entries but reward_funcs has {len(specs)}; give one per reward"
+        )
+    funcs = [
+        build_reward_func(s, tokenizer=tokenizer, data_args=data_args, device=device, dtype=dtype, **kwargs)
+        for s in specs
+    ]
     return funcs, weights
 
 
-def combined_reward(funcs: Sequence[RewardFunc], weights: Sequence[float], prompts, completions, **kwargs) -> list[float]:
+def combined_reward(
+    funcs: Sequence[RewardFunc], weights: Sequence[float], prompts, completions, **kwargs
+) -> list[float]:
     """Weighted sum of several reward functions (what PPO optimises; GRPO lets TRL do this)."""
     total = [0.0] * len(completions)
     for func, weight in zip(funcs, weights, strict=True):
         values = func(prompts=prompts, completions=completions, **kwargs)
         if len(values) != len(completions):
             name = getattr(func, "__name__", type(func).__name__)
-            raise ValueError(f"reward {name} returned {len(values)} values for {len(completions)} completions")
+            raise ValueError(
+                f"reward {name} returned {len(values)} values for {len(completions)} completions"
+            )
         total = [t + weight * float(v) for t, v in zip(total, values)]
     return total
 
@@ -351,7 +400,11 @@ def preference_report(scorer: RewardModelScorer, pairs, similar_length_tokens: i
     buckets: dict[str, list[bool]] = {"chosen_longer": [], "similar": [], "chosen_shorter": []}
     for win, lc, lr in zip(wins, len_c, len_r):
         diff = lc - lr
-        key = "similar" if abs(diff) <= similar_length_tokens else ("chosen_longer" if diff > 0 else "chosen_shorter")
+        key = (
+            "similar"
+            if abs(diff) <= similar_length_tokens
+            else ("chosen_longer" if diff > 0 else "chosen_shorter")
+        )
         buckets[key].append(win)
     for key, values in buckets.items():
         report[f"accuracy_by_length/{key}"] = sum(values) / len(values) if values else None

@@ -44,9 +44,19 @@ def test_cpu_2proc_config_starts_two_ranks_over_gloo(tmp_path):
     script.write_text(PROBE)
     accelerate = Path(sys.executable).with_name("accelerate")
     proc = subprocess.run(
-        [str(accelerate), "launch", "--config_file", str(ROOT / "accelerate_configs" / "cpu_2proc.yaml"),
-         "--main_process_port", "29531", str(script)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            str(accelerate),
+            "launch",
+            "--config_file",
+            str(ROOT / "accelerate_configs" / "cpu_2proc.yaml"),
+            "--main_process_port",
+            "29531",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("RANK"))

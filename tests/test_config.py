@@ -22,7 +22,10 @@ def write(tmp_path, text: str) -> str:
 
 
 def test_precedence_defaults_yaml_section_cli(tmp_path):
-    cfg = write(tmp_path, "run_dir: outputs/x\nlearning_rate: 1e-4\nseed: 7\ndpo:\n  learning_rate: 2e-5\n  beta: 0.2\n")
+    cfg = write(
+        tmp_path,
+        "run_dir: outputs/x\nlearning_rate: 1e-4\nseed: 7\ndpo:\n  learning_rate: 2e-5\n  beta: 0.2\n",
+    )
     args = parse_recipe_args("dpo", ["--config", cfg, "--beta", "0.3"])
     assert args.stage.learning_rate == pytest.approx(2e-5)  # section beats top level; "2e-5" is a float
     assert args.stage.beta == pytest.approx(0.3)  # CLI beats section

@@ -7,18 +7,8 @@ import math
 
 import pytest
 import torch
+from test_reward_recipe import TINY_TRAINING as BASE
 from test_reward_recipe import load_recipe, tiny_splits, write_config
-
-BASE = """
-max_steps: 2
-per_device_train_batch_size: 4
-per_device_eval_batch_size: 4
-learning_rate: 1.0e-2
-max_length: 64
-logging_steps: 1
-save_strategy: "no"
-report_to: none
-"""
 
 
 def run_dpo(tmp_path, model_dir, monkeypatch, extra="", cli=()):
@@ -70,8 +60,11 @@ def test_dpo_full_finetune(tiny_model_dir, tmp_path, monkeypatch, loss):
 def test_dpo_rdpo_hook_loss_matches_closed_form(tiny_model_dir, tmp_path, monkeypatch):
     """One step's logged loss equals R-DPO on the trainer's own log-probs (alpha makes a difference)."""
     metrics, trainer, _ = run_dpo(
-        tmp_path, tiny_model_dir, monkeypatch,
-        "preference_loss: rdpo\npreference_loss_kwargs: {alpha: 0.5}\n", cli=["--max_steps", "1", "--learning_rate", "1e-12", "--per_device_train_batch_size", "8"],
+        tmp_path,
+        tiny_model_dir,
+        monkeypatch,
+        "preference_loss: rdpo\npreference_loss_kwargs: {alpha: 0.5}\n",
+        cli=["--max_steps", "1", "--learning_rate", "1e-12", "--per_device_train_batch_size", "8"],
     )
     first = next(h for h in trainer.state.log_history if "loss" in h)
     # policy == reference at the first step, so the DPO margin is 0 and the loss is mean(-log σ(α Δlen))
@@ -93,11 +86,18 @@ def test_dpo_lora_reference_is_adapter_disabled_base(tiny_model_dir, tmp_path, m
 
     start = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
     metrics, trainer, out = run_dpo(
-        tmp_path, tiny_model_dir, monkeypatch, cli=["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+        tmp_path,
+        tiny_model_dir,
+        monkeypatch,
+        cli=["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"],
     )
     assert trainer.ref_model is None and math.isfinite(metrics["train_loss"])
     assert hasattr(trainer.model, "peft_config")  # trained as a PeftModel; saved merged (no adapter files)
     assert not (out / "adapter_config.json").exists()
     merged = AutoModelForCausalLM.from_pretrained(out).state_dict()  # only the adapted modules moved
-    assert not torch.equal(merged["model.layers.0.self_attn.q_proj.weight"], start["model.layers.0.self_attn.q_proj.weight"])
-    assert torch.equal(merged["model.layers.0.mlp.up_proj.weight"], start["model.layers.0.mlp.up_proj.weight"])
+    assert not torch.equal(
+        merged["model.layers.0.self_attn.q_proj.weight"], start["model.layers.0.self_attn.q_proj.weight"]
+    )
+    assert torch.equal(
+        merged["model.layers.0.mlp.up_proj.weight"], start["model.layers.0.mlp.up_proj.weight"]
+    )

@@ -30,7 +30,11 @@ def test_grpo_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch):
     captured = {}
     original = recipe.train_summary
     monkeypatch.setattr(recipe, "train_summary", lambda r, t: captured.update(trainer=t) or original(r, t))
-    config = write_config(tmp_path, tiny_model_dir, "grpo", f"""
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        "grpo",
+        f"""
 reward_funcs: [{rm_dir}, length]
 reward_weights: [1.0, 0.5]
 group_size: 2
@@ -44,7 +48,8 @@ learning_rate: 1.0e-2
 logging_steps: 1
 save_strategy: "no"
 report_to: none
-""")
+""",
+    )
     metrics = recipe.main(["--config", config])
     trainer = captured["trainer"]
     cfg = trainer.args

@@ -24,8 +24,12 @@ def tensors():
     f = [torch.tensor(c, dtype=torch.float64) for c in cols[:4]]
     lengths = [torch.tensor(c) for c in cols[4:]]
     return dict(
-        policy_chosen_logps=f[0], policy_rejected_logps=f[1], ref_chosen_logps=f[2], ref_rejected_logps=f[3],
-        chosen_lengths=lengths[0], rejected_lengths=lengths[1],
+        policy_chosen_logps=f[0],
+        policy_rejected_logps=f[1],
+        ref_chosen_logps=f[2],
+        ref_rejected_logps=f[3],
+        chosen_lengths=lengths[0],
+        rejected_lengths=lengths[1],
     )
 
 
@@ -70,7 +74,9 @@ def test_resolve_loss_by_name_and_dotted_path():
 def test_dpo_config_validates_preference_loss_fields(tmp_path):
     from rlhf_trl.configs import DPOConfig
 
-    cfg = DPOConfig(output_dir=str(tmp_path), preference_loss="rdpo", preference_loss_kwargs='{"alpha": 0.02}')
+    cfg = DPOConfig(
+        output_dir=str(tmp_path), preference_loss="rdpo", preference_loss_kwargs='{"alpha": 0.02}'
+    )
     assert cfg.preference_loss_kwargs == {"alpha": 0.02}
     with pytest.raises(ValueError, match="beta must be > 0"):
         DPOConfig(output_dir=str(tmp_path), beta=0.0)

@@ -14,6 +14,19 @@ from datasets import Dataset, DatasetDict
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# The training section every tiny recipe test starts from.
+TINY_TRAINING = """
+max_steps: 2
+per_device_train_batch_size: 4
+per_device_eval_batch_size: 4
+learning_rate: 1.0e-2
+max_length: 64
+logging_steps: 1
+save_strategy: "no"
+report_to: none
+"""
+
+
 def load_recipe(name: str):
     spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -26,11 +39,13 @@ def preference_rows(n: int) -> list[dict]:
     rows = []
     for i in range(n):
         q = f"What is {i} plus {i}?"
-        rows.append({
-            "prompt": [{"role": "user", "content": q}],
-            "chosen": [{"role": "assistant", "content": f"It is {2 * i}."}],
-            "rejected": [{"role": "assistant", "content": "well " * (3 + i % 5) + "I do not know."}],
-        })
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": q}],
+                "chosen": [{"role": "assistant", "content": f"It is {2 * i}."}],
+                "rejected": [{"role": "assistant", "content": "well " * (3 + i % 5) + "I do not know."}],
+            }
+        )
     return rows
 
 
@@ -55,8 +70,14 @@ def test_reward_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch):
     recipe = load_recipe("reward")
     captured = {}
     original = recipe.train_summary
-    monkeypatch.setattr(recipe, "train_summary", lambda r, t: captured.setdefault("trainer", t) and original(r, t))
-    config = write_config(tmp_path, tiny_model_dir, "reward", """
+    monkeypatch.setattr(
+        recipe, "train_summary", lambda r, t: captured.setdefault("trainer", t) and original(r, t)
+    )
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        "reward",
+        """
 max_steps: 3
 per_device_train_batch_size: 4
 per_device_eval_batch_size: 4
@@ -65,19 +86,32 @@ max_length: 64
 logging_steps: 1
 save_strategy: "no"
 report_to: tensorboard
-""")
+""",
+    )
     metrics = recipe.main(["--config", config])
 
     out = tmp_path / "run" / "checkpoints" / "reward"
     saved = json.loads((out / "metrics.json").read_text())
-    for key in ("stage", "train_runtime_s", "peak_rss_mb", "tokens_generated", "test/accuracy", "test/mean_margin",
-                "test/reward_length_corr", "test/accuracy_by_length/chosen_shorter"):
+    for key in (
+        "stage",
+        "train_runtime_s",
+        "peak_rss_mb",
+        "tokens_generated",
+        "test/accuracy",
+        "test/mean_margin",
+        "test/reward_length_corr",
+        "test/accuracy_by_length/chosen_shorter",
+    ):
         assert key in saved, key
     assert saved["stage"] == "reward" and saved["tokens_generated"] == 0
     assert math.isfinite(metrics["train_loss"])
     assert saved["test/num_pairs"] == 6
-    assert saved["test/count_by_length/similar"] + saved["test/count_by_length/chosen_longer"] + \
-        saved["test/count_by_length/chosen_shorter"] == 6
+    assert (
+        saved["test/count_by_length/similar"]
+        + saved["test/count_by_length/chosen_longer"]
+        + saved["test/count_by_length/chosen_shorter"]
+        == 6
+    )
     assert any((tmp_path / "run" / "logs" / "reward").rglob("events.out.tfevents*"))
 
     # every backbone parameter moved away from the starting LM; the new head is finite

@@ -93,7 +93,10 @@ def test_scores_read_at_last_real_token_despite_pad_equal_eos(tiny_rm):
 
     # A transcript that ends with EOS (plain text + EOS, or the HH template GPT-2 gets): transformers'
     # own pooling (rightmost token != pad id) lands one token early when pad == EOS: the classic bug.
-    plain = [transcript_text(tokenizer, "Q: " + p[0]["content"], " A: " + c[0]["content"]) for p, c in zip(PROMPTS, COMPLETIONS)]
+    plain = [
+        transcript_text(tokenizer, "Q: " + p[0]["content"], " A: " + c[0]["content"])
+        for p, c in zip(PROMPTS, COMPLETIONS)
+    ]
     expected = [unpadded_score(model, tokenizer, t) for t in plain]
     assert scorer.score_texts(plain) == pytest.approx(expected, abs=1e-4)
     enc = tokenizer(plain, add_special_tokens=False, padding=True, padding_side="right", return_tensors="pt")

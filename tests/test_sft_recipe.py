@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from test_reward_recipe import load_recipe, tiny_splits, write_config
+from test_reward_recipe import TINY_TRAINING, load_recipe, tiny_splits, write_config
 
 
 def test_sft_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch):
@@ -19,16 +19,7 @@ def test_sft_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(vars(data), "load_preference_splits", lambda _args: tiny_splits())
     start = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
     recipe = load_recipe("sft")
-    config = write_config(tmp_path, tiny_model_dir, "sft", """
-max_steps: 2
-per_device_train_batch_size: 4
-per_device_eval_batch_size: 4
-learning_rate: 1.0e-2
-max_length: 64
-logging_steps: 1
-save_strategy: "no"
-report_to: none
-""")
+    config = write_config(tmp_path, tiny_model_dir, "sft", TINY_TRAINING)
     metrics = recipe.main(["--config", config])
     assert math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["test/loss"])
     out = tmp_path / "run" / "checkpoints" / "sft"
@@ -44,10 +35,20 @@ def test_dpo_end_to_end_on_embedded_model(tmp_path):
     pytest.importorskip("rlhf_trl.data.loaders")
     recipe = load_recipe("dpo")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    metrics = recipe.main([
-        "--config", "recipes/configs/demo.yaml", "--run_dir", str(tmp_path / "run"),
-        "--max_steps", "2", "--max_train_samples", "8", "--max_test_samples", "8",
-    ])
+    metrics = recipe.main(
+        [
+            "--config",
+            "recipes/configs/demo.yaml",
+            "--run_dir",
+            str(tmp_path / "run"),
+            "--max_steps",
+            "2",
+            "--max_train_samples",
+            "8",
+            "--max_test_samples",
+            "8",
+        ]
+    )
     assert math.isfinite(metrics["train_loss"])
     saved = json.loads((tmp_path / "run" / "checkpoints" / "dpo" / "metrics.json").read_text())
     assert 0.0 <= saved["test/rewards/accuracies"] <= 1.0

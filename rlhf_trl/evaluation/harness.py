@@ -221,11 +221,11 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     """
     import gc
 
+    from transformers.utils import logging as hf_logging
+
     from rlhf_trl.evaluation import outputs
     from rlhf_trl.evaluation.stats import outcome_from_scores
     from rlhf_trl.models import load_causal_lm, load_tokenizer
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars would bury ours
     cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)

@@ -1,0 +1,65 @@
+"""`rlhf-trl demo` end to end on a tiny model: every stage runs as a user would launch it, the table
+prints, and a re-run resumes (skips) the finished stages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = str(Path(sys.executable).with_name("rlhf-trl"))
+STAGES = ["reward", "ppo", "grpo", "dpo", "evaluation"]
+
+CONFIG = """
+run_dir: {run_dir}
+model_name_or_path: {model}
+dataset_name: bundled
+max_train_samples: 16
+max_test_samples: 8
+max_eval_prompts: 4
+seed: 0
+demo:
+  stages: [reward, ppo, grpo, dpo, evaluation]
+reward: {{max_steps: 1, per_device_train_batch_size: 4, per_device_eval_batch_size: 4, max_length: 128, save_strategy: "no", report_to: none}}
+ppo: {{max_steps: 1, per_device_train_batch_size: 2, response_length: 8, ppo_epochs: 1, report_to: none}}
+grpo: {{max_steps: 1, per_device_train_batch_size: 4, group_size: 2, max_completion_length: 8, save_strategy: "no", report_to: none}}
+dpo: {{max_steps: 1, per_device_train_batch_size: 2, per_device_eval_batch_size: 4, max_length: 128, save_strategy: "no", report_to: none}}
+evaluation: {{num_prompts: 4, max_new_tokens: 8, batch_size: 4, judges: [reward_model, gold], bootstrap_samples: 100}}
+"""
+
+
+@pytest.mark.slow
+def test_demo_chain_runs_prints_table_and_resumes(tmp_path, tiny_model_dir):
+    run_dir = tmp_path / "run"
+    config = tmp_path / "demo.yaml"
+    config.write_text(CONFIG.format(run_dir=run_dir, model=tiny_model_dir))
+    env = {"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent)}
+    first = subprocess.run(
+        [BIN, "demo", "--config", str(config)], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for k, stage in enumerate(STAGES, start=1):
+        assert f"[{k}/5] {stage}: finished" in first.stdout
+    for stage in STAGES[:-1]:
+        assert (run_dir / "checkpoints" / stage / "metrics.json").is_file()
+    assert (run_dir / "evaluation" / "metrics.json").is_file()
+    assert (run_dir / "ANALYSIS.md").is_file()
+    # The final table names every model and the gold win rate of each policy.
+    for model in ("reference", "ppo", "grpo", "dpo"):
+        assert f"| {model} |" in first.stdout
+
+    again = subprocess.run(
+        [BIN, "demo", "--config", str(config)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("done already") == len(STAGES)
+
+
+def test_demo_rejects_an_unknown_stage(tmp_path):
+    config = tmp_path / "demo.yaml"
+    config.write_text("demo:\n  stages: [reward, ppoo]\n")
+    proc = subprocess.run([BIN, "demo", "--config", str(config)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "demo.stages: unknown stage 'ppoo'" in proc.stderr
