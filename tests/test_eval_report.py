@@ -199,3 +199,20 @@ def test_notebook_executes_on_fake_run(fake_run, tmp_path):
     )
     assert "ppo" in outputs and "image/png" in outputs
     assert f"{metrics['models']['dpo']['win_rate']['gold']['win_rate']:.3f}" in outputs
+
+
+def test_report_copies_plots_to_assets_and_links_them(fake_run, tmp_path):
+    from rlhf_trl.evaluation.report import main
+
+    run_dir, _ = fake_run
+    out = tmp_path / "repo" / "ANALYSIS.md"
+    out.parent.mkdir()
+    assert (
+        main(["--run", str(run_dir), "--output", str(out), "--assets", str(tmp_path / "repo" / "docs" / "a")])
+        == 0
+    )
+    copied = sorted(p.name for p in (tmp_path / "repo" / "docs" / "a").glob("*.png"))
+    assert copied == sorted(p.name for p in (run_dir / "evaluation").glob("*.png")) and copied
+    text = out.read_text()
+    for name in copied:
+        assert f"(docs/a/{name})" in text

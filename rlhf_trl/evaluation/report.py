@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
@@ -282,10 +283,19 @@ def _section_discussion(metrics: dict) -> list[str]:
     return out + [""]
 
 
-def render(run_dir: Path, output: Path) -> str:
+def render(run_dir: Path, output: Path, assets: Path | None = None) -> str:
+    """The generated block. Plots are linked from the run's evaluation folder, or copied to ``assets``
+    (for an ANALYSIS.md committed without the git-ignored outputs/ folder)."""
     metrics, samples = load_run(run_dir)
     ev = run_dir / "evaluation"
-    prefix = os.path.relpath(ev, output.parent.resolve() if output.parent.exists() else output.parent) + "/"
+    images = ev
+    if assets is not None:
+        assets.mkdir(parents=True, exist_ok=True)
+        for png in ev.glob("*.png"):
+            shutil.copyfile(png, assets / png.name)
+        images = assets
+    base = output.parent.resolve() if output.parent.exists() else output.parent
+    prefix = os.path.relpath(images.resolve(), base) + "/"
     s = metrics["settings"]
     lines = [
         BEGIN,
@@ -311,8 +321,8 @@ def render(run_dir: Path, output: Path) -> str:
     return "\n".join(lines + [END]) + "\n"
 
 
-def write_analysis(run_dir: Path, output: Path) -> Path:
-    block = render(run_dir, output)
+def write_analysis(run_dir: Path, output: Path, assets: Path | None = None) -> Path:
+    block = render(run_dir, output, assets)
     if output.is_file():
         text = output.read_text()
         if BEGIN in text and END in text:
@@ -336,10 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", default="ANALYSIS.md", help="File to write/update (default: ./ANALYSIS.md)."
     )
+    parser.add_argument(
+        "--assets",
+        default=None,
+        help="Copy the plots into this folder and link them from there (default: link the run's).",
+    )
     ns = parser.parse_args(argv)
     run_dir = Path(ns.run)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
-    path = write_analysis(run_dir, Path(ns.output))
+    path = write_analysis(run_dir, Path(ns.output), Path(ns.assets) if ns.assets else None)
     print(f"wrote {path}")
     return 0
