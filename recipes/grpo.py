@@ -38,21 +38,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("grpo", argv)
     cfg = args.stage
 
-    from accelerate import PartialState
     from trl import GRPOTrainer
 
-    from rlhf_trl.rewards import build_reward_funcs
+    from rlhf_trl.rewards import reward_funcs_from_recipe
 
     tokenizer = setup_tokenizer(args.model)
-    funcs, cfg.reward_weights = build_reward_funcs(
-        cfg.reward_funcs,
-        cfg.reward_weights,
-        tokenizer=tokenizer,
-        data_args=args.data,
-        run_dir=args.run.run_dir,
-        device=PartialState().device,
-        dtype=args.model.dtype,
-    )
+    funcs, cfg.reward_weights = reward_funcs_from_recipe(args, tokenizer)
     funcs[0] = counter = TokenCountingReward(funcs[0])
     prompts = data.load_prompts(args.data, "train")
     trainer = GRPOTrainer(

@@ -49,22 +49,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("ppo", argv)
     cfg = args.stage
 
-    from accelerate import PartialState
-
     from rlhf_trl.models import load_sequence_classifier
     from rlhf_trl.ppo import PPOTrainer
-    from rlhf_trl.rewards import RewardModelScorer, build_reward_funcs
+    from rlhf_trl.rewards import RewardModelScorer, reward_funcs_from_recipe
 
     tokenizer = setup_tokenizer(args.model)
-    funcs, weights = build_reward_funcs(
-        cfg.reward_funcs,
-        cfg.reward_weights,
-        tokenizer=tokenizer,
-        data_args=args.data,
-        run_dir=args.run.run_dir,
-        device=PartialState().device,
-        dtype=args.model.dtype,
-    )
+    funcs, weights = reward_funcs_from_recipe(args, tokenizer)
     if cfg.value_model_path:
         value_model = load_sequence_classifier(cfg.value_model_path, tokenizer, dtype=args.model.dtype)
     else:  # N-details: the critic starts from the reward model when there is one

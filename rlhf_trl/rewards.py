@@ -339,6 +339,23 @@ def build_reward_funcs(
     return funcs, weights
 
 
+def reward_funcs_from_recipe(recipe_args, tokenizer) -> tuple[list[RewardFunc], list[float]]:
+    """:func:`build_reward_funcs` from a stage's ``reward_funcs`` / ``reward_weights`` (GRPO, PPO), with
+    reward models on this process's device."""
+    from accelerate import PartialState
+
+    cfg = recipe_args.stage
+    return build_reward_funcs(
+        cfg.reward_funcs,
+        cfg.reward_weights,
+        tokenizer=tokenizer,
+        data_args=recipe_args.data,
+        run_dir=recipe_args.run.run_dir,
+        device=PartialState().device,
+        dtype=recipe_args.model.dtype,
+    )
+
+
 def combined_reward(
     funcs: Sequence[RewardFunc], weights: Sequence[float], prompts, completions, **kwargs
 ) -> list[float]:
