@@ -142,10 +142,6 @@ class RecipeArgs:
     stage_name: str
     config_path: str | None
 
-    def stage_dir(self, kind: str) -> Path:
-        """``run_dir/<kind>/<stage>`` for kind in checkpoints, logs."""
-        return Path(self.run.run_dir) / kind / self.stage_name
-
 
 # --------------------------------------------------------------------------------------------- YAML
 
@@ -373,8 +369,3 @@ def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], d
     for key, value in (raw.get(stage) or {}).items():
         flat[key], where[key] = value, f"{loc(stage, key)}: {stage}.{key}"
     return flat, where
-
-
-def load_raw_config(path: str) -> dict:
-    """The YAML as a dict (for orchestration code that only needs to read it)."""
-    return _load_yaml_with_lines(path)[0]

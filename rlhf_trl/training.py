@@ -81,11 +81,6 @@ def write_stage_metrics(out_dir: str | Path, stage: str, metrics: dict[str, Any]
     return path
 
 
-def read_stage_metrics(out_dir: str | Path) -> dict[str, Any]:
-    """The ``metrics.json`` of a stage folder."""
-    return json.loads((Path(out_dir) / METRICS_FILE).read_text())
-
-
 def train_summary(train_output, trainer) -> dict[str, Any]:
     """The usual numbers of a finished ``trainer.train()``, named for metrics.json."""
     metrics = dict(train_output.metrics)
@@ -148,11 +143,6 @@ def save_final(trainer, tokenizer, out_dir: str | Path) -> Path:
         tokenizer.save_pretrained(out_dir)
     trainer.accelerator.wait_for_everyone()
     return out_dir
-
-
-def dataset_tokens_hint(args) -> str:
-    """One line describing the run, for logs."""
-    return f"stage={args.stage_name} model={args.model.model_name_or_path} data={args.data.dataset_name}"
 
 
 class TokenCountingReward:

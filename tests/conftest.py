@@ -22,6 +22,26 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_gpu)
 
 
+def tiny_llama_config(tokenizer, **overrides):
+    """The tiny Llama shape the tests use (~1M parameters with the embedded 49k vocabulary)."""
+    from transformers import LlamaConfig
+
+    kwargs = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
+    )
+    return LlamaConfig(**{**kwargs, **overrides})
+
+
 @pytest.fixture(scope="session")
 def embedded_tokenizer_dir(tmp_path_factory) -> str:
     """The embedded model's tokenizer alone (read from the GGUF, ~4 s; no weights converted)."""
@@ -42,22 +62,10 @@ def tiny_model_dir(tmp_path_factory, embedded_tokenizer_dir) -> str:
     Usable anywhere a ``model_name_or_path`` is: recipes, loaders, trainers. ~1M parameters.
     """
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.eos_token_id,
-    )
+    config = tiny_llama_config(tokenizer)
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     out = tmp_path_factory.mktemp("tiny_llama")

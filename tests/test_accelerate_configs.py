@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,31 +35,43 @@ parse_recipe_args("evaluation", [])  # sets ACCELERATE_USE_CPU under a multi-pro
 from accelerate import Accelerator
 acc = Accelerator()
 total = acc.reduce(torch.tensor([acc.process_index + 1.0]), "sum").item()
-print(f"RANK {acc.process_index} OF {acc.num_processes} TOTAL {total}", flush=True)
+with open(f"rank{acc.process_index}.txt", "w") as f:  # one file per rank: no interleaved output to untangle
+    f.write(f"RANK {acc.process_index} OF {acc.num_processes} TOTAL {total}")
 """
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_cpu_2proc(script_and_args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """`accelerate launch --config_file accelerate_configs/cpu_2proc.yaml SCRIPT ARGS…`, as a user runs it,
+    on a free port (a fixed one can still be held by an earlier run)."""
+    accelerate = Path(sys.executable).with_name("accelerate")
+    config = ROOT / "accelerate_configs" / "cpu_2proc.yaml"
+    return subprocess.run(
+        [
+            str(accelerate),
+            "launch",
+            "--config_file",
+            str(config),
+            "--main_process_port",
+            str(free_port()),
+            *script_and_args,
+        ],
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.mark.slow
 def test_cpu_2proc_config_starts_two_ranks_over_gloo(tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(PROBE)
-    accelerate = Path(sys.executable).with_name("accelerate")
-    proc = subprocess.run(
-        [
-            str(accelerate),
-            "launch",
-            "--config_file",
-            str(ROOT / "accelerate_configs" / "cpu_2proc.yaml"),
-            "--main_process_port",
-            "29531",
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    # Both ranks print to the same pipe: their lines may interleave, so match records, not lines.
-    records = sorted(re.findall(r"RANK \d+ OF \d+ TOTAL [\d.]+", proc.stdout))
+    proc = launch_cpu_2proc([str(script)], timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    records = sorted((tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1))
     assert records == ["RANK 0 OF 2 TOTAL 3.0", "RANK 1 OF 2 TOTAL 3.0"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_run_dir_on_cli_moves_derived_paths(tmp_path):
     cfg = write(tmp_path, "run_dir: outputs/x\n")
     args = parse_recipe_args("reward", ["--config", cfg, "--run_dir", "outputs/y"])
     assert args.stage.output_dir == "outputs/y/checkpoints/reward"
-    assert args.stage_dir("logs") == Path("outputs/y/logs/reward")
+    assert os.environ["TENSORBOARD_LOGGING_DIR"] == str(Path("outputs/y/logs/reward"))
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,10 @@ both ranks train, on disjoint data, and the run saves one loadable model."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_accelerate_configs import launch_cpu_2proc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,22 +59,8 @@ def test_reward_recipe_under_two_processes_trains_on_disjoint_data(tmp_path, tin
     config.write_text(CONFIG.format(run_dir=tmp_path / "run", model=tiny_model_dir))
     record = tmp_path / "record"
     record.mkdir()
-    accelerate = Path(sys.executable).with_name("accelerate")
-    proc = subprocess.run(
-        [
-            str(accelerate),
-            "launch",
-            "--config_file",
-            str(ROOT / "accelerate_configs" / "cpu_2proc.yaml"),
-            "--main_process_port",
-            "29533",
-            str(wrapper),
-            str(ROOT / "recipes" / "reward.py"),
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
+    proc = launch_cpu_2proc(
+        [str(wrapper), str(ROOT / "recipes" / "reward.py"), "--config", str(config)],
         timeout=600,
         env=dict(os.environ, RECORD_DIR=str(record), HF_HUB_OFFLINE="1"),
     )

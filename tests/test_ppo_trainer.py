@@ -8,6 +8,7 @@ import copy
 
 import pytest
 import torch
+from conftest import tiny_llama_config
 from datasets import Dataset
 
 from rlhf_trl.ppo.config import PPOConfig
@@ -186,20 +187,10 @@ def test_gradient_accumulation_equals_one_big_micro_batch(tiny_model_dir, tok, t
 def _toy(tok, tmp_path, policy_loss_enabled, updates=12):
     """Tiny Llama whose LM head favours 32 token ids; reward = share of response tokens among the
     first 16 of them (optimum 1.0, start ~0.15)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+    cfg = tiny_llama_config(
+        tok, max_position_embeddings=256, tie_word_embeddings=False, pad_token_id=tok.pad_token_id
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
