@@ -34,3 +34,28 @@ def timed(out: dict, key: str):
     start = time.perf_counter()
     yield
     out[key] = out.get(key, 0.0) + time.perf_counter() - start
+
+
+STEP_TABLE_HEADER = (
+    "| step | setting | generation s | scoring s | update s | total s | tokens sampled | peak RSS MB |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def step_table_row(name: str, r: dict) -> str:
+    """One row of the RL-step split table (PPO and GRPO share it)."""
+    return (
+        f"| {name} | {r['setting']} | {r['generation_s']:.2f} | {r['scoring_s']:.2f} | {r['update_s']:.2f} "
+        f"| {r['total_s']:.2f} | {r['mean_response_tokens']} per response | {r['peak_rss_mb']:.0f} |"
+    )
+
+
+def print_step_result(name: str, result: dict, as_json: bool) -> None:
+    """Print an RL-step benchmark result: raw JSON, or the markdown table with its one row."""
+    import json
+
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print(STEP_TABLE_HEADER)
+    print(step_table_row(name, result))

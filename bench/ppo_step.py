@@ -5,17 +5,20 @@
 The setting of TRL 1.12's last PPOTrainer bar (~25 s per update on a 2-core CPU): 4 prompts x 32 new
 tokens x 4 PPO epochs, a reward model and a critic of the same size (random score heads here: speed
 does not depend on what they learned). Reports the mean over updates after the first (warm-up).
-Not a test: numbers go into docs/ppo.md.
+Not a test: the row goes into bench/RESULTS.md (``--json`` for the raw numbers).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_step_result  # noqa: E402
 
 
 def main() -> None:
@@ -25,6 +28,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--updates", type=int, default=2, help="the first one is a warm-up")
+    parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
     opts = parser.parse_args()
 
     import torch
@@ -77,7 +81,7 @@ def main() -> None:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_gpu_mb": peak_gpu_mb(),
     }
-    print(json.dumps(result, indent=2))
+    print_step_result("PPO update (ours)", result, opts.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from common import machine  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # In order: the peak first (other sections quote MFU against it).
-BENCHMARKS = ["matmul_peak.py", "ppo_step.py"]
+BENCHMARKS = ["matmul_peak.py", "generation.py", "recipe_overhead.py", "ppo_step.py", "grpo_step.py"]
 
 
 def main() -> int:

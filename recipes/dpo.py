@@ -12,6 +12,8 @@ LoRA adapters disabled. ``loss_type`` picks a TRL loss; ``preference_loss`` (e.g
 from __future__ import annotations
 
 from rlhf_trl import data
+from rlhf_trl.checkpoints import prepare_output_dir, train_resumable, with_atomic_checkpoints
+from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
@@ -30,15 +32,18 @@ TEST_KEYS = ("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("dpo", argv)
+    check_recipe_inputs(args)
+    prepare_output_dir(args)  # non-empty output_dir / resume: decided before any model loads
     cfg = args.stage
 
+    from rlhf_trl.guards import NonFiniteGuard
     from rlhf_trl.losses import PreferenceLossDPOTrainer, resolve_loss
 
     loss_fn = resolve_loss(cfg.preference_loss) if cfg.preference_loss else None  # fail before loading models
     splits = data.load_preference_splits(args.data)
     tokenizer = setup_tokenizer(args.model)
     model = setup_policy(args.model, tokenizer)
-    trainer = PreferenceLossDPOTrainer(
+    trainer = with_atomic_checkpoints(PreferenceLossDPOTrainer)(
         model=model,
         ref_model=setup_reference(args.model, tokenizer),
         args=cfg,
@@ -48,10 +53,11 @@ def main(argv: list[str] | None = None) -> dict:
         peft_config=peft_config_from(args.model),
         preference_loss=loss_fn,
         preference_loss_kwargs=cfg.preference_loss_kwargs,
+        callbacks=[NonFiniteGuard()],
     )
     metrics: dict = {"preference_loss": cfg.preference_loss or ",".join(cfg.loss_type), "beta": cfg.beta}
     with stopwatch(metrics):
-        result = trainer.train()
+        result = train_resumable(trainer, args)
     metrics.update(train_summary(result, trainer))
     # Evaluate before saving: the save merges LoRA into the base, which would also change the reference.
     test = trainer.evaluate(splits["test"], metric_key_prefix="test")

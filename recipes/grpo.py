@@ -12,6 +12,8 @@ Writes run_dir/checkpoints/grpo/ (model + tokenizer + metrics.json with the mean
 from __future__ import annotations
 
 from rlhf_trl import data
+from rlhf_trl.checkpoints import prepare_output_dir, train_resumable, with_atomic_checkpoints
+from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
@@ -36,27 +38,32 @@ def reward_history(trainer) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("grpo", argv)
+    check_recipe_inputs(args)
+    prepare_output_dir(args)  # non-empty output_dir / resume: decided before any model loads
     cfg = args.stage
 
     from trl import GRPOTrainer
 
+    from rlhf_trl.guards import FiniteReward, NonFiniteGuard
     from rlhf_trl.rewards import reward_funcs_from_recipe
 
+    prompts = data.load_prompts(args.data, "train")
     tokenizer = setup_tokenizer(args.model)
     funcs, cfg.reward_weights = reward_funcs_from_recipe(args, tokenizer)
+    funcs = [FiniteReward(f) for f in funcs]
     funcs[0] = counter = TokenCountingReward(funcs[0])
-    prompts = data.load_prompts(args.data, "train")
-    trainer = GRPOTrainer(
+    trainer = with_atomic_checkpoints(GRPOTrainer)(
         model=setup_policy(args.model, tokenizer),
         reward_funcs=funcs,
         args=cfg,
         train_dataset=prompts,
         processing_class=tokenizer,
         peft_config=peft_config_from(args.model),
+        callbacks=[NonFiniteGuard()],
     )
     metrics: dict = {"reward_funcs": list(cfg.reward_funcs), "reward_weights": cfg.reward_weights}
     with stopwatch(metrics):
-        result = trainer.train()
+        result = train_resumable(trainer, args)
     metrics.update(train_summary(result, trainer))
     metrics.update(reward_history(trainer))
     metrics["tokens_generated"] = counter.total(trainer.accelerator)

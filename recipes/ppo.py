@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 
 from rlhf_trl import data
+from rlhf_trl.checkpoints import prepare_output_dir, train_resumable
+from rlhf_trl.checks import check_ppo_prompt_count, check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
@@ -47,7 +49,11 @@ def ppo_history(trainer) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("ppo", argv)
+    check_recipe_inputs(args)
+    prepare_output_dir(args)  # non-empty output_dir / resume: decided before any model loads
     cfg = args.stage
+    prompts = data.load_prompts(args.data, "train")
+    check_ppo_prompt_count(len(prompts), args)
 
     from rlhf_trl.models import load_sequence_classifier
     from rlhf_trl.ppo import PPOTrainer
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
         args=cfg,
         processing_class=tokenizer,
         model=setup_policy(args.model, tokenizer),
-        train_dataset=data.load_prompts(args.data, "train"),
+        train_dataset=prompts,
         reward_funcs=funcs,
         reward_weights=weights,
         value_model=value_model,
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     metrics: dict = {"reward_funcs": list(cfg.reward_funcs), "reward_weights": weights}
     with stopwatch(metrics):
-        trainer.train()
+        train_resumable(trainer, args)
     metrics.update(ppo_history(trainer))
     metrics["tokens_generated"] = trainer.total_tokens_generated()
     trainer.save_model(cfg.output_dir)

@@ -12,6 +12,8 @@ correlation.
 from __future__ import annotations
 
 from rlhf_trl import data
+from rlhf_trl.checkpoints import prepare_output_dir, train_resumable, with_atomic_checkpoints
+from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import load_sequence_classifier, peft_config_from
@@ -20,26 +22,30 @@ from rlhf_trl.training import save_final, setup_tokenizer, stopwatch, train_summ
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("reward", argv)
+    check_recipe_inputs(args)
+    prepare_output_dir(args)  # non-empty output_dir / resume: decided before any model loads
     cfg = args.stage
     splits = data.load_preference_splits(args.data)
 
     from trl import RewardTrainer
 
+    from rlhf_trl.guards import NonFiniteGuard
     from rlhf_trl.rewards import RewardModelScorer, preference_report
 
     tokenizer = setup_tokenizer(args.model)
     model = load_sequence_classifier(args.model.model_name_or_path, tokenizer, dtype=args.model.dtype)
-    trainer = RewardTrainer(
+    trainer = with_atomic_checkpoints(RewardTrainer)(
         model=model,
         args=cfg,
         train_dataset=splits["train"],
         eval_dataset=splits["test"] if cfg.eval_strategy != "no" else None,
         processing_class=tokenizer,
         peft_config=peft_config_from(args.model, task_type="SEQ_CLS"),
+        callbacks=[NonFiniteGuard()],
     )
     metrics: dict = {}
     with stopwatch(metrics):
-        result = trainer.train()
+        result = train_resumable(trainer, args)
     metrics.update(train_summary(result, trainer))
 
     out_dir = save_final(trainer, tokenizer, cfg.output_dir)

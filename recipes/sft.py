@@ -11,6 +11,8 @@ metrics.json there.
 from __future__ import annotations
 
 from rlhf_trl import data
+from rlhf_trl.checkpoints import prepare_output_dir, train_resumable, with_atomic_checkpoints
+from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
@@ -34,23 +36,28 @@ def to_prompt_completion(split):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args("sft", argv)
+    check_recipe_inputs(args)
+    prepare_output_dir(args)  # non-empty output_dir / resume: decided before any model loads
     cfg = args.stage
     splits = data.load_preference_splits(args.data)
 
     from trl import SFTTrainer
 
+    from rlhf_trl.guards import NonFiniteGuard
+
     tokenizer = setup_tokenizer(args.model)
-    trainer = SFTTrainer(
+    trainer = with_atomic_checkpoints(SFTTrainer)(
         model=setup_policy(args.model, tokenizer),
         args=cfg,
         train_dataset=to_prompt_completion(splits["train"]),
         eval_dataset=to_prompt_completion(splits["test"]),
         processing_class=tokenizer,
         peft_config=peft_config_from(args.model),
+        callbacks=[NonFiniteGuard()],
     )
     metrics: dict = {}
     with stopwatch(metrics):
-        result = trainer.train()
+        result = train_resumable(trainer, args)
     metrics.update(train_summary(result, trainer))
     test = trainer.evaluate(metric_key_prefix="test")
     metrics["test/loss"] = test.get("test_loss")

@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,14 @@ class RunArguments:
     ``checkpoints/<stage>/`` (final model), ``logs/<stage>/`` (TensorBoard), ``evaluation/``."""
 
     run_dir: str = field(default="outputs/demo", metadata={"help": "Folder of this run (outputs/<run>)."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start a training stage over although its output_dir (run_dir/checkpoints/<stage>) holds a "
+            "previous run: its checkpoint-N folders and metrics.json are deleted first. Without it a non-empty "
+            "output_dir is an error unless the stage resumes (--resume_from_checkpoint PATH or true)."
+        },
+    )
 
 
 @dataclass
@@ -141,6 +150,12 @@ class RecipeArgs:
     stage: Any
     stage_name: str
     config_path: str | None
+    sources: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
+    argv: list[str] = field(default_factory=list)  # the arguments as given (the resume hint repeats them)
+
+    def where(self, key: str) -> str:
+        """``file:line: section.key``, ``command line: --key`` or ``stage.key (default)``, for messages."""
+        return self.sources.get(key, f"{self.stage_name}.{key} (default)")
 
 
 # --------------------------------------------------------------------------------------------- YAML
@@ -270,6 +285,7 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     # in __post_init__.
     _use_cpu_backend_when_distributed_without_cuda()
     args = list(sys.argv[1:] if args is None else args)
+    given = list(args)
     config_path = None
     raw: dict = {}
     lines: dict[tuple[str, ...], int] = {}
@@ -299,10 +315,14 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         derived["run_dir"] = run_args.run_dir
     _apply_values(parser, derived, {k: "<derived>" for k in derived})
     _apply_values(parser, flat, where)
+    sources = dict(where)
+    sources.update(
+        {a[2:].split("=")[0]: f"command line: {a.split('=')[0]}" for a in args if a.startswith("--")}
+    )
     try:
         parsed = parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
     except ValueError as err:  # __post_init__ validation of TRL's and our configs
-        raise UserError(f"{config_path or 'command line'}: [{stage}] {err}") from None
+        raise UserError(f"{_blame(str(err), sources, config_path, stage)}: {err}") from None
     *objs, remaining = parsed
     if remaining:
         known = {o.lstrip("-") for o in parser._option_string_actions}
@@ -313,8 +333,23 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     _quiet_library_progress_bars()
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(run.run_dir) / "logs" / stage)
     return RecipeArgs(
-        run=run, model=model, data=data, stage=stage_cfg, stage_name=stage, config_path=config_path
+        run=run,
+        model=model,
+        data=data,
+        stage=stage_cfg,
+        stage_name=stage,
+        config_path=config_path,
+        sources=sources,
+        argv=given,
     )
+
+
+def _blame(message: str, sources: dict[str, str], config_path: str | None, stage: str) -> str:
+    """Where the value a validation message complains about was set: the user-set key named first in it."""
+    hits = [(m.start(), key) for key in sources if (m := re.search(rf"\b{re.escape(key)}\b", message))]
+    if hits:
+        return sources[min(hits)[1]]
+    return f"{config_path or 'command line'}: [{stage}]"
 
 
 def _use_cpu_backend_when_distributed_without_cuda() -> None:

@@ -6,6 +6,7 @@ Every field is documented where it is defined; `rlhf-trl keys STAGE` prints them
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -47,8 +48,24 @@ class RecipeDefaults:
         default=None,
         metadata={"help": "Pin data-loader memory for faster host-to-GPU copies. Unset: on only with CUDA."},
     )
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={
+            "help": "Resume training from a checkpoint-N folder, or `true` for the latest complete one in "
+            "output_dir (model, optimizer, scheduler, RNG states, data position; see docs/recipes.md)."
+        },
+    )
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={
+            "help": "transformers' filter that logs a NaN/inf loss as the running mean instead. Off: a non-finite "
+            "loss is logged as is and stops the run (rlhf_trl.guards)."
+        },
+    )
 
     def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.bf16 is None:
             self.bf16 = auto_bf16() and not self.fp16
         if self.dataloader_pin_memory is None:
@@ -187,6 +204,18 @@ class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
             raise ValueError(f"epsilon (clip_ratio) must be > 0, got {self.epsilon}")
         if self.num_iterations < 1:
             raise ValueError(f"num_iterations (ppo_epochs) must be >= 1, got {self.num_iterations}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 (sampling temperature), got {self.temperature}")
+        if self.generation_batch_size is None and self.steps_per_generation is None:
+            # TRL's own check names only its derived generation_batch_size; say what it is made of.
+            processes = int(os.environ.get("WORLD_SIZE", "1"))
+            batch = self.per_device_train_batch_size * self.gradient_accumulation_steps * processes
+            if batch % self.num_generations:
+                raise ValueError(
+                    f"num_generations (group_size)={self.num_generations} must divide the generation batch "
+                    f"per_device_train_batch_size x gradient_accumulation_steps x processes = "
+                    f"{self.per_device_train_batch_size} x {self.gradient_accumulation_steps} x {processes} = {batch}"
+                )
         super().__post_init__()
 
 

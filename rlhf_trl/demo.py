@@ -2,7 +2,12 @@
 
 Each stage runs as its own process (``python recipes/<stage>.py --config FILE``), exactly as a user would
 launch it, so memory is returned between stages and a crash names the stage. A stage whose outputs are
-complete (its ``metrics.json`` exists) is skipped on a re-run; ``--restart`` starts the run over.
+complete (its ``metrics.json`` exists) is skipped on a re-run; an unfinished training stage resumes from
+its latest complete checkpoint (``--resume_from_checkpoint true``), or starts over when it left none
+(``--overwrite_output_dir true``); ``--restart`` starts the whole run over.
+
+Ctrl-C (or SIGTERM to this process) reaches the running stage, which finishes its step, saves a
+checkpoint and exits; re-running the same command continues from there.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +37,33 @@ def done_marker(run_dir: Path, stage: str) -> Path:
     if stage == "evaluation":
         return run_dir / "evaluation" / "metrics.json"
     return run_dir / "checkpoints" / stage / "metrics.json"
+
+
+def stage_flags(run_dir: Path, stage: str, restart: bool) -> list[str]:
+    """Flags that let a training stage run over what an earlier attempt left in its output folder."""
+    from rlhf_trl.checkpoints import latest_checkpoint
+
+    out = run_dir / "checkpoints" / stage
+    if stage not in TRAIN_STAGES or not out.is_dir() or not any(out.iterdir()):
+        return []
+    if not restart and latest_checkpoint(out) is not None:
+        return ["--resume_from_checkpoint", "true"]
+    return ["--overwrite_output_dir", "true"]  # nothing to resume from: start the stage over
+
+
+def run_stage(cmd: list[str], env: dict) -> int:
+    """Run one stage; SIGINT/SIGTERM go to it (it checkpoints and exits), not to this loop."""
+    proc = subprocess.Popen(cmd, env=env)
+    # Ctrl-C reaches the child through the terminal's process group; a SIGTERM sent to the demo is forwarded.
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum)),
+    }
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fmt(seconds: float) -> str:
@@ -74,21 +107,23 @@ def main(argv: list[str]) -> int:
         if done_marker(run_dir, stage).is_file():
             print(f"{header}: done already ({done_marker(run_dir, stage)}); --restart to redo", flush=True)
             continue
+        flags = stage_flags(run_dir, stage, ns.restart)
         print(
-            f"\n{header}: python recipes/{recipe_file(stage).name} --config {ns.config}"
+            f"\n{header}: python recipes/{recipe_file(stage).name} --config {' '.join([ns.config, *flags])}"
             f"   (elapsed {_fmt(time.monotonic() - total_start)})",
             flush=True,
         )
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, str(recipe_file(stage)), "--config", ns.config], env=env)
+        returncode = run_stage([sys.executable, str(recipe_file(stage)), "--config", ns.config, *flags], env)
         timings[stage] = time.monotonic() - start
-        if proc.returncode != 0:
+        if returncode != 0:
+            stopped = returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
             print(
-                f"{header} failed (exit {proc.returncode}) after {_fmt(timings[stage])}; fix it and re-run "
-                f"`rlhf-trl demo --config {ns.config}` to resume from this stage",
+                f"{header} {'stopped' if stopped else 'failed'} (exit {returncode}) after {_fmt(timings[stage])}; "
+                f"{'' if stopped else 'fix it and '}re-run `rlhf-trl demo --config {ns.config}` to resume from this stage",
                 file=sys.stderr,
             )
-            return proc.returncode
+            return returncode
         print(f"{header}: finished in {_fmt(timings[stage])}", flush=True)
 
     if "evaluation" in stages:

@@ -9,6 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 EXIT_USER_ERROR = 2
+EXIT_NON_FINITE = 3
 
 
 class UserError(Exception):
@@ -18,10 +19,19 @@ class UserError(Exception):
     """
 
 
+class NonFiniteError(Exception):
+    """Training produced a NaN/inf loss, reward or gradient: the run stops before the optimizer step that
+    would corrupt the weights, and nothing more is saved. The message names the step and the value."""
+
+
 def run_cli(fn: Callable[..., T], *args, **kwargs) -> T:
-    """Call ``fn``; turn a :class:`UserError` into ``error: <message>`` on stderr and exit 2."""
+    """Call ``fn``; turn a :class:`UserError` into ``error: <message>`` on stderr and exit 2, a
+    :class:`NonFiniteError` into the same one line and exit 3."""
     try:
         return fn(*args, **kwargs)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except NonFiniteError as err:  # mid-training: start a new line after the progress bar
+        print(f"\nerror: {err}", file=sys.stderr)
+        sys.exit(EXIT_NON_FINITE)

@@ -234,6 +234,13 @@ def encode_prompts(
     return enc["input_ids"].to(device), enc["attention_mask"].to(device)
 
 
+def _length_order(tokenizer, prompts: list[list[dict]]) -> list[int]:
+    """Prompt indices, longest templated prompt first (stable for equal lengths)."""
+    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    return sorted(range(len(prompts)), key=lambda i: -lengths[i])
+
+
 def _left_pad(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
     return torch.nn.functional.pad(t, (width - t.shape[1], 0), value=value)
 
@@ -271,8 +278,13 @@ def generate_responses(
     batch_size: int = 16,
     seed: int | None = None,
     max_prompt_length: int | None = None,
+    sort_by_length: bool = True,
 ) -> GenerationBatch:
     """Sample one response per prompt (a prompt is a list of ``{"role", "content"}`` messages).
+
+    With ``sort_by_length`` (default) prompts are batched longest first, so a batch pads to a similar
+    length (prefill is compute-bound on a CPU and padding is wasted work); results come back in the
+    caller's order. Batches of the same size and order otherwise.
 
     Reproducible for a given ``seed`` (the global RNG is restored afterwards); ``seed=None`` draws
     from the global RNG. ``top_k=0`` and ``top_p=1.0`` disable those filters; ``max_prompt_length``
@@ -295,13 +307,13 @@ def generate_responses(
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     was_training = model.training
     model.eval()
+    order = _length_order(tokenizer, prompts) if sort_by_length else list(range(len(prompts)))
     queries, masks, responses = [], [], []
     try:
         with _rng(device, seed):
             for start in range(0, len(prompts), batch_size):
-                q, m = encode_prompts(
-                    tokenizer, prompts[start : start + batch_size], device, max_prompt_length
-                )
+                chunk = [prompts[i] for i in order[start : start + batch_size]]
+                q, m = encode_prompts(tokenizer, chunk, device, max_prompt_length)
                 out = model.generate(input_ids=q, attention_mask=m, generation_config=config)
                 queries.append(q)
                 masks.append(m)
@@ -310,9 +322,13 @@ def generate_responses(
         model.train(was_training)
     lq = max(q.shape[1] for q in queries)
     lr = max(r.shape[1] for r in responses)
-    query_ids = torch.cat([_left_pad(q, lq, pad) for q in queries])
-    query_mask = torch.cat([_left_pad(m, lq, 0) for m in masks])
-    raw = torch.cat([_right_pad(r, lr, pad) for r in responses])
+    # Back to the caller's order.
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    inverse = inverse.to(device)
+    query_ids = torch.cat([_left_pad(q, lq, pad) for q in queries])[inverse]
+    query_mask = torch.cat([_left_pad(m, lq, 0) for m in masks])[inverse]
+    raw = torch.cat([_right_pad(r, lr, pad) for r in responses])[inverse]
     response_ids, lengths, ended = truncate_after_eos(raw, eos, pad)
     # Trim columns no response uses (all batches padded to the longest one).
     lr = max(int(lengths.max()), 1)

@@ -229,6 +229,23 @@ def length_reward(prompts, completions, **kwargs) -> list[float]:
     return [len(completion_text(c)) / 100.0 for c in completions]
 
 
+@register_reward("missing_eos")
+def _missing_eos_factory(tokenizer=None, **_):
+    """-1 for a response that ran out of tokens before its EOS, else 0: GRPO's counterpart of PPO's
+    ``missing_eos_penalty`` (Huang et al. 2022), so both methods get the same signal about truncation."""
+    if tokenizer is None or tokenizer.eos_token_id is None:
+        raise UserError("reward 'missing_eos' needs the policy's tokenizer with an EOS token")
+    eos = tokenizer.eos_token_id
+
+    def missing_eos(prompts, completions, completion_ids=None, **kwargs) -> list[float]:
+        """-1.0 where the completion's token ids contain no EOS (it was cut at the length limit)."""
+        if completion_ids is None:
+            raise ValueError("reward missing_eos needs the completions' token ids (completion_ids=...)")
+        return [0.0 if eos in list(ids) else -1.0 for ids in completion_ids]
+
+    return missing_eos
+
+
 # ------------------------------------------------------------------------------------------ builder
 
 
@@ -257,6 +274,16 @@ def resolve_dotted(spec: str) -> Any:
 
 def _looks_like_folder(spec: str) -> bool:
     return Path(spec).expanduser().is_dir()
+
+
+def reward_model_folder(spec: str, run_dir: str | None = None) -> Path | None:
+    """The folder a spec reads a reward model from (``reward_model``: this run's checkpoint; an existing
+    folder), or None for rewards that are not models (registered functions, dotted paths)."""
+    if spec == "reward_model":
+        return Path(run_dir or ".") / "checkpoints" / "reward"
+    if spec not in REWARD_REGISTRY and _looks_like_folder(spec):
+        return Path(spec).expanduser()
+    return None
 
 
 def build_reward_func(

@@ -67,6 +67,8 @@ def test_demo_config_text_report(embedded_tokenizer_dir, capsys):
             embedded_tokenizer_dir,
             "--split",
             "test",
+            "--max_train_samples",
+            "2000",
         ]
     )
     out = capsys.readouterr().out

@@ -64,6 +64,24 @@ def test_generate_shapes_padding_and_seed(tiny):
             assert a.response_ids[i, a.lengths[i] - 1] == tokenizer.eos_token_id
 
 
+def test_length_sorted_batches_return_in_the_callers_order(tiny):
+    model, tokenizer = tiny
+    # Greedy, one prompt per batch: no padding and no RNG, so only the order could differ.
+    kw = dict(max_new_tokens=5, batch_size=1, do_sample=False)
+    plain = generate_responses(model, tokenizer, PROMPTS, sort_by_length=False, **kw)
+    sorted_ = generate_responses(model, tokenizer, PROMPTS, sort_by_length=True, **kw)
+    assert sorted_.response_texts == plain.response_texts
+    assert torch.equal(sorted_.response_ids, plain.response_ids)
+    for i, prompt in enumerate(PROMPTS):  # row i is still prompt i
+        text = tokenizer.decode(sorted_.query_ids[i][sorted_.query_mask[i].bool()])
+        assert prompt[0]["content"] in text
+    # Sorted batches of 2: the longest prompt (index 1) is batched with the next longest, and every
+    # row of the output still belongs to its own prompt.
+    two = generate_responses(model, tokenizer, PROMPTS, batch_size=2, seed=0, max_new_tokens=3)
+    for i, prompt in enumerate(PROMPTS):
+        assert prompt[0]["content"] in tokenizer.decode(two.query_ids[i][two.query_mask[i].bool()])
+
+
 def test_logprobs_alone_equal_inside_left_padded_batch(tiny):
     model, tokenizer = tiny
     batch = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=6, seed=0, temperature=0.7)

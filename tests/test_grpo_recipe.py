@@ -60,7 +60,7 @@ report_to: none
         assert not torch.equal(param.detach().cpu(), start[name]), f"{name} did not change"
     for name, value in trainer.ref_model.state_dict().items():
         assert torch.equal(value.cpu(), start[name]), f"reference {name} changed"
-    scorer = trainer.reward_funcs[0].func
+    scorer = trainer.reward_funcs[0].func.func  # TokenCountingReward(FiniteReward(scorer))
     for name, value in scorer.model.state_dict().items():
         assert torch.equal(value.cpu(), rm_start[name]), f"reward model {name} changed"
 

@@ -1,8 +1,15 @@
-"""A recipe under 2 processes on CPU (DDP over gloo) through accelerate_configs/cpu_2proc.yaml:
-both ranks train, on disjoint data, and the run saves one loadable model."""
+"""Every recipe under 2 processes on CPU (DDP over gloo) through accelerate_configs/cpu_2proc.yaml, compared
+with 1 process at the same global batch: each rank trains on its own share of the data (disjoint), together
+they consume exactly what the 1-process run consumes (same examples, same count, same tokens for the
+offline methods), metrics are reduced over both ranks, and the run saves one loadable model."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,68 +17,195 @@ from test_accelerate_configs import launch_cpu_2proc
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Runs in each process: record what every training micro-batch contains, then run the recipe as is.
+# Runs in each process: record what every training micro-batch (offline methods) or every reward call
+# (GRPO, PPO) contains, then run the recipe as is.
 WRAPPER = """
 import hashlib, importlib.util, os, sys
-import torch, trl
+import trl
 
 out = os.environ["RECORD_DIR"]
-original = trl.RewardTrainer.compute_loss
+rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
-def compute_loss(self, model, inputs, *args, **kwargs):
-    if model.training:
-        rank = self.accelerator.process_index
-        ids = inputs["input_ids"]
-        half = ids.shape[0] // 2  # RewardTrainer stacks chosen rows, then rejected rows
-        with open(os.path.join(out, f"rank{rank}.txt"), "a") as f:
-            for row, mask in zip(ids[:half], inputs["attention_mask"][:half]):
-                # Hash the real tokens only: the same pair padded differently must hash the same.
-                digest = hashlib.sha1(row[mask.bool()].numpy().tobytes()).hexdigest()
-                f.write(f"{self.accelerator.num_processes} {digest}\\n")
-    return original(self, model, inputs, *args, **kwargs)
+def record(*fields):
+    with open(os.path.join(out, f"rank{rank}.txt"), "a") as f:
+        f.write(" ".join(str(x) for x in (world, *fields)) + "\\n")
 
-trl.RewardTrainer.compute_loss = compute_loss
-spec = importlib.util.spec_from_file_location("reward_recipe", sys.argv[1])
+def record_rows(cls, stacked):
+    original = cls.compute_loss
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        if model.training:
+            ids = inputs["input_ids"]
+            mask = inputs.get("attention_mask")
+            n = ids.shape[0] // 2 if stacked else ids.shape[0]  # preference batches: chosen rows, then rejected
+            for i in range(n):
+                # the real tokens only: the same example padded differently must hash the same
+                real = ids[i][mask[i].bool()] if mask is not None else ids[i]
+                record("row", hashlib.sha1(real.cpu().numpy().tobytes()).hexdigest(), real.numel())
+        return original(self, model, inputs, *args, **kwargs)
+
+    cls.compute_loss = compute_loss
+
+record_rows(trl.RewardTrainer, stacked=True)
+record_rows(trl.DPOTrainer, stacked=True)
+record_rows(trl.SFTTrainer, stacked=False)
+spec = importlib.util.spec_from_file_location("recipe", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 from rlhf_trl.errors import run_cli
 run_cli(module.main, sys.argv[2:])
 """
 
-CONFIG = """
-run_dir: {run_dir}
-model_name_or_path: {model}
-dataset_name: bundled
-max_train_samples: 16
-max_test_samples: 4
-seed: 0
-reward: {{max_steps: 2, per_device_train_batch_size: 2, per_device_eval_batch_size: 4, max_length: 128, save_strategy: "no", report_to: none}}
+# A reward function (GRPO, PPO) that records which prompts this process scored and how many tokens it sampled.
+REWARDS = """
+import hashlib, json, os
+
+CALLS = {"n": 0}
+
+def recording_reward(prompts, completions, completion_ids=None, **kwargs):
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    CALLS["n"] += 1
+    values = []
+    with open(os.path.join(os.environ["RECORD_DIR"], f"rank{rank}.txt"), "a") as f:
+        for prompt, completion, ids in zip(prompts, completions, completion_ids):
+            value = len(completion[0]["content"]) / 100.0
+            values.append(value)
+            key = hashlib.sha1(json.dumps(prompt, sort_keys=True).encode()).hexdigest()
+            f.write(f"{world} prompt {key} {len(ids)} {CALLS['n']} {value!r}\\n")
+    return values
+"""
+
+DATA = "dataset_name: bundled\nmax_train_samples: {n}\nmax_test_samples: 4\nseed: 0\n"
+COMMON = "max_steps: 2\nlogging_steps: 1\nsave_strategy: 'no'\nreport_to: none\ndisable_tqdm: true\n"
+# stage -> (prompts/pairs in the train split, section). Global batch = 4 examples per step in both runs:
+# per_device_train_batch_size is 4 with 1 process and 2 with 2; 2 steps consume the train split exactly once.
+CASES = {
+    "reward": (8, "per_device_eval_batch_size: 4\nmax_length: 128\n"),
+    "sft": (8, "per_device_eval_batch_size: 4\nmax_length: 128\n"),
+    "dpo": (8, "per_device_eval_batch_size: 4\nmax_length: 128\n"),
+    "grpo": (4, "reward_funcs: [mp_rewards:recording_reward]\ngroup_size: 2\nmax_completion_length: 6\n"),
+    "ppo": (  # 9 prompts: the 2nd update ends a pass with a remainder (1 prompt left over)
+        9,
+        "reward_funcs: [mp_rewards:recording_reward]\nresponse_length: 6\nmax_prompt_length: 64\n"
+        "ppo_epochs: 1\nmissing_eos_penalty: null\n",
+    ),
+}
+
+
+def run(stage: str, processes: int, tmp_path: Path, model: str) -> tuple[dict[int, list[list[str]]], dict]:
+    """One recipe run; returns (records by rank, the saved metrics.json)."""
+    folder = tmp_path / f"{stage}-{processes}proc"
+    (folder / "record").mkdir(parents=True)
+    (folder / "wrapper.py").write_text(WRAPPER)
+    (folder / "mp_rewards.py").write_text(REWARDS)
+    n, section = CASES[stage]
+    body = section + COMMON + f"per_device_train_batch_size: {4 // processes}\n"
+    config = folder / "config.yaml"
+    config.write_text(
+        f"run_dir: {folder / 'run'}\nmodel_name_or_path: {model}\n{DATA.format(n=n)}{stage}:\n"
+        + "".join(f"  {line}\n" for line in body.splitlines())
+    )
+    env = dict(
+        os.environ,
+        RECORD_DIR=str(folder / "record"),
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
+    )
+    script = [str(folder / "wrapper.py"), str(ROOT / "recipes" / f"{stage}.py"), "--config", str(config)]
+    if processes == 2:
+        proc = launch_cpu_2proc(script, timeout=600, env=env)
+    else:
+        proc = subprocess.run([sys.executable, *script], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    records = {}
+    for rank in range(processes):
+        lines = [line.split() for line in (folder / "record" / f"rank{rank}.txt").read_text().splitlines()]
+        assert {line[0] for line in lines} == {str(processes)}  # each process knew how many there were
+        records[rank] = lines
+    out = folder / "run" / "checkpoints" / stage
+    assert (out / "config.json").is_file()  # one loadable model, written once
+    return records, json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", list(CASES))
+def test_recipe_under_two_processes_matches_one_process(stage, tmp_path, tiny_model_dir):
+    two, metrics2 = run(stage, 2, tmp_path, tiny_model_dir)
+    one, metrics1 = run(stage, 1, tmp_path, tiny_model_dir)
+    n = CASES[stage][0]
+    keys = {r: Counter(line[2] for line in lines) for r, lines in two.items()}
+    keys_one = Counter(line[2] for line in one[0])
+    tokens = {r: sum(int(line[3]) for line in lines) for r, lines in two.items()}
+
+    # both ranks worked, equally; together they consumed what 1 process consumed
+    assert sum(keys[0].values()) == sum(keys[1].values()) > 0
+    assert keys[0] + keys[1] == keys_one
+    if stage in ("reward", "sft", "dpo"):
+        assert not set(keys[0]) & set(keys[1])  # disjoint pairs
+        assert sum(keys_one.values()) == n and len(keys_one) == n  # every pair once
+        assert tokens[0] + tokens[1] == sum(int(line[3]) for line in one[0])  # the same training tokens
+        assert metrics1["global_step"] == metrics2["global_step"] == 2
+        return
+    # GRPO, PPO: every prompt scored as often as in the 1-process run (no rank generated for the other's
+    # prompts), sampled tokens summed over ranks, scores averaged over ranks
+    calls = [
+        [float(line[5]) for lines in two.values() for line in lines if line[4] == str(i)] for i in (1, 2)
+    ]
+    assert metrics2["tokens_generated"] == tokens[0] + tokens[1] > 0
+    assert metrics1["tokens_generated"] == sum(int(line[3]) for line in one[0])
+    means = [sum(values) / len(values) for values in calls]
+    if stage == "ppo":
+        assert not set(keys[0]) & set(keys[1])  # prompt batches are sharded across ranks
+        assert set(keys_one.values()) == {1} and len(keys_one) == 8  # 2 updates x 4 prompts, each once
+        assert metrics1["episodes"] == metrics2["episodes"] == 8
+        # the last update ends a pass over the prompts: its metrics must still average both ranks
+        assert [metrics2["scores_first"], metrics2["scores_last"]] == pytest.approx(means, abs=1e-5)
+    else:
+        assert len(keys_one) == n and set(keys_one.values()) == {2}  # each prompt once, as a group of 2
+        assert metrics2["reward_first"] == pytest.approx(means[0], abs=1e-5)
+
+
+NAN_ON_RANK1 = """
+import os
+
+CALLS = {"n": 0}
+
+def nan_on_rank1(prompts, completions, **kwargs):
+    CALLS["n"] += 1
+    values = [len(c[0]["content"]) / 100.0 for c in completions]
+    if CALLS["n"] == 2 and os.environ.get("RANK") == "1":
+        values[0] = float("nan")
+    return values
 """
 
 
 @pytest.mark.slow
-def test_reward_recipe_under_two_processes_trains_on_disjoint_data(tmp_path, tiny_model_dir):
-    import os
-
-    wrapper = tmp_path / "wrapper.py"
-    wrapper.write_text(WRAPPER)
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.format(run_dir=tmp_path / "run", model=tiny_model_dir))
-    record = tmp_path / "record"
-    record.mkdir()
-    proc = launch_cpu_2proc(
-        [str(wrapper), str(ROOT / "recipes" / "reward.py"), "--config", str(config)],
-        timeout=600,
-        env=dict(os.environ, RECORD_DIR=str(record), HF_HUB_OFFLINE="1"),
+@pytest.mark.parametrize("stage", ["grpo", "ppo"])
+def test_nan_reward_on_one_rank_stops_both(stage, tmp_path, tiny_model_dir):
+    """A NaN on one process only: both stop at the same step with their own line (none waits forever)."""
+    (tmp_path / "nan_rewards.py").write_text(NAN_ON_RANK1)
+    extra = (
+        "group_size: 2\nmax_completion_length: 4\n"
+        if stage == "grpo"
+        else "response_length: 4\nppo_epochs: 1\n"
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    seen = {}
-    for rank in (0, 1):
-        lines = (record / f"rank{rank}.txt").read_text().split()
-        assert set(lines[0::2]) == {"2"}  # each process knew it was one of two
-        seen[rank] = lines[1::2]
-    # 2 steps x 2 pairs on each rank, no pair on both ranks: the sampler sharded the data.
-    assert len(seen[0]) == len(seen[1]) == 4
-    assert not set(seen[0]) & set(seen[1])
-    out = tmp_path / "run" / "checkpoints" / "reward"
-    assert (out / "metrics.json").is_file() and (out / "config.json").is_file()
+    body = f"reward_funcs: [nan_rewards:nan_on_rank1]\n{extra}max_steps: 3\nper_device_train_batch_size: 2\n"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"run_dir: {tmp_path / 'run'}\nmodel_name_or_path: {tiny_model_dir}\n{DATA.format(n=8)}{stage}:\n"
+        + "".join(f"  {line}\n" for line in (body + COMMON.replace("max_steps: 2\n", "")).splitlines())
+    )
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = launch_cpu_2proc(
+        [str(ROOT / "recipes" / f"{stage}.py"), "--config", str(config)], timeout=600, env=env
+    )
+    assert proc.returncode != 0
+    errors = sorted(line for line in proc.stderr.splitlines() if line.startswith("error: step 2: "))
+    assert len(errors) == 2, proc.stderr[-3000:]
+    assert "on another process" in errors[0] or "on another process" in errors[1]
+    assert any("nan" in line and "another process" not in line for line in errors)
+    assert not (tmp_path / "run" / "checkpoints" / stage / "metrics.json").exists()

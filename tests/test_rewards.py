@@ -169,3 +169,16 @@ def test_bad_specs_are_user_errors():
     with pytest.raises(UserError, match="empty"):
         build_reward_funcs([])
     assert {"gold", "length", "reward_model"} <= set(REWARD_REGISTRY)
+
+
+def test_missing_eos_reward_penalises_only_truncated_completions():
+    class Tok:
+        eos_token_id = 2
+
+    (func,), _ = build_reward_funcs(["missing_eos"], tokenizer=Tok())
+    ids = [[5, 6, 2], [5, 6, 7], [2]]  # ended, cut off, empty answer that ended at once
+    assert func(PROMPTS[:1] * 3, COMPLETIONS[:1] * 3, completion_ids=ids) == [0.0, -1.0, 0.0]
+    with pytest.raises(ValueError, match="completion_ids"):
+        func(PROMPTS[:1], COMPLETIONS[:1])
+    with pytest.raises(UserError, match="EOS"):
+        build_reward_funcs(["missing_eos"], tokenizer=None)

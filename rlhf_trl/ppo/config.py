@@ -131,7 +131,13 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
     learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate (policy and critic)."})
     logging_steps: float = field(default=1, metadata={"help": "Log every N updates."})
     save_strategy: str = field(
-        default="no", metadata={"help": "Checkpoint strategy; the recipe saves the final model."}
+        default="no",
+        metadata={
+            "help": "Periodic checkpoints: `steps` saves output_dir/checkpoint-N every save_steps updates (policy, "
+            "critic, optimizer, scheduler, KL controller, RNG, data position); `no`: only the final model and a "
+            "checkpoint on SIGINT/SIGTERM.",
+            "choices": ["no", "steps"],
+        },
     )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the `prompt` column."})
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import time
 from collections import defaultdict
@@ -29,12 +30,16 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import Trainer, TrainerState
+from transformers.trainer_callback import ExportableState
 
+from rlhf_trl.checkpoints import AtomicCheckpointMixin
+from rlhf_trl.errors import NonFiniteError
 from rlhf_trl.generation import generate_responses, position_ids_from_mask, response_logprobs
 from rlhf_trl.ppo import core
 from rlhf_trl.ppo.config import PPOConfig
 
 VALUE_MODEL_DIR = "value_model"
+PPO_STATE_FILE = "ppo_state.json"
 
 
 def token_values(value_model, query_ids, response_ids, query_mask, response_mask) -> torch.Tensor:
@@ -93,7 +98,7 @@ class PolicyAndValue(nn.Module):
         return logprobs, entropy, values
 
 
-class PPOTrainer(Trainer):
+class PPOTrainer(AtomicCheckpointMixin, Trainer):
     """PPO for RLHF.
 
     Args:
@@ -174,10 +179,11 @@ class PPOTrainer(Trainer):
         from torch.utils.data import DataLoader
 
         args = self.args
-        if len(self.train_dataset) < args.rollout_batch_size:
+        need = args.rollout_batch_size * self.accelerator.num_processes
+        if len(self.train_dataset) < need:
             raise ValueError(
-                f"train_dataset has {len(self.train_dataset)} prompts; one rollout needs "
-                f"rollout_batch_size={args.rollout_batch_size}"
+                f"train_dataset has {len(self.train_dataset)} prompts; one update needs {need} "
+                f"(rollout_batch_size={args.rollout_batch_size} on each of {self.accelerator.num_processes} processes)"
             )
         generator = torch.Generator().manual_seed(args.seed)
         loader = DataLoader(
@@ -237,8 +243,12 @@ class PPOTrainer(Trainer):
 
     # -------------------------------------------------------------------------------------- train
 
-    def train(self, *unused, **unused_kw):
-        """Run ``max_steps`` PPO updates (or ``num_train_epochs`` passes over the prompts)."""
+    def train(self, resume_from_checkpoint: str | None = None, **unused_kw):
+        """Run ``max_steps`` PPO updates (or ``num_train_epochs`` passes over the prompts).
+
+        ``resume_from_checkpoint``: a complete ``checkpoint-N`` folder (see rlhf_trl.checkpoints); updates
+        N+1.. then see the same prompts, random numbers, weights and optimizer state as an uninterrupted run.
+        """
         args, accel = self.args, self.accelerator
         num_updates = self._num_updates()
         opt_steps_per_update = args.ppo_epochs * args.num_mini_batches
@@ -252,18 +262,28 @@ class PPOTrainer(Trainer):
             save_steps=args.save_steps,
             is_local_process_zero=self.is_local_process_zero(),
             is_world_process_zero=self.is_world_process_zero(),
+            stateful_callbacks=[
+                cb
+                for cb in [*self.callback_handler.callbacks, self.control]
+                if isinstance(cb, ExportableState)
+            ],
         )
-        kl_ctl = (
+        kl_ctl = self.kl_ctl = (
             core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
             if args.kl_target is not None
             else core.FixedKLController(args.kl_coef)
         )
+        done = self._load_checkpoint(resume_from_checkpoint) if resume_from_checkpoint else 0
         prompts_iter = self._prompt_batches()
+        for _ in range(done):  # the data position: the prompts an uninterrupted run would see next
+            next(prompts_iter)
+        if resume_from_checkpoint:  # last: nothing after it draws random numbers before update done + 1
+            self._load_rng_state(resume_from_checkpoint)
         params = [p for p in wrapped.parameters() if p.requires_grad]
         episodes_per_update = args.rollout_batch_size * accel.num_processes
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
         start = time.perf_counter()
-        for update in range(1, num_updates + 1):
+        for update in range(done + 1, num_updates + 1):
             t0 = time.perf_counter()
             prompts = next(prompts_iter)
             # 1. generate
@@ -310,6 +330,7 @@ class PPOTrainer(Trainer):
                     torch.cat(ref_logprobs),
                 )
                 raw_scores = self._scores(prompts, batch)
+                self._stop_if_non_finite(update, reward=raw_scores)
                 scores = core.apply_missing_eos_penalty(
                     raw_scores, batch.ended_with_eos, args.missing_eos_penalty
                 )
@@ -332,6 +353,7 @@ class PPOTrainer(Trainer):
                 perm = torch.randperm(len(batch), generator=perm_gen).to(q.device)
                 for mb in perm.split(args.mini_batch_size):
                     n_tokens = m[mb].sum().clamp(min=1)
+                    mb_loss = torch.zeros((), device=q.device)
                     for micro in mb.split(args.per_device_train_batch_size):
                         new_lp, entropy, new_v = wrapped(
                             q[micro], r[micro], qm[micro], batch.response_mask[micro], args.temperature
@@ -358,6 +380,7 @@ class PPOTrainer(Trainer):
                         if args.policy_loss_enabled:
                             loss = loss + pg_loss
                         accel.backward(loss)
+                        mb_loss += loss.detach()
                         share = mm.sum() / n_tokens  # micro-batch losses are shares of the minibatch loss
                         stats["policy/approxkl_avg"].append(pg_stats["approxkl"])
                         stats["policy/clipfrac_avg"].append(pg_stats["clipfrac"])
@@ -366,8 +389,9 @@ class PPOTrainer(Trainer):
                         stats["loss/policy_avg"].append(pg_loss.detach() / share.clamp(min=1e-8))
                         stats["loss/value_avg"].append(vf_loss.detach() / share.clamp(min=1e-8))
                         stats["policy/entropy_avg"].append(ent.detach() / share.clamp(min=1e-8))
-                    if args.max_grad_norm:
-                        accel.clip_grad_norm_(params, args.max_grad_norm)
+                    # the norm is computed even unclipped (max_norm inf scales by 1): a NaN must not reach the weights
+                    grad_norm = accel.clip_grad_norm_(params, args.max_grad_norm or float("inf"))
+                    self._stop_if_non_finite(update, loss=mb_loss, gradient_norm=grad_norm)
                     self.optimizer.step()
                     self.lr_scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
@@ -403,7 +427,7 @@ class PPOTrainer(Trainer):
             self.state.epoch = update / num_updates
             logs.update(
                 {
-                    "eps": episodes_per_update * update / (time.perf_counter() - start),
+                    "eps": episodes_per_update * (update - done) / (time.perf_counter() - start),
                     "lr": self.lr_scheduler.get_last_lr()[0],
                     "episode": self.state.episode,
                 }
@@ -411,13 +435,37 @@ class PPOTrainer(Trainer):
             self.control = self.callback_handler.on_step_end(args, self.state, self.control)
             if self.control.should_log or update == num_updates:
                 self.log(logs)
-            if self.control.should_save:
-                self.save_model(str(Path(args.output_dir) / f"checkpoint-{update}"))
+            if self.control.should_save:  # atomic: tmp-checkpoint-N, then renamed (AtomicCheckpointMixin)
+                self._save_checkpoint(wrapped, trial=None)
+                self.control = self.callback_handler.on_save(args, self.state, self.control)
                 self.control.should_save = False
             if self.control.should_training_stop:
                 break
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
         return self.state.log_history[-1] if self.state.log_history else {}
+
+    def _stop_if_non_finite(self, update: int, **values) -> None:
+        """Raise :class:`NonFiniteError` naming the update and the first NaN/inf among ``values`` (tensors).
+        The processes agree first, so all of them stop together instead of waiting on each other."""
+        values = {k: torch.as_tensor(v) for k, v in values.items() if v is not None}  # DeepSpeed: no norm
+        bad = next((name for name, v in values.items() if not torch.isfinite(v).all()), None)
+        flag = torch.tensor([0.0 if bad is None else 1.0], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            flag = self.accelerator.reduce(flag, reduction="sum")
+        if flag.item() == 0:
+            return
+        if bad is None:
+            raise NonFiniteError(f"step {update}: a non-finite value on another process; see its error")
+        v = values[bad].detach().flatten()
+        first = v[~torch.isfinite(v)][0].item()
+        where = (
+            f" (response {int((~torch.isfinite(v)).nonzero()[0])} of {v.numel()})" if v.numel() > 1 else ""
+        )
+        raise NonFiniteError(
+            f"step {update}: {bad.replace('_', ' ')} is {first}{where}; training stopped before the weights were "
+            "updated with it and nothing more is saved. Lower learning_rate, keep max_grad_norm on, and check "
+            "the reward functions"
+        )
 
     def total_tokens_generated(self) -> int:
         """Response tokens sampled so far, summed over processes."""
@@ -443,3 +491,60 @@ class PPOTrainer(Trainer):
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(output_dir)
             self.tokenizer.save_pretrained(output_dir / VALUE_MODEL_DIR)
+
+    # ----------------------------------------------------------------------------------- checkpoints
+    # A checkpoint-N folder (written atomically by AtomicCheckpointMixin._save_checkpoint) holds the
+    # save_model() files above plus, from Trainer: optimizer.pt, scheduler.pt, rng_state[_RANK].pth
+    # (python, numpy, torch), trainer_state.json (update counter, log history); and ppo_state.json.
+
+    def _save_checkpoint_extras(self, checkpoint_dir: Path) -> None:
+        """PPO's own state: the KL controller's β, episodes and sampled tokens (all processes call this)."""
+        tokens = self.total_tokens_generated()
+        if self.args.should_save:
+            state = {"kl_coef": self.kl_ctl.value, "episode": self.state.episode, "tokens_generated": tokens}
+            (checkpoint_dir / PPO_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def _load_checkpoint(self, checkpoint: str) -> int:
+        """Weights, optimizer, scheduler, TrainerState and PPO state from ``checkpoint`` (RNG states are
+        restored by ``train`` after start-up); returns the number of updates done."""
+        folder = Path(checkpoint)
+        module = self.accelerator.unwrap_model(self.model)
+        if self.is_peft:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            adapter = load_file(folder / "adapter" / "adapter_model.safetensors")
+            set_peft_model_state_dict(module.policy, adapter)
+        else:
+            _load_weights(module.policy, folder)
+        _load_weights(module.value_model, folder / VALUE_MODEL_DIR)
+        self._load_optimizer_and_scheduler(str(folder))
+        saved = TrainerState.load_from_json(str(folder / "trainer_state.json"))
+        for key in ("global_step", "epoch", "log_history", "total_flos"):
+            setattr(self.state, key, getattr(saved, key))
+        extra = json.loads((folder / PPO_STATE_FILE).read_text())
+        self.kl_ctl.value = extra["kl_coef"]
+        self.state.episode = extra["episode"]
+        # the count is reported summed over processes: keep the total on one of them
+        self.tokens_generated = extra["tokens_generated"] if self.accelerator.is_main_process else 0
+        return saved.global_step
+
+
+def _load_weights(model, folder: Path) -> None:
+    """Copy the weights of a ``save_pretrained`` folder into ``model`` in place (bit-exact); a weight tied
+    to a loaded one (``lm_head`` = embeddings) may be absent from the files."""
+    from safetensors.torch import load_file
+
+    index = folder / "model.safetensors.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else None
+    state = {}
+    for name in files or ["model.safetensors"]:
+        state.update(load_file(folder / name))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    current = model.state_dict()
+    loaded = {current[k].data_ptr() for k in state if k in current}
+    untied = [k for k in missing if current[k].data_ptr() not in loaded]
+    if untied or unexpected:
+        raise RuntimeError(
+            f"checkpoint {folder} does not match the model: missing {untied[:5]}, unexpected {unexpected[:5]}"
+        )

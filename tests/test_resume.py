@@ -1,0 +1,451 @@
+"""Checkpoints, resume and interruption (rlhf_trl.checkpoints) on the tiny model.
+
+Recipes run as subprocesses, as a user launches them, and are killed for real: SIGKILL after a
+checkpoint (or during its write), SIGTERM/SIGINT mid-run. A resumed run must end with the same weights
+(torch.equal on every tensor) and the same logged losses as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+
+from rlhf_trl.checkpoints import COMPLETE_MARKER, latest_checkpoint, prepare_output_dir
+from rlhf_trl.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(
+    os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false"
+)
+
+# 8 pairs, 2 per step: 6 steps cross an epoch boundary (the data order after resume is checked too).
+DPO = dict(
+    max_steps=6,
+    per_device_train_batch_size=2,
+    per_device_eval_batch_size=4,
+    max_length=96,
+    learning_rate=1.0e-3,
+    logging_steps=1,
+    save_strategy="steps",
+    save_steps=2,
+    report_to="none",
+    disable_tqdm=True,
+)
+# Adaptive KL (its β is part of the state), 2 minibatches x 2 epochs per update, sampled rollouts.
+PPO = dict(
+    reward_funcs=["gold"],
+    max_steps=5,
+    per_device_train_batch_size=2,
+    num_mini_batches=2,
+    ppo_epochs=2,
+    response_length=6,
+    max_prompt_length=64,
+    learning_rate=1.0e-3,
+    kl_target=0.5,
+    kl_horizon=100,
+    logging_steps=1,
+    save_strategy="steps",
+    save_steps=2,
+    report_to="none",
+    disable_tqdm=True,
+)
+SECTIONS = {"dpo": DPO, "ppo": PPO}
+WEIGHTS = {"dpo": ["model.safetensors"], "ppo": ["model.safetensors", "value_model/model.safetensors"]}
+
+
+def write_config(folder: Path, model_dir: str, stage: str, **overrides) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "run_dir": str(folder / "run"),
+        "model_name_or_path": model_dir,
+        "dataset_name": "bundled",
+        "max_train_samples": 8 if stage == "dpo" else 16,
+        "max_test_samples": 4,
+        "seed": 0,
+        stage: {**SECTIONS[stage], **overrides},
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def output_dir(config: Path, stage: str) -> Path:
+    return config.parent / "run" / "checkpoints" / stage
+
+
+class Run:
+    """A recipe subprocess with stdout/stderr in files (no pipe to fill up while we poll)."""
+
+    def __init__(self, stage: str, config: Path, *flags: str, tag: str = "run"):
+        self.log_out = config.parent / f"{tag}.stdout"
+        self.log_err = config.parent / f"{tag}.stderr"
+        with open(self.log_out, "w") as out, open(self.log_err, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, f"recipes/{stage}.py", "--config", str(config), *flags],
+                cwd=ROOT,
+                env=ENV,
+                stdout=out,
+                stderr=err,
+            )
+
+    def wait(self, timeout: float = 300) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    @property
+    def stdout(self) -> str:
+        return self.log_out.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.log_err.read_text()
+
+    def wait_for(self, *paths: Path, timeout: float = 240) -> None:
+        """Poll until one of ``paths`` exists; the run must still be going."""
+        end = time.monotonic() + timeout
+        while not any(p.exists() for p in paths):
+            assert self.proc.poll() is None, f"exited ({self.proc.returncode}) early:\n{self.stderr[-3000:]}"
+            assert time.monotonic() < end, f"none of {paths} appeared"
+            time.sleep(0.01)
+
+    def signal_now(self, signum: int) -> None:
+        """Freeze the process first so the signal lands within a few ms of what we observed."""
+        self.proc.send_signal(signal.SIGSTOP)
+        self.proc.send_signal(signum)
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def run_to_end(stage: str, config: Path, *flags: str, tag: str = "run") -> Run:
+    run = Run(stage, config, *flags, tag=tag)
+    assert run.wait() == 0, run.stderr[-4000:]
+    return run
+
+
+def resumed_from(run: Run) -> Path:
+    m = re.search(r"resuming from (\S+)", run.stdout)
+    assert m, run.stdout[-2000:]
+    return Path(m.group(1))
+
+
+def logged(out: Path, stage: str) -> list[dict]:
+    """Every logged training step (trainer_state.json of the final checkpoint), timings left out."""
+    final = out / f"checkpoint-{SECTIONS[stage]['max_steps']}"
+    history = json.loads((final / "trainer_state.json").read_text())["log_history"]
+    return [{k: v for k, v in h.items() if k != "eps" and not k.startswith("time/")} for h in history]
+
+
+def assert_same_training(straight: Path, resumed: Path, stage: str) -> None:
+    from safetensors.torch import load_file
+
+    for name in WEIGHTS[stage]:
+        a, b = load_file(straight / name), load_file(resumed / name)
+        assert a.keys() == b.keys()
+        differ = [k for k in a if not torch.equal(a[k], b[k])]
+        assert not differ, f"{name}: {len(differ)} tensors differ after resume, e.g. {differ[:3]}"
+    steps = logged(straight, stage)
+    assert len(steps) == SECTIONS[stage]["max_steps"]
+    assert logged(resumed, stage) == steps
+    final = json.loads((resumed / "metrics.json").read_text())
+    assert final["stage"] == stage
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, tiny_model_dir):
+    """Uninterrupted runs, one per stage, to compare the resumed ones with."""
+    done = {}
+
+    def get(stage: str) -> Path:
+        if stage not in done:
+            config = write_config(tmp_path_factory.mktemp(f"straight_{stage}"), tiny_model_dir, stage)
+            run_to_end(stage, config)
+            out = output_dir(config, stage)
+            start = json.loads(
+                (out / f"checkpoint-{SECTIONS[stage]['max_steps']}" / "trainer_state.json").read_text()
+            )
+            assert start["global_step"] == SECTIONS[stage]["max_steps"]
+            done[stage] = out
+        return done[stage]
+
+    return get
+
+
+# ------------------------------------------------------------------------------- killed, resumed
+
+
+@pytest.mark.slow
+def test_dpo_killed_during_a_checkpoint_write_resumes_exactly(straight, tiny_model_dir, tmp_path):
+    config = write_config(tmp_path, tiny_model_dir, "dpo")
+    out = output_dir(config, "dpo")
+    run = Run("dpo", config)
+    # The second checkpoint's weights are written; its optimizer, RNG and trainer state (~100 ms more) not yet.
+    staged = out / "tmp-checkpoint-4" / "checkpoint-4"
+    run.wait_for(staged / "model.safetensors", out / "checkpoint-4")
+    run.proc.kill()
+    run.wait()
+    assert not (out / "metrics.json").exists()
+    assert not (out / "checkpoint-4").exists(), "the kill came after the write finished: nothing tested"
+    assert not (staged / "trainer_state.json").exists()
+    assert latest_checkpoint(out) == out / "checkpoint-2"
+
+    resumed = run_to_end("dpo", config, "--resume_from_checkpoint", "true", tag="resume")
+    assert resumed_from(resumed) == out / "checkpoint-2"
+    assert not list(out.glob("tmp-*"))
+    assert_same_training(straight("dpo"), out, "dpo")
+
+
+@pytest.mark.slow
+def test_ppo_sigkill_then_resume_is_exact_and_skips_partial_checkpoints(straight, tiny_model_dir, tmp_path):
+    config = write_config(tmp_path, tiny_model_dir, "ppo")
+    out = output_dir(config, "ppo")
+    run = Run("ppo", config)
+    run.wait_for(out / "checkpoint-2")
+    run.proc.kill()
+    run.wait()
+    assert not (out / "metrics.json").exists()
+    good = latest_checkpoint(out)
+    step = int(good.name.split("-")[1])
+    assert step < PPO["max_steps"]
+    # What a writer killed mid-way leaves: a newer checkpoint without its marker (truncated weights) and
+    # a staging folder. Resume must take the complete one.
+    partial = out / f"checkpoint-{step + 1}"
+    subprocess.run(["cp", "-r", str(good), str(partial)], check=True)
+    (partial / COMPLETE_MARKER).unlink()
+    weights = partial / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    (out / f"tmp-checkpoint-{step + 2}").mkdir()
+    assert latest_checkpoint(out) == good
+
+    resumed = run_to_end("ppo", config, "--resume_from_checkpoint", "true", tag="resume")
+    assert resumed_from(resumed) == good
+    assert not list(out.glob("tmp-*"))
+    assert_same_training(straight("ppo"), out, "ppo")
+
+
+# ------------------------------------------------------------------------------- SIGTERM / SIGINT
+
+
+def _stop_and_resume(stage: str, signum: int, straight_out: Path, config: Path) -> None:
+    out = output_dir(config, stage)
+    run = Run(stage, config)
+    run.wait_for(out / "checkpoint-2")
+    run.signal_now(signum)
+    assert run.wait() == 128 + signum, run.stderr[-3000:]
+    name = signal.Signals(signum).name
+    lines = [line for line in run.stderr.splitlines() if "resume with:" in line]
+    assert len(lines) == 1, run.stderr[-3000:]
+    m = re.fullmatch(
+        rf"{stage}: stopped by {name} after step (\d+), checkpoint (\S+); resume with: (.+)", lines[0]
+    )
+    assert m, lines[0]
+    step, checkpoint, command = int(m.group(1)), Path(m.group(2)), shlex.split(m.group(3))
+    assert 2 <= step < SECTIONS[stage]["max_steps"]  # stopped mid-run, after the step it was in
+    assert checkpoint == out / f"checkpoint-{step}" and (checkpoint / COMPLETE_MARKER).is_file()
+    assert latest_checkpoint(out) == checkpoint
+    assert not (out / "metrics.json").exists()  # no final model pretending the run finished
+    assert command[:2] == ["python", f"recipes/{stage}.py"] and command[-2:] == [
+        "--resume_from_checkpoint",
+        "true",
+    ]
+
+    # The printed command, as given (with this interpreter), finishes the run.
+    proc = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming from {checkpoint}" in proc.stdout
+    assert_same_training(straight_out, out, stage)
+
+
+@pytest.mark.slow
+def test_ppo_sigterm_saves_a_checkpoint_exits_143_and_resumes(straight, tiny_model_dir, tmp_path):
+    _stop_and_resume("ppo", signal.SIGTERM, straight("ppo"), write_config(tmp_path, tiny_model_dir, "ppo"))
+
+
+@pytest.mark.slow
+def test_dpo_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(straight, tiny_model_dir, tmp_path):
+    _stop_and_resume("dpo", signal.SIGINT, straight("dpo"), write_config(tmp_path, tiny_model_dir, "dpo"))
+
+
+# ------------------------------------------------------------------------------- existing output
+
+
+@pytest.mark.slow
+def test_non_empty_output_dir_is_refused_and_overwrite_starts_over(tiny_model_dir, tmp_path):
+    config = write_config(tmp_path, tiny_model_dir, "dpo", max_steps=1, save_strategy="no")
+    out = output_dir(config, "dpo")
+    (out / "checkpoint-7").mkdir(parents=True)
+    (out / "checkpoint-7" / COMPLETE_MARKER).write_text("{}\n")
+    (out / "metrics.json").write_text('{"stage": "dpo", "old": true}\n')
+    (out / "notes.txt").write_text("mine\n")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    refused = Run("dpo", config, tag="refused")
+    assert refused.wait() == 2
+    assert refused.stderr.count("\n") == 1, refused.stderr  # one line, no traceback
+    assert refused.stderr.startswith(f"error: output folder {out} is not empty")
+    assert "--resume_from_checkpoint true (latest: checkpoint-7)" in refused.stderr
+    assert "--overwrite_output_dir true" in refused.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    run_to_end("dpo", config, "--overwrite_output_dir", "true", tag="overwrite")
+    assert not (out / "checkpoint-7").exists()  # the previous run's checkpoints cannot be resumed by mistake
+    assert "old" not in json.loads((out / "metrics.json").read_text())
+    assert (out / "notes.txt").read_text() == "mine\n"  # files that are not a run's output stay
+
+
+# ------------------------------------------------------------------------------- units (no training)
+
+
+def _args(out: Path, resume=None, overwrite=False):
+    stage = SimpleNamespace(
+        output_dir=str(out),
+        resume_from_checkpoint=resume,
+        should_save=True,
+        main_process_first=lambda desc="": contextlib.nullcontext(),
+    )
+    return SimpleNamespace(stage=stage, run=SimpleNamespace(overwrite_output_dir=overwrite))
+
+
+def _checkpoint(out: Path, step: int, complete: bool = True) -> Path:
+    folder = out / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"x")
+    if complete:
+        (folder / COMPLETE_MARKER).write_text("{}")
+    return folder
+
+
+def test_latest_checkpoint_is_the_highest_complete_one(tmp_path):
+    assert latest_checkpoint(tmp_path / "missing") is None
+    _checkpoint(tmp_path, 9)
+    ten = _checkpoint(tmp_path, 10)  # numeric order, not lexicographic
+    _checkpoint(tmp_path, 12, complete=False)  # a writer without the staging folder died here
+    (tmp_path / "tmp-checkpoint-14").mkdir()
+    (tmp_path / "checkpoint-15").write_text("a file, not a checkpoint")
+    assert latest_checkpoint(tmp_path) == ten
+
+
+def test_prepare_output_dir_resume_and_refusals(tmp_path):
+    out = tmp_path / "out"
+    assert prepare_output_dir(_args(out)) is None  # fresh: fine
+    with pytest.raises(UserError, match="no complete checkpoint"):
+        prepare_output_dir(_args(out, resume="true"))
+    _checkpoint(out, 2)
+    _checkpoint(out, 4, complete=False)
+    (out / "tmp-checkpoint-6").mkdir()
+    with pytest.raises(UserError, match=r"not empty.*latest: checkpoint-2"):
+        prepare_output_dir(_args(out))
+    with pytest.raises(UserError, match=r"not a complete checkpoint.*latest complete one is .*checkpoint-2"):
+        prepare_output_dir(_args(out, resume=str(out / "checkpoint-4")))
+    with pytest.raises(UserError, match="contradict"):
+        prepare_output_dir(_args(out, resume="true", overwrite=True))
+    assert (out / "tmp-checkpoint-6").is_dir()  # refusals delete nothing
+
+    args = _args(out, resume=True)  # YAML `true`
+    assert prepare_output_dir(args) == str(out / "checkpoint-2") == args.stage.resume_from_checkpoint
+    assert not (out / "tmp-checkpoint-6").exists()  # unfinished writes are cleaned on resume
+    assert prepare_output_dir(_args(out, resume=str(out / "checkpoint-2"))) == str(out / "checkpoint-2")
+
+    (out / "metrics.json").write_text("{}")
+    (out / "config.json").write_text("{}")
+    assert prepare_output_dir(_args(out, overwrite=True)) is None
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+
+
+@pytest.fixture
+def one_thread():
+    # A tiny model: threads only add contention on a shared CPU.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
+    tiny_model_dir, tmp_path, one_thread
+):
+    """Trainer-level: the write dies half-way (here an exception; a kill leaves the same files)."""
+    from datasets import Dataset
+
+    from rlhf_trl.models import load_causal_lm, load_tokenizer
+    from rlhf_trl.ppo.config import PPOConfig
+    from rlhf_trl.ppo.trainer import PPOTrainer
+
+    tok = load_tokenizer(tiny_model_dir)
+    prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": f"Say {w}."}] for w in "abcdefgh"]})
+    args = PPOConfig(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        max_steps=2,
+        per_device_train_batch_size=4,
+        response_length=4,
+        ppo_epochs=1,
+        save_strategy="steps",
+        save_steps=1,
+    )
+    trainer = PPOTrainer(
+        args,
+        tok,
+        load_causal_lm(tiny_model_dir, tok),
+        prompts,
+        reward_funcs=[lambda prompts, completions, **_: [1.0] * len(completions)],
+    )
+    calls = []
+    original = trainer._save_rng_state
+
+    def dies_the_second_time(output_dir):
+        calls.append(output_dir)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        original(output_dir)
+
+    trainer._save_rng_state = dies_the_second_time
+    with pytest.raises(OSError, match="disk full"):
+        trainer.train()
+    out = Path(args.output_dir)
+    assert "tmp-checkpoint-2" in calls[1]  # it was writing into the staging folder
+    assert (out / "tmp-checkpoint-2" / "checkpoint-2" / "model.safetensors").is_file()  # half-written
+    assert not (out / "checkpoint-2").exists()
+    assert latest_checkpoint(out) == out / "checkpoint-1"
+    assert json.loads((out / "checkpoint-1" / "trainer_state.json").read_text())["global_step"] == 1
+    assert (out / "checkpoint-1" / "optimizer.pt").is_file() and (
+        out / "checkpoint-1" / "ppo_state.json"
+    ).is_file()
+
+
+def test_demo_resumes_a_stage_with_checkpoints_and_restarts_one_without(tmp_path):
+    from rlhf_trl.demo import stage_flags
+
+    run = tmp_path / "run"
+    assert stage_flags(run, "dpo", restart=False) == []
+    _checkpoint(run / "checkpoints" / "dpo", 2)
+    assert stage_flags(run, "dpo", restart=False) == ["--resume_from_checkpoint", "true"]
+    assert stage_flags(run, "dpo", restart=True) == ["--overwrite_output_dir", "true"]
+    (run / "checkpoints" / "ppo").mkdir(parents=True)
+    (run / "checkpoints" / "ppo" / "config.json").write_text("{}")  # died during the final save
+    assert stage_flags(run, "ppo", restart=False) == ["--overwrite_output_dir", "true"]
+    assert stage_flags(run, "evaluation", restart=False) == []
+
+
+def test_keys_lists_the_new_fields(capsys):
+    from rlhf_trl.cli import keys_main
+
+    keys_main(["shared"])
+    assert "overwrite_output_dir = False" in capsys.readouterr().out
+    keys_main(["dpo"])
+    assert (
+        "resume_from_checkpoint = None  Resume training from a checkpoint-N folder, or `true`"
+        in capsys.readouterr().out
+    )
