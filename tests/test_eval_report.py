@@ -139,8 +139,14 @@ def test_report_writes_sections_with_numbers_from_the_run(fake_run, tmp_path):
         "Discussion",
     ):
         assert section in text
-    # every decimal number in the report is a number of this run (metrics.json or a stage's cost file)
-    produced = set()
+    # every decimal number in the report is a number of this run (metrics.json, a stage's cost file, or
+    # the gold rubric's terms of the run's own samples) or a documented rubric weight
+    from rlhf_trl.data.gold import WEIGHTS
+    from rlhf_trl.evaluation.report import gold_term_means, load_run
+
+    terms = gold_term_means(load_run(run)[1])
+    produced = {f"{v:.3f}" for model in terms.values() for v in model.values()}
+    produced |= {f"{w:.2f}" for w in WEIGHTS.values()}
     blobs = [
         (run / "evaluation" / "metrics.json").read_text(),
         (run / "evaluation" / "samples.jsonl").read_text(),
@@ -216,3 +222,23 @@ def test_report_copies_plots_to_assets_and_links_them(fake_run, tmp_path):
     text = out.read_text()
     for name in copied:
         assert f"(docs/a/{name})" in text
+
+
+def test_gold_term_means_average_each_term_per_model():
+    from rlhf_trl.data.gold import gold_terms
+    from rlhf_trl.evaluation.report import gold_term_means
+
+    prompt = [{"role": "user", "content": "How do I bake bread at home?"}]
+    good = (
+        "Mix flour, water, yeast and salt, knead it, let the dough rise, then bake the bread for 40 minutes."
+    )
+    samples = [
+        {"model": "a", "prompt": prompt, "response": good},
+        {"model": "a", "prompt": prompt, "response": ""},  # empty: every term 0
+        {"model": "b", "prompt": prompt, "response": good},
+    ]
+    means = gold_term_means(samples)
+    full = gold_terms(prompt, good)
+    assert means["b"] == pytest.approx(full)
+    assert means["a"] == pytest.approx({t: v / 2 for t, v in full.items()})
+    assert full["complete"] == 1.0 and full["on_topic"] > 0  # the example exercises real terms

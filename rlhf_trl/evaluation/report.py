@@ -90,6 +90,40 @@ def _section_quantitative(metrics: dict) -> list[str]:
     return out + [""]
 
 
+def gold_term_means(samples: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean of each gold-rubric term per model over its samples (``{model: {term: mean}}``)."""
+    from rlhf_trl.data.gold import gold_terms
+
+    sums: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for rec in samples:
+        terms = gold_terms(rec["prompt"], rec["response"])
+        acc = sums.setdefault(rec["model"], dict.fromkeys(terms, 0.0))
+        for term, value in terms.items():
+            acc[term] += value
+        counts[rec["model"]] = counts.get(rec["model"], 0) + 1
+    return {m: {t: v / counts[m] for t, v in acc.items()} for m, acc in sums.items()}
+
+
+def _section_gold_terms(metrics: dict, samples: list[dict]) -> list[str]:
+    """Where the gold score comes from: each rubric term's mean per model (bundled data only)."""
+    if "gold" not in metrics["settings"]["judges"] or not samples:
+        return []
+    from rlhf_trl.data.gold import WEIGHTS
+
+    means = gold_term_means(samples)
+    models = [m for m in metrics["models"] if m in means]
+    lines = [
+        "Gold rubric terms (mean over the prompts, each in [0, 1]; the gold score is their weighted sum, "
+        "rlhf_trl/data/gold.py):",
+        "",
+        "| model | " + " | ".join(f"{t} ({w:.2f})" for t, w in WEIGHTS.items()) + " |",
+        "|---|" + "---|" * len(WEIGHTS),
+    ]
+    lines += [f"| {m} | " + " | ".join(f"{means[m][t]:.3f}" for t in WEIGHTS) + " |" for m in models]
+    return lines + [""]
+
+
 def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
     out = ["## 2. Pareto view: reward against KL to the reference", ""]
     for key, label in (("gold_score", "gold score"), ("proxy_reward", "proxy reward")):
@@ -306,6 +340,7 @@ def render(run_dir: Path, output: Path, assets: Path | None = None) -> str:
         f"seed {s['seed']}._",
         "",
         *_section_quantitative(metrics),
+        *_section_gold_terms(metrics, samples),
         *_section_pareto(metrics, prefix),
         *_section_failures(metrics, samples, s.get("side_by_side_prompts", 12)),
         *_section_cost(run_dir),
