@@ -40,7 +40,7 @@ lint: install
 	$(VENV)/bin/ruff format --check rlhf_trl recipes tests bench
 
 bench: install
-	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
+	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

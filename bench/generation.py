@@ -39,8 +39,9 @@ def read_bandwidth_gbs() -> float:
     return x.numel() * 4 / best / 1e9
 
 
-def logprob_gap(model, tokenizer, prompts, tokens: int) -> float:
-    """max |log p(generate's scores) - log p(plain forward)| over the sampled tokens."""
+def logprob_gap(model, tokenizer, prompts, tokens: int, scorer=None) -> float:
+    """max |log p(generate's scores) - log p(plain forward of ``scorer``, default the same model)| over
+    the sampled tokens."""
     import torch
 
     from rlhf_trl.generation import _sampling_config, encode_prompts, response_logprobs, truncate_after_eos
@@ -59,7 +60,7 @@ def logprob_gap(model, tokenizer, prompts, tokens: int) -> float:
         scores = torch.stack(out.scores, 1).float().log_softmax(-1)  # already divided by T
         sampled = scores.gather(-1, raw[..., None]).squeeze(-1) * mask
         forward = response_logprobs(
-            model, q, ids, tokenizer.pad_token_id, 0.7, query_mask=m, response_mask=mask
+            scorer or model, q, ids, tokenizer.pad_token_id, 0.7, query_mask=m, response_mask=mask
         )
     return float((sampled - forward).abs().max())
 
@@ -83,11 +84,14 @@ def main() -> None:
     peak = matmul_peak()
     bandwidth = read_bandwidth_gbs()
     rows, gaps = [], {}
+    fp32_model = load_causal_lm(opts.model, tokenizer, dtype="float32")
     for dtype, key in (("float32", "fp32"), ("bfloat16", "bf16")):
-        model = load_causal_lm(opts.model, tokenizer, dtype=dtype)
+        model = fp32_model if key == "fp32" else load_causal_lm(opts.model, tokenizer, dtype=dtype)
         n_params = sum(p.numel() for p in model.parameters())
         weight_gb = n_params * (4 if key == "fp32" else 2) / 1e9
         gaps[key] = logprob_gap(model, tokenizer, prompts[:4], 16)
+        if key == "bf16":  # sampled from bf16 weights, scored by the fp32 policy PPO would train
+            gaps["bf16 sampling vs fp32 scoring"] = logprob_gap(model, tokenizer, prompts[:4], 16, fp32_model)
         settings = [(1, True), (4, True), (16, True), (16, False)]
         generate_responses(model, tokenizer, prompts[:2], max_new_tokens=4, seed=0)  # warm-up
         for batch, sort in settings:
@@ -110,9 +114,8 @@ def main() -> None:
                 f"| {key} | {batch} | {'yes' if sort else 'no'} | {out.tokens_generated / seconds:.0f} "
                 f"| {compute_limit:.0f} | {memory_limit:.0f} | {seconds:.1f} s for {n} prompts |"
             )
-        del model
     print(
-        f"Embedded SmolLM2-135M, {opts.tokens} new tokens at temperature 0.7, held-out eval prompts; "
+        f"{opts.model}, {opts.tokens} new tokens at temperature 0.7, held-out eval prompts; "
         f"matmul peak fp32 {peak['fp32']:.0f} / bf16 {peak['bf16']:.0f} GFLOP/s, read bandwidth "
         f"{bandwidth:.0f} GB/s. Tokens/s counts generated tokens (EOS included; not the padding after it).\n"
     )

@@ -12,6 +12,7 @@ after the first (warm-up). Not a test: the row goes into bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -103,7 +104,8 @@ def main() -> None:
             callbacks=[StepTimer()],
         )
         policy.generate = timed(policy.generate, totals, "generation")
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):  # trainer logs: not the table
+            trainer.train()
     after = steps[1:] or steps
     mean = {k: sum(s[k] for s in after) / len(after) for k in ("total", "generation", "scoring")}
     n_completions = opts.prompts * opts.group

@@ -11,6 +11,7 @@ Not a test: the row goes into bench/RESULTS.md (``--json`` for the raw numbers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -64,7 +65,8 @@ def main() -> None:
         trainer = PPOTrainer(
             args, tokenizer, policy, Dataset.from_dict({"prompt": prompts}), reward_model=reward_model
         )
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):  # trainer logs: not the table
+            trainer.train()
     logs = [h for h in trainer.state.log_history if "time/update_s" in h][1:] or trainer.state.log_history
     mean = {
         k: sum(h[k] for h in logs) / len(logs)
