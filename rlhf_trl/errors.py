@@ -24,11 +24,26 @@ class NonFiniteError(Exception):
     would corrupt the weights, and nothing more is saved. The message names the step and the value."""
 
 
+def _close_process_group() -> None:
+    """After a successful multi-process run: wait for every rank, then tear the process group down.
+
+    Rank 0 hosts the rendezvous store; exiting while another rank still talks to it can abort that rank
+    (``terminate called without an active exception``).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def run_cli(fn: Callable[..., T], *args, **kwargs) -> T:
     """Call ``fn``; turn a :class:`UserError` into ``error: <message>`` on stderr and exit 2, a
     :class:`NonFiniteError` into the same one line and exit 3."""
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        _close_process_group()
+        return result
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

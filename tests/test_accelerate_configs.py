@@ -37,6 +37,8 @@ acc = Accelerator()
 total = acc.reduce(torch.tensor([acc.process_index + 1.0]), "sum").item()
 with open(f"rank{acc.process_index}.txt", "w") as f:  # one file per rank: no interleaved output to untangle
     f.write(f"RANK {acc.process_index} OF {acc.num_processes} TOTAL {total}")
+acc.wait_for_everyone()  # rank 0 hosts the store: nobody leaves while another rank still uses it
+torch.distributed.destroy_process_group()
 """
 
 
