@@ -63,3 +63,25 @@ def test_demo_rejects_an_unknown_stage(tmp_path):
     proc = subprocess.run([BIN, "demo", "--config", str(config)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "demo.stages: unknown stage 'ppoo'" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", ["1", "0"])
+def test_demo_stage_runs_forked_or_in_a_fresh_interpreter(tmp_path, tiny_model_dir, fork):
+    """Forked from the warm demo (the CPU default) or a fresh `python recipes/reward.py` (CUDA builds,
+    RLHF_TRL_DEMO_FORK=0): the same stage, the same output."""
+    run_dir = tmp_path / "run"
+    config = tmp_path / "demo.yaml"
+    config.write_text(CONFIG.format(run_dir=run_dir, model=tiny_model_dir))
+    env = {"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent), "RLHF_TRL_DEMO_FORK": fork}
+    proc = subprocess.run(
+        [BIN, "demo", "--config", str(config), "--stages", "reward"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[1/1] reward: finished" in proc.stdout
+    assert "reward: test accuracy" in proc.stdout  # the stage's own stdout reaches the demo's
+    assert (run_dir / "checkpoints" / "reward" / "metrics.json").is_file()

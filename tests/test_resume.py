@@ -87,14 +87,16 @@ def output_dir(config: Path, stage: str) -> Path:
 
 
 class Run:
-    """A recipe subprocess with stdout/stderr in files (no pipe to fill up while we poll)."""
+    """A recipe subprocess with stdout/stderr in files (no pipe to fill up while we poll).
+    ``stage="demo"`` runs ``rlhf-trl demo`` instead (``flags`` then pick its stages)."""
 
     def __init__(self, stage: str, config: Path, *flags: str, tag: str = "run"):
         self.log_out = config.parent / f"{tag}.stdout"
         self.log_err = config.parent / f"{tag}.stderr"
+        script = ["-m", "rlhf_trl.cli", "demo"] if stage == "demo" else [f"recipes/{stage}.py"]
         with open(self.log_out, "w") as out, open(self.log_err, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, f"recipes/{stage}.py", "--config", str(config), *flags],
+                [sys.executable, *script, "--config", str(config), *flags],
                 cwd=ROOT,
                 env=ENV,
                 stdout=out,
@@ -274,6 +276,26 @@ def test_ppo_sigterm_saves_a_checkpoint_exits_143_and_resumes(straight, tiny_mod
 @pytest.mark.slow
 def test_dpo_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(straight, tiny_model_dir, tmp_path):
     _stop_and_resume("dpo", signal.SIGINT, straight("dpo"), write_config(tmp_path, tiny_model_dir, "dpo"))
+
+
+@pytest.mark.slow
+def test_demo_forwards_sigterm_to_its_stage_and_a_rerun_resumes_it(straight, tiny_model_dir, tmp_path):
+    """`rlhf-trl demo` runs the stage in a forked process: SIGTERM to the demo reaches the stage, which
+    checkpoints and exits 143; the same demo command then resumes it to the uninterrupted weights."""
+    config = write_config(tmp_path, tiny_model_dir, "ppo")
+    out = output_dir(config, "ppo")
+    run = Run("demo", config, "--stages", "ppo")
+    run.wait_for(out / "checkpoint-2")
+    run.signal_now(signal.SIGTERM)
+    assert run.wait() == 128 + signal.SIGTERM, run.stderr[-3000:]
+    assert "[1/1] ppo stopped (exit 143)" in run.stderr
+    assert "ppo: stopped by SIGTERM after step" in run.stderr  # the stage's own line
+    assert latest_checkpoint(out) is not None and not (out / "metrics.json").exists()
+
+    again = Run("demo", config, "--stages", "ppo", tag="again")
+    assert again.wait() == 0, again.stderr[-3000:]
+    assert "--resume_from_checkpoint true" in again.stdout
+    assert_same_training(straight("ppo"), out, "ppo")
 
 
 # ------------------------------------------------------------------------------- existing output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -217,7 +218,6 @@ def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metric
     from rlhf_trl.evaluation import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     with open(out_dir / "samples.jsonl", "w") as f:
         for rec in sample_records(prompts, specs, samples, scores, judgements):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -226,4 +226,8 @@ def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metric
     )
     written = plots.plot_all(out_dir, metrics, scores, run_dir=Path(metrics["run_dir"]))
     (out_dir / "report.md").write_text(report_md(metrics, written))
+    # Last: `rlhf-trl demo` takes metrics.json as "this evaluation finished".
+    tmp = out_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    os.replace(tmp, out_dir / "metrics.json")
     return written
