@@ -96,17 +96,18 @@ def run_stage(cmd: list[str], env: dict, fork: bool = False) -> int:
 
         proc = multiprocessing.get_context("fork").Process(target=_stage_main, args=(cmd[1], cmd[2:]))
         proc.start()
-        send, wait = (lambda signum: os.kill(proc.pid, signum)), (lambda: (proc.join(), proc.exitcode)[1])
     else:
         proc = subprocess.Popen(cmd, env=env)
-        send, wait = proc.send_signal, proc.wait
     # Ctrl-C reaches the child through the terminal's process group; a SIGTERM sent to the demo is forwarded.
     previous = {
         signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: send(signum)),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(proc.pid, signum)),
     }
     try:
-        return wait()
+        if fork:
+            proc.join()
+            return proc.exitcode
+        return proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -61,6 +61,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` through ``<name>.tmp`` and a rename: a reader (or a re-run deciding whether a stage
+    finished) sees the old file or the whole new one, never half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def write_stage_metrics(out_dir: str | Path, stage: str, metrics: dict[str, Any]) -> Path:
     """Write ``out_dir/metrics.json`` for ``stage``; fills the required keys that ``metrics`` lacks.
 
@@ -77,7 +85,7 @@ def write_stage_metrics(out_dir: str | Path, stage: str, metrics: dict[str, Any]
         raise ValueError("write_stage_metrics: metrics must contain train_runtime_s")
     path = Path(out_dir) / METRICS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -42,6 +42,35 @@ def tiny_llama_config(tokenizer, **overrides):
     return LlamaConfig(**{**kwargs, **overrides})
 
 
+def tiny_ppo_config(tmp_path, **overrides):
+    """A PPOConfig for the tiny model: one step of 4 prompts x 6 tokens, no logging or progress bar."""
+    from rlhf_trl.ppo.config import PPOConfig
+
+    kwargs = dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+        max_steps=1,
+        per_device_train_batch_size=4,
+        response_length=6,
+        temperature=1.0,
+        learning_rate=1e-3,
+    )
+    return PPOConfig(**{**kwargs, **overrides})
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: threads only add contention (and run-to-run float noise) on a shared CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def embedded_tokenizer_dir(tmp_path_factory) -> str:
     """The embedded model's tokenizer alone (read from the GGUF, ~4 s; no weights converted)."""

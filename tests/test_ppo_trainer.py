@@ -8,10 +8,9 @@ import copy
 
 import pytest
 import torch
-from conftest import tiny_llama_config
+from conftest import tiny_llama_config, tiny_ppo_config
 from datasets import Dataset
 
-from rlhf_trl.ppo.config import PPOConfig
 from rlhf_trl.ppo.trainer import PPOTrainer, token_values
 
 WORDS = ["cats", "dogs", "rain", "tea", "code", "maps", "stars", "bread"]
@@ -25,29 +24,8 @@ def tok(tiny_model_dir):
     return load_tokenizer(tiny_model_dir)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models: threads only add contention (and run-to-run float noise) on a shared CPU.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _config(tmp_path, **kw):
-    base = dict(
-        output_dir=str(tmp_path / "out"),
-        report_to="none",
-        disable_tqdm=True,
-        seed=0,
-        max_steps=1,
-        per_device_train_batch_size=4,
-        response_length=6,
-        temperature=1.0,
-        learning_rate=1e-3,
-    )
-    base.update(kw)
-    return PPOConfig(**base)
+pytestmark = pytest.mark.usefixtures("one_thread")
+_config = tiny_ppo_config
 
 
 def _policy(tiny_model_dir, tok):

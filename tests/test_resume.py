@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from conftest import tiny_ppo_config
 
 from rlhf_trl.checkpoints import COMPLETE_MARKER, latest_checkpoint, prepare_output_dir
 from rlhf_trl.errors import UserError
@@ -31,18 +32,22 @@ ENV = dict(
     os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false"
 )
 
-# 8 pairs, 2 per step: 6 steps cross an epoch boundary (the data order after resume is checked too).
-DPO = dict(
-    max_steps=6,
-    per_device_train_batch_size=2,
-    per_device_eval_batch_size=4,
-    max_length=96,
+# Both stages: log every step, checkpoint every 2.
+EVERY_STEP = dict(
     learning_rate=1.0e-3,
     logging_steps=1,
     save_strategy="steps",
     save_steps=2,
     report_to="none",
     disable_tqdm=True,
+)
+# 8 pairs, 2 per step: 6 steps cross an epoch boundary (the data order after resume is checked too).
+DPO = dict(
+    max_steps=6,
+    per_device_train_batch_size=2,
+    per_device_eval_batch_size=4,
+    max_length=96,
+    **EVERY_STEP,
 )
 # Adaptive KL (its β is part of the state), 2 minibatches x 2 epochs per update, sampled rollouts.
 PPO = dict(
@@ -53,14 +58,9 @@ PPO = dict(
     ppo_epochs=2,
     response_length=6,
     max_prompt_length=64,
-    learning_rate=1.0e-3,
     kl_target=0.5,
     kl_horizon=100,
-    logging_steps=1,
-    save_strategy="steps",
-    save_steps=2,
-    report_to="none",
-    disable_tqdm=True,
+    **EVERY_STEP,
 )
 SECTIONS = {"dpo": DPO, "ppo": PPO}
 WEIGHTS = {"dpo": ["model.safetensors"], "ppo": ["model.safetensors", "value_model/model.safetensors"]}
@@ -384,15 +384,6 @@ def test_prepare_output_dir_resume_and_refusals(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["config.json"]
 
 
-@pytest.fixture
-def one_thread():
-    # A tiny model: threads only add contention on a shared CPU.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
     tiny_model_dir, tmp_path, one_thread
 ):
@@ -400,22 +391,12 @@ def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
     from datasets import Dataset
 
     from rlhf_trl.models import load_causal_lm, load_tokenizer
-    from rlhf_trl.ppo.config import PPOConfig
     from rlhf_trl.ppo.trainer import PPOTrainer
 
     tok = load_tokenizer(tiny_model_dir)
     prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": f"Say {w}."}] for w in "abcdefgh"]})
-    args = PPOConfig(
-        output_dir=str(tmp_path / "out"),
-        report_to="none",
-        disable_tqdm=True,
-        seed=0,
-        max_steps=2,
-        per_device_train_batch_size=4,
-        response_length=4,
-        ppo_epochs=1,
-        save_strategy="steps",
-        save_steps=1,
+    args = tiny_ppo_config(
+        tmp_path, max_steps=2, response_length=4, ppo_epochs=1, save_strategy="steps", save_steps=1
     )
     trainer = PPOTrainer(
         args,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
+from rlhf_trl.training import write_text_atomic
 
 REFERENCE = "reference"
 SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "batch_size", "seed")
@@ -75,9 +76,7 @@ class Cache:
 
     def put(self, key: str, fp: str, value) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".{key}.json.tmp"
-        tmp.write_text(json.dumps({"fingerprint": fp, "value": value}))
-        tmp.replace(self.folder / f"{key}.json")
+        write_text_atomic(self.folder / f"{key}.json", json.dumps({"fingerprint": fp, "value": value}))
 
 
 def _device():

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections import Counter
 from pathlib import Path
 
 from rlhf_trl.evaluation.stats import summarize, win_rate_summary
+from rlhf_trl.training import write_text_atomic
 
 SCHEMA_VERSION = 1
 # metric key -> (score/judge it comes from, human label)
@@ -227,7 +227,5 @@ def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metric
     written = plots.plot_all(out_dir, metrics, scores, run_dir=Path(metrics["run_dir"]))
     (out_dir / "report.md").write_text(report_md(metrics, written))
     # Last: `rlhf-trl demo` takes metrics.json as "this evaluation finished".
-    tmp = out_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(tmp, out_dir / "metrics.json")
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return written
