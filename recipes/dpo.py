@@ -19,6 +19,7 @@ from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
 from rlhf_trl.training import (
     save_final,
+    seed_model_init,
     setup_policy,
     setup_reference,
     setup_tokenizer,
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     loss_fn = resolve_loss(cfg.preference_loss) if cfg.preference_loss else None  # fail before loading models
     splits = data.load_preference_splits(args.data)
-    tokenizer = setup_tokenizer(args.model)
+    tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
+    seed_model_init(args.stage.seed)  # new heads and LoRA weights: the same on a cold or warm cache
     model = setup_policy(args.model, tokenizer)
     trainer = with_atomic_checkpoints(PreferenceLossDPOTrainer)(
         model=model,

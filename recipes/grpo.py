@@ -20,6 +20,7 @@ from rlhf_trl.models import peft_config_from
 from rlhf_trl.training import (
     TokenCountingReward,
     save_final,
+    seed_model_init,
     setup_policy,
     setup_tokenizer,
     stopwatch,
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     from rlhf_trl.rewards import reward_funcs_from_recipe
 
     prompts = data.load_prompts(args.data, "train")
-    tokenizer = setup_tokenizer(args.model)
+    tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
+    seed_model_init(args.stage.seed)  # new heads and LoRA weights: the same on a cold or warm cache
     funcs, cfg.reward_weights = reward_funcs_from_recipe(args, tokenizer)
     funcs = [FiniteReward(f) for f in funcs]
     funcs[0] = counter = TokenCountingReward(funcs[0])

@@ -19,7 +19,7 @@ from rlhf_trl.checks import check_ppo_prompt_count, check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
-from rlhf_trl.training import setup_policy, setup_tokenizer, stopwatch, write_stage_metrics
+from rlhf_trl.training import seed_model_init, setup_policy, setup_tokenizer, stopwatch, write_stage_metrics
 
 FINAL_KEYS = (
     "objective/scores",
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     from rlhf_trl.ppo import PPOTrainer
     from rlhf_trl.rewards import RewardModelScorer, reward_funcs_from_recipe
 
-    tokenizer = setup_tokenizer(args.model)
+    tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
+    seed_model_init(args.stage.seed)  # new heads and LoRA weights: the same on a cold or warm cache
     funcs, weights = reward_funcs_from_recipe(args, tokenizer)
     if cfg.value_model_path:
         value_model = load_sequence_classifier(cfg.value_model_path, tokenizer, dtype=args.model.dtype)

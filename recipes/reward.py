@@ -17,7 +17,14 @@ from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import load_sequence_classifier, peft_config_from
-from rlhf_trl.training import save_final, setup_tokenizer, stopwatch, train_summary, write_stage_metrics
+from rlhf_trl.training import (
+    save_final,
+    seed_model_init,
+    setup_tokenizer,
+    stopwatch,
+    train_summary,
+    write_stage_metrics,
+)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -32,7 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
     from rlhf_trl.guards import NonFiniteGuard
     from rlhf_trl.rewards import RewardModelScorer, preference_report
 
-    tokenizer = setup_tokenizer(args.model)
+    tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
+    seed_model_init(args.stage.seed)  # new heads and LoRA weights: the same on a cold or warm cache
     model = load_sequence_classifier(args.model.model_name_or_path, tokenizer, dtype=args.model.dtype)
     trainer = with_atomic_checkpoints(RewardTrainer)(
         model=model,

@@ -18,6 +18,7 @@ from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
 from rlhf_trl.training import (
     save_final,
+    seed_model_init,
     setup_policy,
     setup_tokenizer,
     stopwatch,
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from rlhf_trl.guards import NonFiniteGuard
 
-    tokenizer = setup_tokenizer(args.model)
+    tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
+    seed_model_init(args.stage.seed)  # new heads and LoRA weights: the same on a cold or warm cache
     trainer = with_atomic_checkpoints(SFTTrainer)(
         model=setup_policy(args.model, tokenizer),
         args=cfg,

@@ -299,6 +299,7 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
 
     types = stage_types(stage)
     flat, where = _flatten(stage, raw, lines, config_path or "<defaults>")
+    args, typed = _canonical_flags(args, getattr(types[-1], "KEY_ALIASES", {}))
 
     # Phase 1: the run folder (CLI may move it), so derived paths follow it.
     run_parser = _build_parser((RunArguments,))
@@ -319,6 +320,7 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     sources.update(
         {a[2:].split("=")[0]: f"command line: {a.split('=')[0]}" for a in args if a.startswith("--")}
     )
+    sources.update({key: f"command line: {flag}" for key, flag in typed.items()})
     try:
         parsed = parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
     except ValueError as err:  # __post_init__ validation of TRL's and our configs
@@ -398,9 +400,44 @@ def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], d
             known = shared | any_stage | set(STAGE_CONFIGS)
             raise UserError(f"{loc(key)}: unknown key {key!r}{_suggest(key, known)}")
     stage_fields = section_fields[stage]
-    for key, value in raw.items():
-        if key not in STAGE_CONFIGS and key in stage_fields:
-            flat[key], where[key] = value, f"{loc(key)}: {key}"
-    for key, value in (raw.get(stage) or {}).items():
-        flat[key], where[key] = value, f"{loc(stage, key)}: {stage}.{key}"
+    aliases = getattr(_import(STAGE_CONFIGS[stage]), "KEY_ALIASES", {})
+    top = {k: (v, f"{loc(k)}: {k}") for k, v in raw.items() if k not in STAGE_CONFIGS and k in stage_fields}
+    section = {k: (v, f"{loc(stage, k)}: {stage}.{k}") for k, v in (raw.get(stage) or {}).items()}
+    for level in (top, section):  # a section beats the top level, alias or not
+        for key, (value, source) in _canonical_keys(level, aliases).items():
+            flat[key], where[key] = value, source
     return flat, where
+
+
+def _canonical_keys(level: dict[str, tuple[Any, str]], aliases: dict[str, str]) -> dict[str, tuple[Any, str]]:
+    """One level of a config file (top level or a section) with alias keys renamed to the field they set,
+    so precedence is decided on the canonical key (a CLI flag beats a YAML alias). Setting both at one
+    level is an error: which one wins would be a guess."""
+    out = {}
+    for key, (value, source) in level.items():
+        target = aliases.get(key, key)
+        if target != key and target in level:
+            raise UserError(
+                f"{source}: an alias of {target}, which is also set at {level[target][1].split(': ')[0]}; "
+                "keep one of them"
+            )
+        out[target] = (value, source)
+    return out
+
+
+def _canonical_flags(args: list[str], aliases: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """CLI flags with alias names (``--group_size``) renamed to the field they set (``--num_generations``),
+    and field -> the flag as typed; both names on one command line is an error."""
+    out, seen = [], {}
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if arg.startswith("--") and name[2:] in set(aliases) | set(aliases.values()):
+            target = aliases.get(name[2:], name[2:])
+            if target in seen and seen[target] != name:
+                raise UserError(
+                    f"command line: {seen[target]} and {name} set the same field ({target}); keep one of them"
+                )
+            seen[target] = name
+            arg = f"--{target}{eq}{value}"
+        out.append(arg)
+    return out, seen

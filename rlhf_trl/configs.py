@@ -159,12 +159,15 @@ GRPO_KNOB_ALIASES: dict[str, str] = {
 class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
     """TRL's GRPOConfig plus reward functions from the config.
 
-    Knob mapping from the original assignment (either name works; the alias, when set, wins):
-    ``group_size`` -> ``num_generations`` (completions
+    Knob mapping from the original assignment (either name works in a config or on the command line; the
+    config layer renames an alias to its field first, so a CLI flag beats a YAML key whichever name each
+    uses, and setting both names at one level is an error): ``group_size`` -> ``num_generations`` (completions
     per prompt), ``kl_coef`` -> ``beta`` (KL penalty to the reference; 0 loads no reference model),
     ``clip_ratio`` -> ``epsilon`` (PPO-style ratio clip), ``ppo_epochs`` -> ``num_iterations`` (updates per
     generation batch).
     """
+
+    KEY_ALIASES = GRPO_KNOB_ALIASES  # read by rlhf_trl.config (not a field: no annotation)
 
     reward_funcs: list[str] = field(
         default_factory=lambda: ["reward_model"],
@@ -183,7 +186,7 @@ class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
     )
 
     def __post_init__(self):
-        for alias, target in GRPO_KNOB_ALIASES.items():
+        for alias, target in GRPO_KNOB_ALIASES.items():  # GRPOConfig(group_size=...) from Python
             value = getattr(self, alias)
             if value is not None:
                 setattr(self, target, value)

@@ -107,7 +107,15 @@ def _embedded_checkpoint(short: str) -> Path:
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
     folder, filename = _gguf_location(short)
+    import torch
 
+    # Building the plain model draws random initial weights (then overwritten): keep the caller's RNG
+    # untouched, so a run that converts gives the same results as one that finds the cache.
+    with torch.random.fork_rng(devices=[]):
+        return _convert_embedded(folder, filename, target, short)
+
+
+def _convert_embedded(folder: Path, filename: str, target: Path, short: str) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

@@ -114,6 +114,15 @@ def setup_tokenizer(model_args):
     return load_tokenizer(model_args.model_name_or_path)
 
 
+def seed_model_init(seed: int) -> None:
+    """Seed python, numpy and torch right before models are built. A new score head (reward model,
+    critic) and LoRA's initial weights are drawn from the global RNG; without this their values would
+    depend on what ran earlier in the process (the Trainer seeds only after the model exists)."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
 def setup_policy(model_args, tokenizer):
     """The causal LM to train (full weights; LoRA is applied by the TRL trainer from ``peft_config``)."""
     from rlhf_trl.models import load_causal_lm

@@ -108,3 +108,32 @@ def test_cpu_defaults_need_no_gpu_flags():
     args = parse_recipe_args("dpo", [])
     assert args.stage.bf16 is False and args.stage.dataloader_pin_memory is False
     assert args.stage.activation_checkpointing is False
+
+
+def test_a_cli_flag_beats_a_yaml_alias_and_both_names_at_one_level_is_an_error(tmp_path):
+    cfg = write(tmp_path, "grpo:\n  group_size: 4\n  kl_coef: 0.2\n")
+    args = parse_recipe_args(
+        "grpo", ["--config", cfg, "--num_generations", "2", "--per_device_train_batch_size", "4"]
+    )
+    assert args.stage.num_generations == 2  # the YAML alias used to win over the canonical flag
+    assert args.stage.beta == pytest.approx(0.2)  # the alias still sets its field
+    args = parse_recipe_args(
+        "grpo", ["--config", cfg, "--group_size=2", "--per_device_train_batch_size", "4"]
+    )
+    assert args.stage.num_generations == 2
+    top = write(tmp_path, "kl_coef: 0.3\ngrpo:\n  beta: 0.1\n")
+    assert parse_recipe_args("grpo", ["--config", top]).stage.beta == pytest.approx(0.1)  # section beats top
+    both = write(tmp_path, "grpo:\n  group_size: 4\n  num_generations: 2\n")
+    with pytest.raises(
+        UserError,
+        match=r"cfg\.yaml:2: grpo\.group_size: an alias of num_generations, which is also set at .*cfg\.yaml:3",
+    ):
+        parse_recipe_args("grpo", ["--config", both])
+    with pytest.raises(
+        UserError, match="command line: --num_generations and --group_size set the same field"
+    ):
+        parse_recipe_args("grpo", ["--num_generations", "2", "--group_size", "2"])
+    with pytest.raises(
+        UserError, match=r"command line: --group_size: num_generations \(group_size\) must be >= 2"
+    ):
+        parse_recipe_args("grpo", ["--group_size", "1"])

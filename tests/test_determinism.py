@@ -60,3 +60,29 @@ def test_same_seed_same_metrics_other_seed_other_metrics(stage, tiny_model_dir, 
     # not only a constant: the per-step numbers themselves move with the seed
     key = "objective/scores" if stage == "ppo" else ("reward" if stage == "grpo" else "grad_norm")
     assert [h[key] for h in first if key in h] != [h[key] for h in other if key in h]
+
+
+@pytest.mark.slow
+def test_reward_stage_is_the_same_on_a_cold_and_a_warm_model_cache(tmp_path, monkeypatch):
+    """The first run converts the embedded model inside the run (empty cache); that conversion builds a
+    model from random weights, which used to shift the reward head's initialisation (test accuracy 0.812
+    cold vs 0.875 warm on the demo)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from rlhf_trl import data
+
+    monkeypatch.setenv("RLHF_TRL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(vars(data), "load_preference_splits", lambda _args: tiny_splits(4, 4))
+    section = TINY_TRAINING.replace("per_device_train_batch_size: 4", "per_device_train_batch_size: 2")
+    runs = []
+    for name in ("cold", "warm"):
+        (tmp_path / name).mkdir()
+        config = write_config(tmp_path / name, "embedded:smollm2-135m-instruct", "reward", section)
+        metrics = load_recipe("reward").main(["--config", config])
+        weights = load_file(tmp_path / name / "run" / "checkpoints" / "reward" / "model.safetensors")
+        runs.append(({k: v for k, v in metrics.items() if not TIMING.search(k) and not k.startswith(("seconds", "peak"))}, weights))
+    (cold, cold_w), (warm, warm_w) = runs
+    assert cold == warm
+    assert cold_w.keys() == warm_w.keys()
+    assert all(torch.equal(cold_w[k], warm_w[k]) for k in cold_w)
