@@ -45,6 +45,9 @@ class GenerationBatch:
         response_texts: decoded responses without special tokens.
         ended_with_eos: ``[B]`` bool, the response contains EOS (it was not cut by ``max_new_tokens``).
         lengths: ``[B]`` number of response tokens, EOS included.
+        sampler_logprobs: ``[B, Lr]`` float32 log-probability of each sampled token under the distribution
+            it was drawn from (generate's processed scores: temperature, top-k/top-p applied; KV-cache decode
+            in the sampler's precision), 0 after the response; None unless asked for.
         tokens_generated: sum of ``lengths`` (tokens the model actually produced).
     """
 
@@ -55,6 +58,7 @@ class GenerationBatch:
     response_texts: list[str]
     ended_with_eos: torch.Tensor
     lengths: torch.Tensor
+    sampler_logprobs: torch.Tensor | None = None
 
     @property
     def tokens_generated(self) -> int:
@@ -279,6 +283,7 @@ def generate_responses(
     seed: int | None = None,
     max_prompt_length: int | None = None,
     sort_by_length: bool = True,
+    return_sampler_logprobs: bool = False,
 ) -> GenerationBatch:
     """Sample one response per prompt (a prompt is a list of ``{"role", "content"}`` messages).
 
@@ -289,7 +294,8 @@ def generate_responses(
     Reproducible for a given ``seed`` (the global RNG is restored afterwards); ``seed=None`` draws
     from the global RNG. ``top_k=0`` and ``top_p=1.0`` disable those filters; ``max_prompt_length``
     truncates prompts from the left. Runs in eval mode
-    (dropout off) and restores the model's mode.
+    (dropout off) and restores the model's mode. ``return_sampler_logprobs`` keeps generate's per-step
+    scores (``B × V`` floats per step) to fill ``sampler_logprobs``.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -308,16 +314,24 @@ def generate_responses(
     was_training = model.training
     model.eval()
     order = _length_order(tokenizer, prompts) if sort_by_length else list(range(len(prompts)))
-    queries, masks, responses = [], [], []
+    queries, masks, responses, sampler = [], [], [], []
     try:
         with _rng(device, seed):
             for start in range(0, len(prompts), batch_size):
                 chunk = [prompts[i] for i in order[start : start + batch_size]]
                 q, m = encode_prompts(tokenizer, chunk, device, max_prompt_length)
-                out = model.generate(input_ids=q, attention_mask=m, generation_config=config)
+                out = model.generate(
+                    input_ids=q,
+                    attention_mask=m,
+                    generation_config=config,
+                    output_scores=return_sampler_logprobs,
+                    return_dict_in_generate=True,
+                )
                 queries.append(q)
                 masks.append(m)
-                responses.append(out[:, q.shape[1] :])
+                responses.append(out.sequences[:, q.shape[1] :])
+                if return_sampler_logprobs:
+                    sampler.append(_chosen_logprobs(out.scores, responses[-1]))
     finally:
         model.train(was_training)
     lq = max(q.shape[1] for q in queries)
@@ -335,6 +349,13 @@ def generate_responses(
     response_ids = response_ids[:, :lr]
     response_mask = sequence_mask(lengths, lr)
     texts = tokenizer.batch_decode(response_ids, skip_special_tokens=True)
+    sampler_logprobs = None
+    if return_sampler_logprobs:
+        sampler_logprobs = torch.cat(
+            [_right_pad(s, lr, 0) if s.shape[1] < lr else s[:, :lr] for s in sampler]
+        )
+        # masked_fill, not a product: a token after the EOS may be one top-k/top-p gave -inf
+        sampler_logprobs = sampler_logprobs[inverse].masked_fill(response_mask == 0, 0.0)
     return GenerationBatch(
         query_ids=query_ids,
         query_mask=query_mask,
@@ -343,4 +364,15 @@ def generate_responses(
         response_texts=texts,
         ended_with_eos=ended,
         lengths=lengths,
+        sampler_logprobs=sampler_logprobs,
     )
+
+
+def _chosen_logprobs(scores: tuple[torch.Tensor, ...], tokens: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` log-probability of each generated token under generate's processed scores (one
+    ``[B, V]`` tensor per step: the distribution the token was sampled from)."""
+    steps = [
+        torch.log_softmax(step.float(), dim=-1).gather(1, tokens[:, t : t + 1])
+        for t, step in enumerate(scores)
+    ]
+    return torch.cat(steps, dim=1)

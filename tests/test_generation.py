@@ -139,6 +139,37 @@ def test_logprobs_match_the_sampling_distribution(tiny):
     assert not torch.allclose(t1, ours, atol=1e-3)
 
 
+def test_sampler_logprobs_equal_scoring_on_a_left_padded_batch_that_stops_at_eos(tiny):
+    """Several prompts of different lengths (left-padded) and responses that end at an EOS at different
+    steps: the log-probs generate() sampled from equal one scoring forward pass of the padded batch."""
+    import copy
+
+    model, tokenizer = tiny
+    eos_model = copy.deepcopy(model)
+    with torch.no_grad():  # untied head with an EOS bias: P(EOS) ~ 1/3 per token
+        eos_model.lm_head = torch.nn.Linear(16, eos_model.lm_head.out_features, bias=True)
+        eos_model.lm_head.weight.copy_(model.lm_head.weight)
+        eos_model.lm_head.bias.zero_()
+        eos_model.lm_head.bias[tokenizer.eos_token_id] = 6.8  # / T=0.7: ~9.7 over 49k logits near 0
+    batch = generate_responses(
+        eos_model, tokenizer, PROMPTS, max_new_tokens=8, temperature=0.7, seed=3, return_sampler_logprobs=True
+    )
+    assert (batch.query_mask == 0).any()
+    assert batch.ended_with_eos.any() and len(set(batch.lengths.tolist())) > 1  # EOS at different steps
+    with torch.no_grad():
+        scored = response_logprobs(
+            eos_model,
+            batch.query_ids,
+            batch.response_ids,
+            -1,
+            0.7,
+            query_mask=batch.query_mask,
+            response_mask=batch.response_mask,
+        )
+    torch.testing.assert_close(batch.sampler_logprobs, scored, atol=1e-5, rtol=0)
+    assert (batch.sampler_logprobs[batch.response_mask == 0] == 0).all()
+
+
 def test_max_prompt_length_keeps_the_end_of_the_prompt(tiny):
     model, tokenizer = tiny
     batch = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=2, seed=0, max_prompt_length=7)

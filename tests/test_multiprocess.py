@@ -209,3 +209,57 @@ def test_nan_reward_on_one_rank_stops_both(stage, tmp_path, tiny_model_dir):
     assert "on another process" in errors[0] or "on another process" in errors[1]
     assert any("nan" in line and "another process" not in line for line in errors)
     assert not (tmp_path / "run" / "checkpoints" / stage / "metrics.json").exists()
+
+
+SAME_PROMPT_WRAPPER = """
+import importlib.util, json, os, sys
+from datasets import Dataset
+from rlhf_trl import data
+
+data.load_prompts = lambda args, split: Dataset.from_list([{"prompt": [{"role": "user", "content": "Tell me a story."}]}] * 8)
+
+def recording_reward(prompts, completions, completion_ids=None, **kwargs):
+    with open(os.path.join(os.environ["RECORD_DIR"], f"rank{os.environ.get('RANK', '0')}.txt"), "a") as f:
+        for ids in completion_ids:
+            f.write(json.dumps(list(ids)) + "\\n")
+    return [len(ids) / 10.0 for ids in completion_ids]
+
+sys.modules["same_prompt"] = sys.modules[__name__]
+spec = importlib.util.spec_from_file_location("recipe", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from rlhf_trl.errors import run_cli
+run_cli(module.main, sys.argv[2:])
+"""
+
+
+@pytest.mark.slow
+def test_ppo_ranks_sample_their_own_responses_deterministically(tmp_path, tiny_model_dir):
+    """Every rank gets the same prompt: with one random stream per rank (seed + rank x 100003) the ranks'
+    responses differ; the weights start identical and a rerun samples exactly the same."""
+    runs = []
+    for attempt in ("a", "b"):
+        folder = tmp_path / attempt
+        (folder / "record").mkdir(parents=True)
+        (folder / "wrapper.py").write_text(SAME_PROMPT_WRAPPER)
+        body = (
+            "reward_funcs: [same_prompt:recording_reward]\nresponse_length: 8\nppo_epochs: 1\n"
+            "per_device_train_batch_size: 2\n" + COMMON
+        )
+        config = folder / "config.yaml"
+        config.write_text(
+            f"run_dir: {folder / 'run'}\nmodel_name_or_path: {tiny_model_dir}\nseed: 0\nppo:\n"
+            + "".join(f"  {line}\n" for line in body.splitlines())
+        )
+        env = dict(os.environ, RECORD_DIR=str(folder / "record"), HF_HUB_OFFLINE="1")
+        proc = launch_cpu_2proc(
+            [str(folder / "wrapper.py"), str(ROOT / "recipes" / "ppo.py"), "--config", str(config)],
+            timeout=600,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        runs.append([(folder / "record" / f"rank{r}.txt").read_text().splitlines() for r in (0, 1)])
+    (rank0, rank1), again = runs
+    assert len(rank0) == len(rank1) == 4  # 2 updates x 2 responses per rank
+    assert not set(rank0) & set(rank1)  # no response sampled on both ranks
+    assert runs[0] == again

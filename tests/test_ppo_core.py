@@ -89,6 +89,19 @@ def test_policy_loss_clipping_by_hand():
     assert p.grad[0].tolist() == pytest.approx([-1 / 3, -1 / 3, 2 / 3])
 
 
+def test_truncated_is_weights_and_weighted_policy_loss_by_hand():
+    train = torch.log(torch.tensor([[0.5, 0.2, 0.9, 0.3]]))
+    sampler = torch.log(torch.tensor([[0.5, 0.4, 0.1, 0.3]]))
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    w = core.truncated_is_weights(train, sampler, mask, cap=2.0)
+    # 0.5/0.5 = 1; 0.2/0.4 = 0.5; 0.9/0.1 = 9 capped at 2; padding 0
+    assert w.tolist() == [pytest.approx([1.0, 0.5, 2.0, 0.0])]
+    adv = torch.tensor([[1.0, -1.0, 2.0, 5.0]])
+    loss, _ = core.policy_loss(train, train, adv, mask, 0.2, weights=w)
+    # ratio 1: per-token loss -A_t, weighted: (-1*1 + 1*0.5 - 2*2) / 3 real tokens
+    assert loss.item() == pytest.approx((-1.0 + 0.5 - 4.0) / 3)
+
+
 def test_value_loss_clipping_by_hand():
     v = torch.tensor([[1.0, 0.0]])
     old = torch.tensor([[0.0, 0.0]])

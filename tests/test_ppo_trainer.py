@@ -239,3 +239,181 @@ def test_lora_reference_is_the_adapter_disabled_policy(tiny_model_dir, tok, tmp_
 
     AutoModelForCausalLM.from_pretrained(out)
     assert (out / "adapter" / "adapter_config.json").is_file()
+
+
+# ------------------------------------------------------------------------------ precision, sync, EOS
+
+
+def _record_autocast(module, name, seen):
+    """Forward pre-hook: whether CPU autocast (bf16) was on when ``module`` ran."""
+    module.register_forward_pre_hook(
+        lambda *_: seen.setdefault(name, set()).add(torch.is_autocast_enabled("cpu"))
+    )
+
+
+def test_bf16_runs_every_forward_pass_in_one_precision_first_update_exact(tiny_model_dir, tok, tmp_path):
+    """bf16 autocast on CPU: sampling, the reference, the reward model, rollout scoring and the update all
+    autocast, so while policy == reference the KL is exactly 0 and the first minibatch's ratio exactly 1
+    (before: generate and the reference ran in fp32 beside a bf16 policy, KL 0.23 nats on the demo)."""
+    policy, rm = _policy(tiny_model_dir, tok), _reward_model(tiny_model_dir, tok)
+    args = _config(tmp_path, ppo_epochs=1, num_mini_batches=1, max_steps=2, bf16=True, use_cpu=True)
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_model=rm)
+    assert trainer.accelerator.mixed_precision == "bf16"
+    seen: dict[str, set] = {}
+    _record_autocast(trainer.model.policy.model, "policy", seen)  # generate() and the scoring passes
+    _record_autocast(trainer.ref_model, "reference", seen)
+    _record_autocast(trainer.reward_model.model, "reward", seen)
+    _record_autocast(trainer.model.value_model.model, "critic", seen)
+    trainer.train()
+    assert seen == {name: {True} for name in ("policy", "reference", "reward", "critic")}
+    first, second = trainer.state.log_history[:2]
+    assert first["objective/kl"] == 0.0
+    assert first["val/ratio"] == 1.0 and first["policy/approxkl_avg"] == 0.0
+    assert second["objective/kl"] != 0.0  # the policy moved: the checks above could fail
+
+
+@pytest.mark.parametrize(
+    ("bf16", "shift", "weight", "capped"),
+    [(False, 1.0, 1.0, 0.0), (True, 1.0, 1.0, 0.0), (False, 4.0, 0.25, 0.0), (False, 0.25, 2.0, 1.0)],
+)
+def test_truncated_importance_sampling_weights_by_the_sampler_gap(
+    bf16, shift, weight, capped, tiny_model_dir, tok, tmp_path, monkeypatch
+):
+    """The sampler's own log-probs are recorded (in fp32 and under bf16 autocast they match the training
+    forward); a sampler that gave the tokens ``shift`` x the training probability gets weight 1/shift,
+    capped at rollout_is_cap."""
+    import math
+
+    from rlhf_trl.ppo import trainer as trainer_module
+
+    generate = trainer_module.generate_responses
+
+    def shifted(*a, **kw):
+        batch = generate(*a, **kw)
+        batch.sampler_logprobs = (batch.sampler_logprobs + math.log(shift)) * batch.response_mask
+        return batch
+
+    monkeypatch.setattr(trainer_module, "generate_responses", shifted)
+    policy = _policy(tiny_model_dir, tok)
+    args = _config(tmp_path, ppo_epochs=1, max_steps=1, rollout_is_cap=2.0, bf16=bf16, use_cpu=True)
+    reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward)
+    trainer.train()
+    log = trainer.state.log_history[0]
+    assert log["rollout/logprob_diff_max"] == pytest.approx(abs(math.log(shift)), abs=1e-4)
+    assert log["rollout/is_weight_mean"] == pytest.approx(weight, rel=1e-3)
+    assert log["rollout/is_capped_frac"] == capped
+    assert log["val/ratio"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_micro_batches_sync_gradients_only_after_the_last_one(tiny_model_dir, tok, tmp_path, monkeypatch):
+    """accelerate's DeepSpeed wrapper steps the engine inside backward() whenever sync_gradients is true
+    (and DDP all-reduces): with 3 micro-batches per minibatch only the third may sync."""
+    policy = _policy(tiny_model_dir, tok)
+    args = _config(
+        tmp_path,
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=3,
+        num_mini_batches=2,
+        ppo_epochs=2,
+    )
+    reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward)
+    syncs = []
+    original = trainer.accelerator.backward
+    monkeypatch.setattr(
+        trainer.accelerator,
+        "backward",
+        lambda loss, **kw: (syncs.append(trainer.accelerator.sync_gradients), original(loss, **kw)),
+    )
+    trainer.train()
+    assert syncs == [False, False, True] * (2 * 2)  # 2 epochs x 2 minibatches of 3 micro-batches
+
+
+def test_without_policy_loss_an_entropy_bonus_does_not_move_the_policy(tiny_model_dir, tok, tmp_path):
+    policy = _policy(tiny_model_dir, tok)
+    before = copy.deepcopy(policy.state_dict())
+    args = _config(tmp_path, max_steps=2, policy_loss_enabled=False, entropy_coef=0.5)
+    reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward)
+    trainer.train()
+    after = trainer.model.policy.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    assert [h["objective/kl"] for h in trainer.state.log_history] == [0.0, 0.0]
+
+
+def test_activation_checkpointing_is_applied_and_gives_the_same_update(tiny_model_dir, tok, tmp_path):
+    results = []
+    for on in (False, True):
+        policy = _policy(tiny_model_dir, tok)
+        args = _config(tmp_path / str(on), optim="sgd", max_grad_norm=0.0, activation_checkpointing=on)
+        reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
+        trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward)
+        module = trainer.model
+        assert module.policy.is_activation_checkpointing == on
+        assert module.value_model.is_activation_checkpointing == on
+        trainer.train()
+        results.append(module.state_dict())
+    plain, checkpointed = results
+    for k in plain:
+        torch.testing.assert_close(plain[k], checkpointed[k], atol=1e-6, rtol=1e-5, msg=k)
+
+
+def _eos_policy(tiny_model_dir, tok, bias: float):
+    """The tiny policy with an untied LM head whose EOS logit is raised by ``bias`` (the random tiny model
+    never emits EOS by itself, so post-EOS code paths would go untested)."""
+    policy = _policy(tiny_model_dir, tok)
+    head = torch.nn.Linear(policy.config.hidden_size, policy.lm_head.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(policy.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tok.eos_token_id] = bias
+    policy.lm_head = head
+    policy.config.tie_word_embeddings = False
+    return policy
+
+
+def test_responses_that_stop_at_eos_are_masked_scored_and_penalised_inside_the_trainer(
+    tiny_model_dir, tok, tmp_path, monkeypatch
+):
+    from rlhf_trl.ppo import core
+    from rlhf_trl.ppo import trainer as trainer_module
+
+    seen = {}
+
+    def spy(name, fn):
+        def wrapped(*args, **kw):
+            out = fn(*args, **kw)
+            seen.setdefault(name, []).append((args, out))
+            return out
+
+        monkeypatch.setattr(core if hasattr(core, name) else trainer_module, name, wrapped)
+
+    for name in ("apply_missing_eos_penalty", "kl_penalized_rewards", "compute_gae", "generate_responses"):
+        spy(name, getattr(core, name, None) or getattr(trainer_module, name))
+    policy = _eos_policy(tiny_model_dir, tok, bias=9.0)  # temperature 1: P(EOS) ~ 0.2 per token
+    rm = _reward_model(tiny_model_dir, tok)
+    args = _config(tmp_path, max_steps=2, missing_eos_penalty=1.0, kl_coef=0.1, response_length=6)
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_model=rm)
+    trainer.train()
+    batches = [out for _, out in seen["generate_responses"]]
+    ended = torch.cat([b.ended_with_eos for b in batches])
+    assert 0 < int(ended.sum()) < len(ended), ended  # both kinds of response
+    for b, (pen_args, scores), (_kl_args, (rewards, non_score, _)), (gae_args, (adv, ret)) in zip(
+        batches, seen["apply_missing_eos_penalty"], seen["kl_penalized_rewards"], seen["compute_gae"]
+    ):
+        lengths = b.lengths
+        for i in range(len(b)):
+            n = int(lengths[i])
+            if b.ended_with_eos[i]:  # the mask covers the response up to and including its EOS
+                assert int(b.response_ids[i, n - 1]) == tok.eos_token_id
+                assert (b.response_ids[i, n:] == tok.pad_token_id).all()
+            assert b.response_mask[i, :n].all() and not b.response_mask[i, n:].any()
+        raw = pen_args[0]
+        assert torch.equal(scores, torch.where(b.ended_with_eos, raw, raw - 1.0))  # penalty only without EOS
+        rows = torch.arange(len(b))
+        # the score sits on the last real token (the EOS when there is one), nothing after it
+        torch.testing.assert_close(rewards[rows, lengths - 1], scores + non_score[rows, lengths - 1])
+        values, mask = gae_args[1], gae_args[2]
+        for t in (values, adv, ret, rewards):
+            assert (t[mask == 0] == 0).all()

@@ -49,6 +49,16 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         default=0, metadata={"help": "Top-k sampling filter; 0 disables it (keep 0 for exact PPO)."}
     )
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling filter; 1.0 disables it."})
+    rollout_is_cap: float | None = field(
+        default=None,
+        metadata={
+            "help": "Truncated importance sampling (Yao et al. 2025): weight each token's policy loss by "
+            "min(π_train/π_sampler, cap), π_sampler being the probability the sampling pass (generate, KV-cache "
+            "decode) gave the token and π_train the training forward's. For a sampler in another precision or "
+            "engine (bf16 decode, vLLM); costs B x vocab floats per generated token. Unset: off (in fp32 the two "
+            "agree to ~1e-6 nats). Logs rollout/logprob_diff_max, rollout/is_weight_mean, rollout/is_capped_frac."
+        },
+    )
     rollout_forward_batch_size: int = field(
         default=16, metadata={"help": "Sequences per forward pass when generating and scoring rollouts."}
     )
@@ -156,6 +166,7 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         need(self.top_k >= 0, "top_k", ">= 0 (0 disables)")
         need(0 < self.top_p <= 1, "top_p", "(0, 1]")
         need(self.rollout_forward_batch_size >= 1, "rollout_forward_batch_size", ">= 1")
+        need(self.rollout_is_cap is None or self.rollout_is_cap >= 1, "rollout_is_cap", ">= 1 or unset")
         need(self.kl_coef >= 0, "kl_coef", ">= 0")
         need(self.kl_estimator in ("k1", "k3"), "kl_estimator", "k1, k3")
         need(self.kl_target is None or self.kl_target > 0, "kl_target", "> 0 or unset")

@@ -154,13 +154,16 @@ def policy_loss(
     mask: torch.Tensor,
     clip_ratio: float,
     normalizer: float | torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped surrogate objective (PPO-clip), as a loss to minimise.
 
-    ``ρ_t = exp(log π_θ − log π_old)``; loss ``= mean_t max(−A_t ρ_t, −A_t clip(ρ_t, 1−ε, 1+ε))``.
+    ``ρ_t = exp(log π_θ − log π_old)``; loss ``= mean_t w_t max(−A_t ρ_t, −A_t clip(ρ_t, 1−ε, 1+ε))``.
 
     Args:
         logprobs: ``[B, T]`` current policy (with grad); old_logprobs, advantages: ``[B, T]`` rollout.
+        weights: ``[B, T]`` per-token weights ``w_t`` (detached), e.g. :func:`truncated_is_weights`;
+            None: all 1.
     Returns:
         ``(loss scalar, stats)`` with ``clipfrac`` (share of tokens where the clipped branch is
         active), ``approxkl`` (``½ mean (log ρ)²``) and ``ratio`` (mean ρ), detached.
@@ -169,7 +172,8 @@ def policy_loss(
     ratio = torch.exp(log_ratio)
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_ratio, 1.0 + clip_ratio)
-    loss = _token_mean(torch.maximum(unclipped, clipped), mask, normalizer)
+    per_token = torch.maximum(unclipped, clipped)
+    loss = _token_mean(per_token if weights is None else per_token * weights, mask, normalizer)
     with torch.no_grad():
         stats = {
             "clipfrac": masked_mean((clipped > unclipped).float(), mask),
@@ -177,6 +181,20 @@ def policy_loss(
             "ratio": masked_mean(ratio, mask),
         }
     return loss, stats
+
+
+def truncated_is_weights(
+    train_logprobs: torch.Tensor, sampler_logprobs: torch.Tensor, mask: torch.Tensor, cap: float
+) -> torch.Tensor:
+    """Truncated importance-sampling weights ``min(π_train(y_t) / π_sampler(y_t), cap)`` ``[B, T]``, 0 on
+    padding (Yao et al. 2025, "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training").
+
+    ``π_sampler`` is what the tokens were drawn from (generate, KV-cache decode, maybe another precision
+    or engine); ``π_train`` the training forward's rollout log-probs (``old_logprobs``). Weighting the
+    policy loss by it corrects for the gap between the two; the cap bounds the variance.
+    """
+    log_w = (train_logprobs - sampler_logprobs) * mask
+    return torch.exp(log_w).clamp(max=cap) * mask
 
 
 def value_loss(

@@ -40,6 +40,7 @@ from rlhf_trl.ppo.config import PPOConfig
 
 VALUE_MODEL_DIR = "value_model"
 PPO_STATE_FILE = "ppo_state.json"
+RANK_SEED_STRIDE = 100003  # per-rank sampling seed = seed + rank x this prime (TRL 1.12, cleanrl)
 
 
 def token_values(value_model, query_ids, response_ids, query_mask, response_mask) -> torch.Tensor:
@@ -160,6 +161,10 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             for m in (model, ref_model, reward_model, value_model):
                 if m is not None:
                     disable_dropout_in_model(m)
+        if args.activation_checkpointing:  # Trainer.train() would enable it; our train() is our own
+            kwargs = args.activation_checkpointing_kwargs or {"use_reentrant": False}
+            for m in (model, value_model):
+                m.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         self.tokens_generated = 0
         super().__init__(
             model=PolicyAndValue(model, value_model),
@@ -279,31 +284,44 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             next(prompts_iter)
         if resume_from_checkpoint:  # last: nothing after it draws random numbers before update done + 1
             self._load_rng_state(resume_from_checkpoint)
+        else:  # weights are identical on every rank by now; each rank samples its own responses from here
+            from transformers import set_seed
+
+            set_seed(args.seed + accel.process_index * RANK_SEED_STRIDE)
         params = [p for p in wrapped.parameters() if p.requires_grad]
+        is_deepspeed = accel.distributed_type == "DEEPSPEED"
+        # our micro-batch losses are already shares of the minibatch loss: DeepSpeed must not divide them again
+        backward_kwargs = {"scale_wrt_gas": False} if is_deepspeed else {}
         episodes_per_update = args.rollout_batch_size * accel.num_processes
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
         start = time.perf_counter()
+        # One precision for every forward pass: accelerate autocasts only the prepared model's forward, so
+        # sampling, the reference and the reward model would otherwise run in fp32 beside a bf16 policy
+        # (KL != 0 while policy == reference, off-policy rollouts).
+        precision = accel.autocast
         for update in range(done + 1, num_updates + 1):
             t0 = time.perf_counter()
             prompts = next(prompts_iter)
             # 1. generate
             wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
-            batch = generate_responses(
-                module.policy,
-                self.tokenizer,
-                prompts,
-                max_new_tokens=args.response_length,
-                temperature=args.temperature,
-                top_k=args.top_k,
-                top_p=args.top_p,
-                batch_size=args.rollout_forward_batch_size,
-                max_prompt_length=args.max_prompt_length,
-            )
+            with precision(), self._full_weights_for_generation(wrapped):
+                batch = generate_responses(
+                    module.policy,
+                    self.tokenizer,
+                    prompts,
+                    max_new_tokens=args.response_length,
+                    temperature=args.temperature,
+                    top_k=args.top_k,
+                    top_p=args.top_p,
+                    batch_size=args.rollout_forward_batch_size,
+                    max_prompt_length=args.max_prompt_length,
+                    return_sampler_logprobs=args.rollout_is_cap is not None,
+                )
             self.tokens_generated += batch.tokens_generated
             q, qm, r, m = batch.query_ids, batch.query_mask, batch.response_ids, batch.response_mask.float()
             t1 = time.perf_counter()
             # 2. score: old log-probs and values in the same code path as the update (ratio 1 at start)
-            with torch.no_grad():
+            with torch.no_grad(), precision():
                 logprobs, values, ref_logprobs = [], [], []
                 step = args.rollout_forward_batch_size
                 chunks = [slice(i, i + step) for i in range(0, len(batch), step)]
@@ -345,6 +363,11 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                 advantages, returns = core.compute_gae(rewards, values, m, args.gamma, args.lam)
                 if args.whiten_advantages:
                     advantages = core.masked_whiten(advantages, m)
+                is_weights = None
+                if args.rollout_is_cap is not None:  # sampler != training forward: reweight to the latter
+                    is_weights = core.truncated_is_weights(
+                        logprobs, batch.sampler_logprobs, m, args.rollout_is_cap
+                    )
             # 4. update
             wrapped.train()
             stats = defaultdict(list)
@@ -354,47 +377,44 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                 for mb in perm.split(args.mini_batch_size):
                     n_tokens = m[mb].sum().clamp(min=1)
                     mb_loss = torch.zeros((), device=q.device)
-                    for micro in mb.split(args.per_device_train_batch_size):
-                        new_lp, entropy, new_v = wrapped(
-                            q[micro], r[micro], qm[micro], batch.response_mask[micro], args.temperature
-                        )
-                        mm = m[micro]
-                        pg_loss, pg_stats = core.policy_loss(
-                            new_lp,
-                            logprobs[micro],
-                            advantages[micro],
-                            mm,
-                            args.clip_ratio,
-                            normalizer=n_tokens,
-                        )
-                        vf_loss, vf_stats = core.value_loss(
-                            new_v,
-                            values[micro],
-                            returns[micro],
-                            mm,
-                            args.cliprange_value,
-                            normalizer=n_tokens,
-                        )
-                        ent = (entropy * mm).sum() / n_tokens
-                        loss = args.vf_coef * vf_loss - args.entropy_coef * ent
-                        if args.policy_loss_enabled:
-                            loss = loss + pg_loss
-                        accel.backward(loss)
+                    micros = mb.split(args.per_device_train_batch_size)
+                    for i, micro in enumerate(micros):
+                        # Gradients sync (DDP all-reduce; DeepSpeed's engine step, which accelerate runs
+                        # inside backward()) only after the minibatch's last micro-batch.
+                        last = i == len(micros) - 1
+                        accel.gradient_state._set_sync_gradients(last)
+                        with contextlib.nullcontext() if last else accel.no_sync(wrapped):
+                            loss, pg_stats, vf_stats, parts = self._micro_batch_loss(
+                                wrapped,
+                                batch,
+                                micro,
+                                logprobs,
+                                values,
+                                advantages,
+                                returns,
+                                is_weights,
+                                n_tokens,
+                            )
+                            if is_deepspeed:  # the engine steps inside backward: check before, not after
+                                self._stop_if_non_finite(update, loss=loss)
+                            accel.backward(loss, **backward_kwargs)
                         mb_loss += loss.detach()
-                        share = mm.sum() / n_tokens  # micro-batch losses are shares of the minibatch loss
+                        share = (
+                            m[micro].sum() / n_tokens
+                        )  # micro-batch losses are shares of the minibatch loss
                         stats["policy/approxkl_avg"].append(pg_stats["approxkl"])
                         stats["policy/clipfrac_avg"].append(pg_stats["clipfrac"])
                         stats["val/ratio"].append(pg_stats["ratio"])
                         stats["val/clipfrac_avg"].append(vf_stats["clipfrac"])
-                        stats["loss/policy_avg"].append(pg_loss.detach() / share.clamp(min=1e-8))
-                        stats["loss/value_avg"].append(vf_loss.detach() / share.clamp(min=1e-8))
-                        stats["policy/entropy_avg"].append(ent.detach() / share.clamp(min=1e-8))
+                        for key, part in parts.items():
+                            stats[key].append(part / share.clamp(min=1e-8))
                     # the norm is computed even unclipped (max_norm inf scales by 1): a NaN must not reach the weights
                     grad_norm = accel.clip_grad_norm_(params, args.max_grad_norm or float("inf"))
                     self._stop_if_non_finite(update, loss=mb_loss, gradient_norm=grad_norm)
                     self.optimizer.step()
                     self.lr_scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
+            accel.gradient_state._set_sync_gradients(True)
             t3 = time.perf_counter()
             # logging (TRL's historic metric names; see docs/ppo.md)
             mean_kl = kl.sum(1).mean()
@@ -417,6 +437,11 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                     "time/update_s": torch.tensor(t3 - t2),
                 }
             )
+            if is_weights is not None:
+                real = m.bool()
+                metrics["rollout/logprob_diff_max"] = (logprobs - batch.sampler_logprobs)[real].abs().max()
+                metrics["rollout/is_weight_mean"] = is_weights[real].mean()
+                metrics["rollout/is_capped_frac"] = (is_weights[real] >= args.rollout_is_cap).float().mean()
             logs = {
                 k: accel.gather_for_metrics(v.detach().float().reshape(1).to(q.device)).mean().item()
                 for k, v in metrics.items()
@@ -443,6 +468,69 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                 break
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
         return self.state.log_history[-1] if self.state.log_history else {}
+
+    def _micro_batch_loss(
+        self, wrapped, batch, micro, logprobs, values, advantages, returns, is_weights, n_tokens
+    ):
+        """Loss of one micro-batch as its share of the minibatch loss (token-level normaliser ``n_tokens``),
+        the policy/value stats and the loss parts for logging."""
+        args = self.args
+        new_lp, entropy, new_v = wrapped(
+            batch.query_ids[micro],
+            batch.response_ids[micro],
+            batch.query_mask[micro],
+            batch.response_mask[micro],
+            args.temperature,
+        )
+        mm = batch.response_mask[micro].float()
+        pg_loss, pg_stats = core.policy_loss(
+            new_lp,
+            logprobs[micro],
+            advantages[micro],
+            mm,
+            args.clip_ratio,
+            normalizer=n_tokens,
+            weights=None if is_weights is None else is_weights[micro],
+        )
+        vf_loss, vf_stats = core.value_loss(
+            new_v, values[micro], returns[micro], mm, args.cliprange_value, normalizer=n_tokens
+        )
+        ent = (entropy * mm).sum() / n_tokens
+        loss = args.vf_coef * vf_loss
+        if args.policy_loss_enabled:  # the entropy bonus moves the policy too: part of the policy loss
+            loss = loss + pg_loss - args.entropy_coef * ent
+        parts = {
+            "loss/policy_avg": pg_loss.detach(),
+            "loss/value_avg": vf_loss.detach(),
+            "policy/entropy_avg": ent.detach(),
+        }
+        return loss, pg_stats, vf_stats, parts
+
+    @contextlib.contextmanager
+    def _full_weights_for_generation(self, wrapped):
+        """Whole (unsharded) weights while the policy samples. ``generate`` calls the policy, not the
+        prepared root module, so FSDP's root hooks never gather the root's own shards (embeddings, LM
+        head, final norm); under DeepSpeed ZeRO-3 every layer would be gathered once per token."""
+        accel = self.accelerator
+        if accel.distributed_type == "FSDP":
+            if hasattr(wrapped, "unshard"):  # FSDP2 (fully_shard): the root's parameters, all-gathered
+                wrapped.unshard()
+                try:
+                    yield
+                finally:
+                    wrapped.reshard()
+            else:  # FSDP1
+                from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+                with FSDP.summon_full_params(wrapped, recurse=False, writeback=False):
+                    yield
+        elif accel.distributed_type == "DEEPSPEED" and accel.state.deepspeed_plugin.zero_stage == 3:
+            from trl.models.utils import unwrap_model_for_generation
+
+            with unwrap_model_for_generation(wrapped, accel):
+                yield
+        else:
+            yield
 
     def _stop_if_non_finite(self, update: int, **values) -> None:
         """Raise :class:`NonFiniteError` naming the update and the first NaN/inf among ``values`` (tensors).
