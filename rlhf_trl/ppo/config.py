@@ -1,12 +1,14 @@
 """PPOConfig: transformers' TrainingArguments plus the PPO fields (TRL 1.12's PPOConfig, reworked).
 
-Batch arithmetic (per process), as in TRL 1.12:
+Batch arithmetic (per process):
 
 * one **update** (a "step" in the logs) = generate ``rollout_batch_size`` responses, score them,
   then run ``ppo_epochs`` passes over them in ``num_mini_batches`` minibatches;
 * ``rollout_batch_size = per_device_train_batch_size × gradient_accumulation_steps × num_mini_batches``;
 * a minibatch is ``per_device_train_batch_size × gradient_accumulation_steps`` responses, one
   optimizer step each: ``ppo_epochs × num_mini_batches`` optimizer steps per update;
+* TRL 1.12 differed: its rollout per process was ``per_device_train_batch_size ×
+  gradient_accumulation_steps`` and its minibatch that divided by ``num_mini_batches``;
 * the number of updates is ``max_steps`` when > 0, else ``ceil(num_train_epochs × prompts /
   (rollout_batch_size × processes))``.
 

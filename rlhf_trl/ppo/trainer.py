@@ -83,8 +83,26 @@ class PolicyAndValue(nn.Module):
         self.value_model = value_model
         self.config = policy.config  # Trainer reads model.config
 
-    def forward(self, query_ids, response_ids, query_mask, response_mask, temperature: float):
-        """-> ``(logprobs [B, Lr], entropy [B, Lr], values [B, Lr])``."""
+    def forward(
+        self,
+        query_ids=None,
+        response_ids=None,
+        query_mask=None,
+        response_mask=None,
+        temperature=1.0,
+        *,
+        sample=None,
+    ):
+        """-> ``(logprobs [B, Lr], entropy [B, Lr], values [B, Lr])``.
+
+        With ``sample`` (keyword arguments of :func:`~rlhf_trl.generation.generate_responses` but the
+        model): sample responses from the policy instead and return the ``GenerationBatch``. Sampling
+        enters through this forward so that a sharding wrapper around this module (FSDP) gathers the
+        root's own parameters (embeddings, LM head, final norm) first; ``policy.generate`` called
+        directly would meet them sharded.
+        """
+        if sample is not None:
+            return generate_responses(self.policy, **sample)
         logprobs, entropy = response_logprobs(
             self.policy,
             query_ids,
@@ -304,18 +322,19 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             prompts = next(prompts_iter)
             # 1. generate
             wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
-            with precision(), self._full_weights_for_generation(wrapped):
-                batch = generate_responses(
-                    module.policy,
-                    self.tokenizer,
-                    prompts,
-                    max_new_tokens=args.response_length,
-                    temperature=args.temperature,
-                    top_k=args.top_k,
-                    top_p=args.top_p,
-                    batch_size=args.rollout_forward_batch_size,
-                    max_prompt_length=args.max_prompt_length,
-                    return_sampler_logprobs=args.rollout_is_cap is not None,
+            with precision(), self._sampler(wrapped) as sampler:
+                batch = sampler(
+                    sample=dict(
+                        tokenizer=self.tokenizer,
+                        prompts=prompts,
+                        max_new_tokens=args.response_length,
+                        temperature=args.temperature,
+                        top_k=args.top_k,
+                        top_p=args.top_p,
+                        batch_size=args.rollout_forward_batch_size,
+                        max_prompt_length=args.max_prompt_length,
+                        return_sampler_logprobs=args.rollout_is_cap is not None,
+                    )
                 )
             self.tokens_generated += batch.tokens_generated
             q, qm, r, m = batch.query_ids, batch.query_mask, batch.response_ids, batch.response_mask.float()
@@ -507,30 +526,18 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         return loss, pg_stats, vf_stats, parts
 
     @contextlib.contextmanager
-    def _full_weights_for_generation(self, wrapped):
-        """Whole (unsharded) weights while the policy samples. ``generate`` calls the policy, not the
-        prepared root module, so FSDP's root hooks never gather the root's own shards (embeddings, LM
-        head, final norm); under DeepSpeed ZeRO-3 every layer would be gathered once per token."""
+    def _sampler(self, wrapped):
+        """The module to sample through (see :meth:`PolicyAndValue.forward`): the prepared one, whose
+        forward FSDP/DDP wrap; under DeepSpeed ZeRO-3 the unwrapped module with every parameter gathered
+        once for the whole rollout (its hooks would gather each layer once per token)."""
         accel = self.accelerator
-        if accel.distributed_type == "FSDP":
-            if hasattr(wrapped, "unshard"):  # FSDP2 (fully_shard): the root's parameters, all-gathered
-                wrapped.unshard()
-                try:
-                    yield
-                finally:
-                    wrapped.reshard()
-            else:  # FSDP1
-                from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-                with FSDP.summon_full_params(wrapped, recurse=False, writeback=False):
-                    yield
-        elif accel.distributed_type == "DEEPSPEED" and accel.state.deepspeed_plugin.zero_stage == 3:
+        if accel.distributed_type == "DEEPSPEED" and accel.state.deepspeed_plugin.zero_stage == 3:
             from trl.models.utils import unwrap_model_for_generation
 
-            with unwrap_model_for_generation(wrapped, accel):
-                yield
+            with unwrap_model_for_generation(wrapped, accel) as unwrapped:
+                yield unwrapped
         else:
-            yield
+            yield wrapped
 
     def _stop_if_non_finite(self, update: int, **values) -> None:
         """Raise :class:`NonFiniteError` naming the update and the first NaN/inf among ``values`` (tensors).
