@@ -19,6 +19,8 @@ from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
 from rlhf_trl.training import (
     TokenCountingReward,
+    prompts_within_context,
+    reference_loaded_like_policy,
     save_final,
     seed_model_init,
     setup_policy,
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     prepare_output_dir(args)  # non-empty output_dir / resume: decided before any model loads
     cfg = args.stage
 
+    from datasets import Dataset
     from trl import GRPOTrainer
 
     from rlhf_trl.guards import FiniteReward, NonFiniteGuard
@@ -51,19 +54,25 @@ def main(argv: list[str] | None = None) -> dict:
     prompts = data.load_prompts(args.data, "train")
     tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
     seed_model_init(args.stage.seed)  # new heads and LoRA weights: the same on a cold or warm cache
+    kept, fitted = prompts_within_context(
+        prompts["prompt"], tokenizer, args.model.model_name_or_path, cfg.max_completion_length
+    )
+    prompts = Dataset.from_dict({"prompt": kept})
     funcs, cfg.reward_weights = reward_funcs_from_recipe(args, tokenizer)
     funcs = [FiniteReward(f) for f in funcs]
     funcs[0] = counter = TokenCountingReward(funcs[0])
-    trainer = with_atomic_checkpoints(GRPOTrainer)(
-        model=setup_policy(args.model, tokenizer),
-        reward_funcs=funcs,
-        args=cfg,
-        train_dataset=prompts,
-        processing_class=tokenizer,
-        peft_config=peft_config_from(args.model),
-        callbacks=[NonFiniteGuard()],
-    )
+    with reference_loaded_like_policy(tokenizer):
+        trainer = with_atomic_checkpoints(GRPOTrainer)(
+            model=setup_policy(args.model, tokenizer),
+            reward_funcs=funcs,
+            args=cfg,
+            train_dataset=prompts,
+            processing_class=tokenizer,
+            peft_config=peft_config_from(args.model),
+            callbacks=[NonFiniteGuard()],
+        )
     metrics: dict = {"reward_funcs": list(cfg.reward_funcs), "reward_weights": cfg.reward_weights}
+    metrics.update({f"prompts_{k}_to_fit_context": n for k, n in fitted.items()})
     with stopwatch(metrics):
         result = train_resumable(trainer, args)
     metrics.update(train_summary(result, trainer))

@@ -251,7 +251,16 @@ def _coerce_one(action: argparse.Action, value: Any, where: str) -> Any:
 def _build_parser(types: tuple[type, ...]):
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(types)
+    parser = HfArgumentParser(types)
+    parser.error = _command_line_error
+    return parser
+
+
+def _command_line_error(message: str):
+    """argparse's error for a flag (``invalid choice``, ``invalid int value``) as one line; argparse itself
+    would print the usage of every flag of the stage first."""
+    message = re.sub(r"^argument (--\w+)(/--[\w-]+)*: ", r"\1: ", message)
+    raise UserError(f"command line: {message}")
 
 
 def _annotations(cls: type) -> dict[str, Any]:
@@ -356,12 +365,29 @@ def _blame(message: str, sources: dict[str, str], config_path: str | None, stage
 
 def _use_cpu_backend_when_distributed_without_cuda() -> None:
     """Under torchrun/`accelerate launch` on a machine without CUDA, accelerate only forms a gloo process
-    group when told to use the CPU; otherwise each process silently trains alone. Tell it."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    group when told to use the CPU; otherwise each process silently trains alone. Tell it.
+
+    FSDP and DeepSpeed configs are refused there: accelerate (1.15) turns them on only for GPU-like
+    process types, so on a CPU it would quietly train with plain DDP instead."""
+    engine = next(
+        (
+            name
+            for name, var in (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED"))
+            if os.environ.get(var, "false").lower() == "true"
+        ),
+        None,
+    )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or engine:
         import torch
 
-        if not torch.cuda.is_available():
-            os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+        if torch.cuda.is_available():
+            return
+        if engine:
+            raise UserError(
+                f"the accelerate config asks for {engine}, which accelerate runs only on GPUs; without CUDA it "
+                "would silently train with plain DDP. On a CPU use --config_file accelerate_configs/cpu_2proc.yaml"
+            )
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
 def _quiet_library_progress_bars() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import DPOConfig as _TRLDPOConfig
 from trl import GRPOConfig as _TRLGRPOConfig
@@ -18,6 +20,158 @@ from trl import SFTConfig as _TRLSFTConfig
 # TRL 1.16 still calls transformers 5's deprecated `is_gradient_checkpointing` on every trainer: harmless,
 # not ours to fix, and it would otherwise print on every run.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+# ------------------------------------------------------------------------------------------ value rules
+# A value TRL, transformers or torch would only reject once training starts (after the models load), or would
+# quietly misuse, is rejected here, in `__post_init__`: the config layer reports it at the YAML line or flag.
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one field accepts: ``test(value)``, and ``allowed``, the words an error shows."""
+
+    test: Callable[[Any], bool]
+    allowed: str
+
+    def given(self, context: str) -> Rule:
+        """The same rule, its words saying when it applies."""
+        return Rule(self.test, f"{self.allowed} with {context}")
+
+
+def at_least(low) -> Rule:
+    return Rule(lambda v: v >= low, f">= {low}")
+
+
+def above(low) -> Rule:
+    return Rule(lambda v: v > low, f"> {low}")
+
+
+def within(low, high) -> Rule:
+    return Rule(lambda v: low <= v <= high, f"[{low}, {high}]")
+
+
+def one_of(*names: str) -> Rule:
+    return Rule(lambda v: v in names, ", ".join(names))
+
+
+def each(rule: Rule) -> Rule:
+    """A list (or one value) whose every entry passes ``rule``."""
+    return Rule(
+        lambda v: all(rule.test(x) for x in ([v] if isinstance(v, str) else v)), f"a list of {rule.allowed}"
+    )
+
+
+def unset_or(rule: Rule) -> Rule:
+    return Rule(lambda v: v is None or rule.test(v), f"{rule.allowed} or unset")
+
+
+def check_value(cfg, name: str, rule: Rule) -> None:
+    """``ValueError("field=value is invalid; allowed: ...")`` unless the field's value passes ``rule``."""
+    value = getattr(cfg, name)
+    if not rule.test(value):
+        raise ValueError(f"{name}={value!r} is invalid; allowed: {rule.allowed}")
+
+
+def check_values(cfg, rules: dict[str, Rule]) -> None:
+    for name, rule in rules.items():
+        check_value(cfg, name, rule)
+
+
+SEED = Rule(lambda v: 0 <= v < 2**32, "[0, 2**32 - 1]")  # numpy's range; transformers seeds numpy too
+
+# transformers' TrainingArguments fields, checked for every training stage (PPOConfig included).
+TRAINING_RULES: dict[str, Rule] = {
+    "learning_rate": above(0),
+    "per_device_train_batch_size": at_least(1),
+    "per_device_eval_batch_size": at_least(1),
+    "gradient_accumulation_steps": at_least(1),
+    # transformers reads any max_steps <= 0 as "use num_train_epochs": 0 would train whole epochs
+    "max_steps": Rule(lambda v: v == -1 or v >= 1, "-1 (train num_train_epochs) or >= 1"),
+    "num_train_epochs": above(0),
+    "weight_decay": at_least(0),  # transformers puts it in parameter groups, which torch does not check
+    # transformers skips clipping at <= 0; a negative norm in clip_grad_norm_ flips the gradients' sign
+    "max_grad_norm": unset_or(Rule(lambda v: v >= 0, ">= 0 (0 disables clipping)")),
+    "adam_beta1": Rule(lambda v: 0 <= v < 1, "[0, 1)"),
+    "adam_beta2": Rule(lambda v: 0 <= v < 1, "[0, 1)"),
+    "adam_epsilon": at_least(0),
+    "optim_args": unset_or(
+        Rule(lambda v: all(p.count("=") == 1 for p in v.replace(" ", "").split(",")), "key=value,key=value")
+    ),
+    "seed": SEED,
+    "data_seed": unset_or(SEED),
+    "dataloader_num_workers": at_least(0),
+    "save_total_limit": unset_or(at_least(1)),  # transformers keeps every checkpoint at <= 0
+}
+# Fields TRL's SFT, reward and DPO configs share.
+LENGTH_RULES: dict[str, Rule] = {"max_length": unset_or(at_least(1))}  # 0 drops every example
+# TR-DPO reference syncing (DPO and GRPO); a sync every 0 steps divides by zero.
+REF_SYNC_RULES: dict[str, Rule] = {"ref_model_sync_steps": at_least(1), "ref_model_mixup_alpha": within(0, 1)}
+
+# TRL 1.16's DPOTrainer losses (its loss branches; tests/test_bad_input.py checks the list against TRL's source) and
+# the ones an f-divergence other than reverse_kl generalises (the others are rejected when the trainer is built).
+DPO_LOSS_TYPES = (
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
+    "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+)  # fmt: skip
+F_DIVERGENCE_LOSS_TYPES = ("sigmoid", "sigmoid_norm", "hinge", "ipo", "exo_pair", "robust", "discopop", "sft")
+DPO_RULES: dict[str, Rule] = {
+    **LENGTH_RULES,
+    **REF_SYNC_RULES,
+    "loss_type": each(one_of(*DPO_LOSS_TYPES)),
+    "f_divergence_type": one_of("reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"),
+    "label_smoothing": Rule(lambda v: 0 <= v < 1, "[0, 1)"),
+    "ld_alpha": unset_or(within(0, 1)),  # LD-DPO's weight of the verbose tail (TRL documents, does not check)
+    "discopop_tau": above(0),
+}
+# TRL 1.16's GRPOTrainer losses (tests/test_bad_input.py checks the list against TRL's source).
+GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+GRPO_RULES: dict[str, Rule] = {
+    **REF_SYNC_RULES,
+    "loss_type": one_of(*GRPO_LOSS_TYPES),
+    "importance_sampling_level": one_of("token", "sequence"),
+    "scale_rewards": one_of("group", "batch", "none"),
+    "multi_objective_aggregation": one_of("sum_then_normalize", "normalize_then_sum"),
+    "max_completion_length": unset_or(at_least(1)),
+    "top_p": Rule(lambda v: 0 < v <= 1, "(0, 1]"),  # above 1 generation silently ignores it
+    "top_k": Rule(lambda v: v >= 0, ">= 0 (0 disables)"),
+    "min_p": unset_or(within(0, 1)),
+    "repetition_penalty": above(0),
+    "epsilon_high": unset_or(above(0)),  # the upper clip 1 + epsilon_high; <= 0 clips every ratio below 1
+    "delta": unset_or(Rule(lambda v: v > 1, "> 1 (TRL recommends > 1 + epsilon)")),  # two-sided clip's cap
+    "top_entropy_quantile": within(0, 1),
+    "generation_batch_size": unset_or(at_least(1)),
+    "steps_per_generation": unset_or(at_least(1)),
+}
+
+
+def _check_optimizer_and_scheduler(cfg) -> None:
+    """Resolve ``optim`` and build the LR schedule the way the trainer will, on a dummy parameter: an optimizer
+    whose package is missing, or ``lr_scheduler_kwargs`` its schedule does not take, fails now."""
+    import torch
+    from transformers import Trainer, get_scheduler
+
+    try:
+        Trainer.get_optimizer_cls_and_kwargs(cfg)
+    except ImportError as err:
+        raise ValueError(f"optim={cfg.optim.value!r} needs a package that is not installed: {err}") from None
+    except ValueError:
+        pass  # GaLore, APOLLO and LOMO also need the model: the trainer checks the rest
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.learning_rate)
+    steps = 1000  # any length: only the schedule's arguments are on trial
+    try:
+        get_scheduler(
+            cfg.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=cfg.get_warmup_steps(steps),
+            num_training_steps=steps,
+            scheduler_specific_kwargs=cfg.lr_scheduler_kwargs,
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"lr_scheduler_type={cfg.lr_scheduler_type.value!r} with lr_scheduler_kwargs={cfg.lr_scheduler_kwargs!r} "
+            f"is invalid: {err}"
+        ) from None
 
 
 def auto_bf16() -> bool:
@@ -64,8 +218,14 @@ class RecipeDefaults:
     )
 
     def __post_init__(self):
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        check_values(self, TRAINING_RULES)
+        for kind in ("logging", "eval", "save"):  # transformers never logs/evaluates/saves at <= 0 steps
+            if getattr(self, f"{kind}_strategy") == "steps":
+                check_value(
+                    self,
+                    f"{kind}_steps",
+                    Rule(lambda v: v is None or v > 0, f"> 0 with {kind}_strategy=steps"),
+                )
         if self.bf16 is None:
             self.bf16 = auto_bf16() and not self.fp16
         if self.dataloader_pin_memory is None:
@@ -73,11 +233,16 @@ class RecipeDefaults:
 
             self.dataloader_pin_memory = torch.cuda.is_available()
         super().__post_init__()
+        _check_optimizer_and_scheduler(self)
 
 
 @dataclass
 class SFTConfig(RecipeDefaults, _TRLSFTConfig):
     """TRL's SFTConfig (supervised fine-tuning on the chosen responses)."""
+
+    def __post_init__(self):
+        check_values(self, LENGTH_RULES)
+        super().__post_init__()
 
 
 @dataclass
@@ -93,8 +258,14 @@ class RewardConfig(RecipeDefaults, _TRLRewardConfig):
     )
 
     def __post_init__(self):
-        if self.similar_length_tokens < 0:
-            raise ValueError(f"similar_length_tokens must be >= 0, got {self.similar_length_tokens}")
+        check_values(
+            self,
+            {
+                **LENGTH_RULES,
+                "center_rewards_coefficient": unset_or(at_least(0)),  # < 0 pushes rewards away from 0
+                "similar_length_tokens": at_least(0),
+            },
+        )
         super().__post_init__()
 
 
@@ -132,6 +303,24 @@ class DPOConfig(RecipeDefaults, _TRLDPOConfig):
             raise ValueError(f"preference_loss_kwargs must be a mapping, got {self.preference_loss_kwargs!r}")
         if not self.beta > 0:
             raise ValueError(f"beta must be > 0 (the KL strength of DPO), got {self.beta}")
+        check_values(self, DPO_RULES)
+        # Combinations TRL's DPOTrainer rejects (or only warns about) once it is built, after the models load.
+        losses = {self.loss_type} if isinstance(self.loss_type, str) else set(self.loss_type)
+        if self.f_divergence_type != "reverse_kl":
+            only = each(one_of(*F_DIVERGENCE_LOSS_TYPES))
+            check_value(self, "loss_type", only.given(f"f_divergence_type={self.f_divergence_type}"))
+        if "exo_pair" in losses:
+            check_value(
+                self, "label_smoothing", Rule(lambda v: 0 < v < 1, "(0, 1)").given("loss_type exo_pair")
+            )
+        if "robust" in losses:  # the probability that a label is flipped; 0.5 divides by zero
+            check_value(
+                self, "label_smoothing", Rule(lambda v: v < 0.5, "[0, 0.5)").given("loss_type robust")
+            )
+        if losses & {"aot", "aot_unpaired"}:  # they sort the pairs: per-pair weights would misalign
+            check_value(
+                self, "use_weighting", Rule(lambda v: not v, "false").given("loss_type aot or aot_unpaired")
+            )
         super().__post_init__()
         if self.preference_loss is not None:
             if self.loss_type != ["sigmoid"]:
@@ -209,6 +398,11 @@ class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
             raise ValueError(f"num_iterations (ppo_epochs) must be >= 1, got {self.num_iterations}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0 (sampling temperature), got {self.temperature}")
+        # TRL maps True/False to group/none; the CLI and YAML give it the strings
+        self.scale_rewards = {"true": "group", "false": "none"}.get(
+            str(self.scale_rewards).lower(), self.scale_rewards
+        )
+        check_values(self, GRPO_RULES)
         if self.generation_batch_size is None and self.steps_per_generation is None:
             # TRL's own check names only its derived generation_batch_size; say what it is made of.
             processes = int(os.environ.get("WORLD_SIZE", "1"))
@@ -228,5 +422,10 @@ class DemoConfig:
 
     stages: list[str] = field(
         default_factory=lambda: ["reward", "ppo", "grpo", "dpo", "evaluation"],
-        metadata={"help": "Stages to run in order (sft, reward, ppo, grpo, dpo, evaluation)."},
+        metadata={
+            "help": "Stages to run in order (sft, reward, ppo, grpo, dpo, evaluation). With sft among them (first), "
+            "every later stage starts from the SFT model run_dir/checkpoints/sft, as in InstructGPT (Ouyang et al. "
+            "2022): reward, ppo, grpo and dpo get --model_name_or_path, the evaluation --reference_model (the KL "
+            "reference and baseline), unless that stage's own section sets the key."
+        },
     )

@@ -1,5 +1,10 @@
 """`rlhf-trl demo --config FILE`: reward -> PPO -> GRPO -> DPO -> evaluation -> report, end to end.
 
+With ``sft`` in ``demo.stages`` (full.yaml: GPT-2) the chain starts with supervised fine-tuning and every
+later stage starts from that model: reward, PPO, GRPO and DPO get ``--model_name_or_path
+run_dir/checkpoints/sft`` and the evaluation ``--reference_model run_dir/checkpoints/sft``, unless the
+stage's own section names its model.
+
 Each stage runs as its own process (``python recipes/<stage>.py --config FILE``), exactly as a user would
 launch it, so memory is returned between stages and a crash names the stage. On Linux with a CPU-only
 torch the process is forked from this one after torch/transformers/TRL are imported once (the imports
@@ -25,10 +30,20 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from rlhf_trl.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TRAIN_STAGES = ("sft", "reward", "ppo", "grpo", "dpo")
+# With sft in the chain these start from its model (the InstructGPT recipe): the key each one is given.
+FROM_SFT = {
+    "reward": "model_name_or_path",
+    "ppo": "model_name_or_path",
+    "grpo": "model_name_or_path",
+    "dpo": "model_name_or_path",
+    "evaluation": "reference_model",
+}
 
 
 def recipe_file(stage: str) -> Path:
@@ -52,6 +67,15 @@ def stage_flags(run_dir: Path, stage: str, restart: bool) -> list[str]:
     if not restart and latest_checkpoint(out) is not None:
         return ["--resume_from_checkpoint", "true"]
     return ["--overwrite_output_dir", "true"]  # nothing to resume from: start the stage over
+
+
+def sft_flags(run_dir: Path, stage: str, sections: dict) -> list[str]:
+    """``--model_name_or_path run_dir/checkpoints/sft`` (evaluation: ``--reference_model``) for a stage
+    that starts from the chain's SFT model, unless the stage's own config section names its model."""
+    key = FROM_SFT.get(stage)
+    if key is None or key in (sections.get(stage) or {}):
+        return []
+    return [f"--{key}", str(run_dir / "checkpoints" / "sft")]
 
 
 def can_fork() -> bool:
@@ -143,6 +167,19 @@ def main(argv: list[str]) -> int:
     if missing:
         raise UserError(f"{recipe_file(missing[0])} not found: run the demo from a clone of the repository")
     run_dir = Path(args.run.run_dir)
+    # sft in the configured chain (or in --stages): every later stage starts from its model
+    from_sft = "sft" in stages or "sft" in args.stage.stages
+    early = [s for s in stages[: stages.index("sft")] if s in FROM_SFT] if "sft" in stages else []
+    if early:
+        raise UserError(f"demo.stages: sft must come before {early[0]}, which starts from the SFT model")
+    sections = (yaml.safe_load(Path(ns.config).read_text()) or {}) if from_sft else {}
+    sft_model = run_dir / "checkpoints" / "sft"
+    if from_sft and "sft" not in stages and (ns.restart or not (sft_model / "config.json").is_file()):
+        raise UserError(
+            f"demo.stages has sft, so {', '.join(stages)} start from its model {sft_model}, which "
+            f"{'--restart would delete' if ns.restart else 'does not exist yet'}; run `rlhf-trl demo --config "
+            f"{ns.config}` with sft in --stages first"
+        )
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)
 
@@ -155,7 +192,9 @@ def main(argv: list[str]) -> int:
         if done_marker(run_dir, stage).is_file():
             print(f"{header}: done already ({done_marker(run_dir, stage)}); --restart to redo", flush=True)
             continue
-        flags = stage_flags(run_dir, stage, ns.restart)
+        flags = stage_flags(run_dir, stage, ns.restart) + (
+            sft_flags(run_dir, stage, sections) if from_sft else []
+        )
         print(
             f"\n{header}: python recipes/{recipe_file(stage).name} --config {' '.join([ns.config, *flags])}"
             f"   (elapsed {_fmt(time.monotonic() - total_start)})",

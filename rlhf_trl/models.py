@@ -191,11 +191,89 @@ def _torch_dtype(dtype: str | None):
 
 def _fit_vocab(model, tokenizer) -> None:
     if tokenizer is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer))
+        _grow_vocab(model, len(tokenizer))
     if tokenizer is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
         if getattr(model, "generation_config", None) is not None:
             model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def _grow_vocab(model, size: int) -> None:
+    """Add embedding rows for tokens the policy added (GPT-2's ``<|pad|>``), each the mean of the old rows.
+
+    transformers' ``mean_resizing`` draws the new rows at random from the old rows' distribution, so two
+    loads of one checkpoint differ: a policy and its separately loaded reference (DPO, GRPO, evaluation)
+    would disagree before any training. The plain mean (Hewitt 2021) is the same on every load, and its
+    logit is an average token's, so the new token is neither favoured nor impossible.
+    """
+    import torch
+
+    old = model.get_input_embeddings().num_embeddings
+    model.resize_token_embeddings(size, mean_resizing=False)
+    tables = {
+        id(m.weight): m
+        for m in (model.get_input_embeddings(), model.get_output_embeddings())
+        if m is not None
+    }
+    with torch.no_grad():
+        for table in tables.values():  # once per distinct weight: tied embeddings share one
+            table.weight[old:] = table.weight[:old].mean(dim=0)
+            bias = getattr(table, "bias", None)
+            if bias is not None and bias.shape[0] == size:
+                bias[old:] = bias[:old].mean()
+
+
+def has_learned_positions(model) -> bool:
+    """True for GPT-2-style models whose positions are a learned table (``wpe``): GPT-2, GPT-Neo, GPT-BigCode."""
+    import torch
+
+    return any(
+        name.split(".")[-1] == "wpe" and isinstance(module, torch.nn.Embedding)
+        for name, module in model.named_modules()
+    )
+
+
+def _positions_from_mask(module, args, kwargs):
+    """Forward pre-hook: ``position_ids`` counted over the attention mask when the caller gave none."""
+    mask = kwargs.get("attention_mask")
+    if kwargs.get("position_ids") is not None or mask is None or mask.dim() != 2:
+        return None
+    tokens = kwargs.get("input_ids", args[0] if args else None)
+    if tokens is None:
+        tokens = kwargs.get("inputs_embeds")
+    if tokens is None or tokens.shape[1] != mask.shape[1]:  # decoding with a cache: the caller knows best
+        return None
+    kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    return args, kwargs
+
+
+def count_positions_from_mask(model):
+    """Make a model with learned absolute positions read a left-padded batch like an unpadded one.
+
+    Such a model, called without ``position_ids``, numbers positions 0..L-1 including the left padding,
+    so every real token sits at a shifted position. ``generate`` derives positions from the mask, but
+    TRL's GRPO log-prob pass does not: its loss and KL were computed at other positions than the
+    tokens were sampled at (0.3 nats per token on a tiny GPT-2). Rotary models (Llama, the embedded
+    SmolLM2) see only relative positions and are left as they are. Right-padded batches are unchanged.
+    The hook sits on the backbone (``model.base_model``), which every head calls, with or without LoRA
+    (peft calls the wrapped model's ``forward`` directly, bypassing hooks on it). Returns the model.
+    """
+    backbone = getattr(model, "base_model", model)
+    if has_learned_positions(model) and not getattr(backbone, "_rlhf_trl_positions_hook", False):
+        backbone.register_forward_pre_hook(_positions_from_mask, with_kwargs=True)
+        backbone._rlhf_trl_positions_hook = True
+    return model
+
+
+def context_length(name_or_path: str) -> int | None:
+    """The most positions the model can read (``max_position_embeddings``; GPT-2's ``n_positions``), if known."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_path(name_or_path))
+    except (OSError, ValueError):
+        return None
+    return getattr(config.get_text_config(), "max_position_embeddings", None)
 
 
 def load_causal_lm(name_or_path: str, tokenizer=None, dtype: str | None = "float32"):
@@ -208,7 +286,7 @@ def load_causal_lm(name_or_path: str, tokenizer=None, dtype: str | None = "float
     except OSError as err:
         raise UserError(f"cannot load a causal LM from {name_or_path}: {str(err).splitlines()[0]}") from None
     _fit_vocab(model, tokenizer)
-    return model
+    return count_positions_from_mask(model)
 
 
 def load_sequence_classifier(name_or_path: str, tokenizer=None, dtype: str | None = "float32", num_labels=1):
@@ -245,7 +323,7 @@ def load_sequence_classifier(name_or_path: str, tokenizer=None, dtype: str | Non
     finally:
         hf_logging.set_verbosity(verbosity)
     _fit_vocab(model, tokenizer)
-    return model
+    return count_positions_from_mask(model)
 
 
 def peft_config_from(model_args, task_type: str = "CAUSAL_LM"):

@@ -142,6 +142,85 @@ def setup_reference(model_args, tokenizer):
     return ref
 
 
+def fit_prompts(
+    prompts: list[list[dict]], tokenizer, max_tokens: int
+) -> tuple[list[list[dict]], dict[str, int]]:
+    """Prompts (chat messages) whose templated text, generation prompt included, has at most ``max_tokens``.
+
+    A model with a fixed context (GPT-2: 1024 positions) cannot read a longer prompt plus its response
+    (an IndexError in the position table), and real HH-RLHF has conversations of up to 35 turns. A long
+    prompt loses its oldest exchanges (a user and an assistant message; a leading system message stays)
+    until it fits, so it still ends with the latest user turn; one that does not fit even as its last
+    turn is dropped. Returns ``(prompts, {"shortened": n, "dropped": n})``.
+    """
+
+    def length(messages) -> int:
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    out, counts = [], {"shortened": 0, "dropped": 0}
+    for prompt in prompts:
+        messages = list(prompt)
+        keep = 1 if messages and messages[0].get("role") == "system" else 0
+        fits = length(messages) <= max_tokens
+        while not fits and len(messages) - keep > 1:
+            messages = messages[:keep] + messages[keep + 2 :]
+            fits = length(messages) <= max_tokens
+        if not fits:
+            counts["dropped"] += 1
+            continue
+        counts["shortened"] += len(messages) < len(prompt)
+        out.append(messages)
+    return out, counts
+
+
+def prompts_within_context(prompts, tokenizer, model_name_or_path: str, new_tokens: int):
+    """:func:`fit_prompts` for a model: room is left for ``new_tokens`` generated tokens within its
+    context; a model without a known limit gets its prompts back unchanged. Nothing left is a UserError."""
+    from rlhf_trl.errors import UserError
+    from rlhf_trl.models import context_length
+
+    limit = context_length(model_name_or_path)
+    prompts = [list(p) for p in prompts]
+    if limit is None:
+        return prompts, {"shortened": 0, "dropped": 0}
+    fitted, counts = fit_prompts(prompts, tokenizer, limit - new_tokens)
+    if not fitted:
+        raise UserError(
+            f"no prompt fits in {model_name_or_path}'s {limit} positions with {new_tokens} new tokens; "
+            "generate fewer tokens or use a model with a longer context"
+        )
+    return fitted, counts
+
+
+@contextmanager
+def reference_loaded_like_policy(tokenizer):
+    """While TRL's GRPOTrainer is built, give the reference model it loads itself what ours get.
+
+    GRPOTrainer reloads its reference from the policy's path (``create_model_from_path``), past
+    :func:`rlhf_trl.models.load_causal_lm`: for a model whose tokenizer gained a ``<|pad|>`` (GPT-2)
+    the reference keeps the old vocabulary (IndexError on the pad id), and a model with learned
+    positions scores left-padded prompts at shifted positions. Here its vocabulary is grown and its
+    positions counted from the mask exactly as for the policy.
+    """
+    import trl.trainer.grpo_trainer as grpo_module
+
+    from rlhf_trl.models import _fit_vocab, count_positions_from_mask
+
+    original = grpo_module.create_model_from_path
+
+    def load(*args, **kwargs):
+        model = original(*args, **kwargs)
+        _fit_vocab(model, tokenizer)
+        return count_positions_from_mask(model)
+
+    grpo_module.create_model_from_path = load
+    try:
+        yield
+    finally:
+        grpo_module.create_model_from_path = original
+
+
 def save_final(trainer, tokenizer, out_dir: str | Path) -> Path:
     """Save the trained model + tokenizer so ``from_pretrained(out_dir)`` loads the final model.
 

@@ -77,3 +77,36 @@ def test_cpu_2proc_config_starts_two_ranks_over_gloo(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     records = sorted((tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1))
     assert records == ["RANK 0 OF 2 TOTAL 3.0", "RANK 1 OF 2 TOTAL 3.0"]
+
+
+@pytest.mark.slow
+def test_fsdp_config_without_cuda_is_refused_not_run_as_ddp(tmp_path, tiny_model_dir):
+    """accelerate runs FSDP only on GPU-like process types; on a CPU it would silently fall back to DDP."""
+    accelerate = Path(sys.executable).with_name("accelerate")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f"run_dir: {tmp_path / 'run'}\nmodel_name_or_path: {tiny_model_dir}\ndpo:\n  max_steps: 1\n"
+    )
+    proc = subprocess.run(
+        [str(accelerate), "launch", "--config_file", str(ROOT / "accelerate_configs" / "fsdp.yaml")]
+        + ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port())]
+        + [str(ROOT / "recipes" / "dpo.py"), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert (
+        errors
+        == [
+            "error: the accelerate config asks for FSDP, which accelerate runs only on GPUs; without "
+            "CUDA it would silently train with plain DDP. On a CPU use --config_file "
+            "accelerate_configs/cpu_2proc.yaml"
+        ]
+        * 2
+    ), proc.stderr[-3000:]
+    assert "rlhf_trl" not in proc.stderr.replace(
+        errors[0], ""
+    )  # no traceback of ours (torchrun prints its own)
+    assert not (tmp_path / "run").exists()

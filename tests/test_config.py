@@ -137,3 +137,40 @@ def test_a_cli_flag_beats_a_yaml_alias_and_both_names_at_one_level_is_an_error(t
         UserError, match=r"command line: --group_size: num_generations \(group_size\) must be >= 2"
     ):
         parse_recipe_args("grpo", ["--group_size", "1"])
+
+
+@pytest.mark.parametrize(
+    ("stage", "text"),
+    [
+        ("dpo", "loss_type: [sigmoid, ipo]\nloss_weights: [0.5, 0.5]\n"),
+        ("dpo", "loss_type: robust\nlabel_smoothing: 0.1\n"),
+        ("dpo", "loss_type: exo_pair\nlabel_smoothing: 1.0e-3\n"),
+        ("dpo", "f_divergence_type: js_divergence\nloss_type: hinge\nld_alpha: 0.5\n"),
+        ("reward", "max_steps: -1\nnum_train_epochs: 0.5\nmax_grad_norm: 0\nsave_total_limit: 1\n"),
+        ("reward", "lr_scheduler_type: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr_rate: 0.1}\n"),
+        ("sft", "optim: sgd\noptim_args: momentum=0.9\nwarmup_steps: 0.1\nseed: 0\nmax_length: null\n"),
+        (
+            "grpo",
+            "loss_type: grpo\nimportance_sampling_level: sequence\ntop_p: 1.0\ndelta: 1.5\nepsilon_high: 0.28\n",
+        ),
+        ("ppo", "save_strategy: steps\nsave_steps: 0.5\nmax_grad_norm: null\n"),
+    ],
+)
+def test_valid_edge_values_pass_the_value_checks(tmp_path, stage, text):
+    """The checks that stop a late failure are not trigger-happy: TRL's documented values get through."""
+    grpo = (
+        "reward_funcs: [length]\ngroup_size: 2\nper_device_train_batch_size: 4\n" if stage == "grpo" else ""
+    )
+    cfg = write(tmp_path, f"{stage}:\n" + "".join(f"  {line}\n" for line in (grpo + text).splitlines()))
+    parse_recipe_args(stage, ["--config", cfg])
+
+
+@pytest.mark.parametrize(("value", "expected"), [("false", "none"), ("true", "group"), ("batch", "batch")])
+def test_grpo_scale_rewards_true_false_mean_group_none(tmp_path, value, expected):
+    """TRL maps scale_rewards True/False to group/none, but YAML and the CLI hand it the strings."""
+    cfg = write(tmp_path, f"grpo:\n  reward_funcs: [length]\n  scale_rewards: {value}\n")
+    args = parse_recipe_args(
+        "grpo", ["--config", cfg, "--group_size", "2", "--per_device_train_batch_size", "4"]
+    )
+    assert args.stage.scale_rewards == expected
+    assert parse_recipe_args("grpo", ["--scale_rewards", value]).stage.scale_rewards == expected

@@ -85,3 +85,30 @@ def test_demo_stage_runs_forked_or_in_a_fresh_interpreter(tmp_path, tiny_model_d
     assert "[1/1] reward: finished" in proc.stdout
     assert "reward: test accuracy" in proc.stdout  # the stage's own stdout reaches the demo's
     assert (run_dir / "checkpoints" / "reward" / "metrics.json").is_file()
+
+
+def test_demo_with_sft_checks_the_order_and_the_sft_model_before_running(tmp_path):
+    from rlhf_trl.demo import main
+    from rlhf_trl.errors import UserError
+
+    config = tmp_path / "demo.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [reward, sft, dpo]\n")
+    with pytest.raises(UserError, match="sft must come before reward"):
+        main(["--config", str(config)])
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [sft, dpo, evaluation]\n")
+    # sft is in the configured chain: dpo alone starts from its model, which is not there yet
+    with pytest.raises(UserError, match=r"start from its model .*sft, which does not exist yet"):
+        main(["--config", str(config), "--stages", "dpo"])
+    assert not (tmp_path / "run").exists()
+
+
+def test_stages_start_from_sft_unless_their_section_names_a_model(tmp_path):
+    from rlhf_trl.demo import sft_flags
+
+    sft = str(tmp_path / "checkpoints" / "sft")
+    sections = {"dpo": {"beta": 0.1}, "grpo": {"model_name_or_path": "mine"}, "evaluation": {}}
+    assert sft_flags(tmp_path, "dpo", sections) == ["--model_name_or_path", sft]
+    assert sft_flags(tmp_path, "reward", sections) == ["--model_name_or_path", sft]
+    assert sft_flags(tmp_path, "grpo", sections) == []
+    assert sft_flags(tmp_path, "evaluation", sections) == ["--reference_model", sft]
+    assert sft_flags(tmp_path, "sft", sections) == []

@@ -81,7 +81,16 @@ def test_reward_stage_is_the_same_on_a_cold_and_a_warm_model_cache(tmp_path, mon
         config = write_config(tmp_path / name, "embedded:smollm2-135m-instruct", "reward", section)
         metrics = load_recipe("reward").main(["--config", config])
         weights = load_file(tmp_path / name / "run" / "checkpoints" / "reward" / "model.safetensors")
-        runs.append(({k: v for k, v in metrics.items() if not TIMING.search(k) and not k.startswith(("seconds", "peak"))}, weights))
+        runs.append(
+            (
+                {
+                    k: v
+                    for k, v in metrics.items()
+                    if not TIMING.search(k) and not k.startswith(("seconds", "peak"))
+                },
+                weights,
+            )
+        )
     (cold, cold_w), (warm, warm_w) = runs
     assert cold == warm
     assert cold_w.keys() == warm_w.keys()

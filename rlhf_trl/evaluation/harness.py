@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
-from rlhf_trl.training import write_text_atomic
+from rlhf_trl.training import prompts_within_context, write_text_atomic
 
 REFERENCE = "reference"
 SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "batch_size", "seed")
@@ -36,12 +36,21 @@ class ModelSpec:
     path: str  # what load_causal_lm / from_pretrained gets
 
 
-def discover_models(run_dir: str | Path, policies, reference: str) -> list[ModelSpec]:
-    """The reference first, then every stage of ``policies`` whose checkpoint folder exists."""
+def discover_models(
+    run_dir: str | Path, policies, reference: str, notes: list[str] | None = None
+) -> list[ModelSpec]:
+    """The reference first, then every stage of ``policies`` whose checkpoint folder exists, except the
+    reference's own folder (a run whose policies start from its SFT model is judged against that model)."""
     specs = [ModelSpec(REFERENCE, reference)]
+    ref_folder = Path(reference).expanduser()
+    ref_folder = ref_folder.resolve() if ref_folder.is_dir() else None
     for stage in policies:
         folder = Path(run_dir) / "checkpoints" / stage
         if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file():
+            if folder.resolve() == ref_folder:
+                if notes is not None:
+                    notes.append(f"{stage} is the reference ({reference}): not judged against itself")
+                continue
             specs.append(ModelSpec(stage, str(folder)))
     return specs
 
@@ -230,8 +239,8 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)
     dtype = recipe_args.model.dtype
     reference = cfg.reference_model or recipe_args.model.model_name_or_path
-    specs = discover_models(run_dir, cfg.policies, reference)
     notes: list[str] = []
+    specs = discover_models(run_dir, cfg.policies, reference, notes)
     if len(specs) == 1:
         notes.append(
             f"no trained policy found under {run_dir / 'checkpoints'} (looked for {', '.join(cfg.policies)})"
@@ -240,6 +249,13 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     score_judges = build_score_judges(cfg, run_dir, recipe_args.data, notes)
     if prompts is None:
         prompts = load_eval_prompts(recipe_args.data, cfg)
+    tokenizer = load_tokenizer(reference)
+    prompts, fitted = prompts_within_context(prompts, tokenizer, reference, cfg.max_new_tokens)
+    for what, n in fitted.items():
+        if n:
+            notes.append(
+                f"{n} prompts {what} to fit {reference}'s context with {cfg.max_new_tokens} new tokens"
+            )
     out_dir = run_dir / "evaluation"
     cache = Cache(out_dir / "cache", enabled=not cfg.recompute)
     settings = {k: getattr(cfg, k) for k in SAMPLING_KEYS}
@@ -247,7 +263,6 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     device = _device()
 
     # 1-2. sample every model (reference stays loaded: it scores every policy's samples for KL)
-    tokenizer = load_tokenizer(reference)
     samples: dict[str, list[dict]] = {}
     ref_model = None
     for spec in specs:

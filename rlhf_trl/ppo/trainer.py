@@ -198,28 +198,25 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     # ------------------------------------------------------------------------------------ helpers
 
     def _prompt_batches(self):
-        """Endless rollout batches of prompts (lists of messages), reshuffled every pass."""
-        from torch.utils.data import DataLoader
+        """Endless rollout batches of prompts (lists of messages), reshuffled every pass.
 
-        args = self.args
-        need = args.rollout_batch_size * self.accelerator.num_processes
+        Every process draws the same permutation from its own generator seeded with ``seed`` (never the
+        global RNG, which is per rank from the first rollout on) and takes its own slice of each global
+        batch: disjoint prompts per rank, a pass's remainder dropped."""
+        args, accel = self.args, self.accelerator
+        per_rank, world = args.rollout_batch_size, accel.num_processes
+        need = per_rank * world
         if len(self.train_dataset) < need:
             raise ValueError(
                 f"train_dataset has {len(self.train_dataset)} prompts; one update needs {need} "
-                f"(rollout_batch_size={args.rollout_batch_size} on each of {self.accelerator.num_processes} processes)"
+                f"(rollout_batch_size={per_rank} on each of {world} processes)"
             )
         generator = torch.Generator().manual_seed(args.seed)
-        loader = DataLoader(
-            self.train_dataset,
-            batch_size=args.rollout_batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=lambda rows: [row["prompt"] for row in rows],
-            generator=generator,
-        )
-        loader = self.accelerator.prepare(loader)
+        mine = slice(accel.process_index * per_rank, (accel.process_index + 1) * per_rank)
         while True:
-            yield from loader
+            order = torch.randperm(len(self.train_dataset), generator=generator).tolist()
+            for start in range(0, len(order) - need + 1, need):
+                yield [self.train_dataset[i]["prompt"] for i in order[start : start + need][mine]]
 
     def _num_updates(self) -> int:
         args = self.args
