@@ -83,7 +83,7 @@ def ppo_invariants(model_dir: str, bf16: bool, device: str) -> dict:
             max_steps=2,
             per_device_train_batch_size=8,
             response_length=32,
-            ppo_epochs=2,
+            ppo_epochs=1,  # one minibatch per update: its logged ratio/approxkl are the first minibatch's
             learning_rate=1e-5,
             rollout_is_cap=2.0,
             bf16=bf16,
