@@ -6,7 +6,8 @@
 Writes run_dir/checkpoints/reward/ (sequence classifier + tokenizer + metrics.json) and TensorBoard
 logs under run_dir/logs/reward/. The test report (rlhf_trl.rewards.preference_report) reads the reward
 at the last real token: accuracy, mean margin, accuracy by length-difference bucket, reward–length
-correlation.
+correlation; beside it, the accuracy of a bag-of-words logistic regression fitted on the same train
+pairs (rlhf_trl.lexical_baseline), so a reader can tell a learned preference from a lexical rule.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     from trl import RewardTrainer
 
     from rlhf_trl.guards import NonFiniteGuard
+    from rlhf_trl.lexical_baseline import bag_of_words_accuracy
     from rlhf_trl.rewards import RewardModelScorer, preference_report
 
     tokenizer = setup_tokenizer(args.model)  # converts the embedded model on first use
@@ -71,9 +73,13 @@ def main(argv: list[str] | None = None) -> dict:
                 for k, v in preference_report(scorer, splits["test"], cfg.similar_length_tokens).items()
             }
         )
+        # the lexical baseline the RM's accuracy is read against (same train pairs, same test pairs)
+        bow = bag_of_words_accuracy(splits["train"], splits["test"])
+        metrics.update({f"test/bag_of_words_{k}": v for k, v in bow.items()})
         write_stage_metrics(out_dir, "reward", metrics)
         print(
-            f"reward: test accuracy {metrics['test/accuracy']:.3f}, margin {metrics['test/mean_margin']:.3f} -> {out_dir}"
+            f"reward: test accuracy {metrics['test/accuracy']:.3f} (bag-of-words logistic regression "
+            f"{bow['accuracy']:.3f}), margin {metrics['test/mean_margin']:.3f} -> {out_dir}"
         )
     return metrics
 

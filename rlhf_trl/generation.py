@@ -29,6 +29,8 @@ __all__ = [
     "response_mask_from_ids",
     "response_logprobs",
     "response_logits",
+    "response_token_kl",
+    "token_kl_from_logits",
     "position_ids_from_mask",
 ]
 
@@ -183,6 +185,77 @@ def response_logprobs(
     if not return_entropy:
         return logprobs
     return logprobs, entropy_from_logits(logits) * response_mask
+
+
+def token_kl_from_logits(
+    logits: torch.Tensor,
+    ref_logits: torch.Tensor,
+    tokens: torch.Tensor | None = None,
+    chunk_elements: int = 2**23,
+):
+    """Analytic KL(softmax(logits) ‖ softmax(ref_logits)) at every position: ``[..., V]`` -> ``[...]``.
+
+    Exact over the vocabulary, so it is never negative (clamped at 0 against float rounding), unlike
+    the one-sample term log π(y_t) − log π_ref(y_t). With ``tokens`` (``[...]`` ids) also returns the
+    log-probs of those tokens under both distributions: ``(kl, logprobs, ref_logprobs)``. Rows are
+    processed ``chunk_elements / V`` at a time in float32, so no ``[..., V]`` temporary is made
+    beyond the inputs.
+    """
+    if logits.shape != ref_logits.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and ref_logits {tuple(ref_logits.shape)} differ")
+    vocab = logits.shape[-1]
+    flat, ref_flat = logits.reshape(-1, vocab), ref_logits.reshape(-1, vocab)
+    ids = None if tokens is None else tokens.reshape(-1, 1)
+    rows = max(1, chunk_elements // vocab)
+    kl, lp, lp_ref = (torch.empty(flat.shape[0], device=logits.device) for _ in range(3))
+    for start in range(0, flat.shape[0], rows):
+        sl = slice(start, start + rows)
+        logp = torch.log_softmax(flat[sl].float(), dim=-1)
+        logq = torch.log_softmax(ref_flat[sl].float(), dim=-1)
+        kl[sl] = (logp.exp() * (logp - logq)).sum(dim=-1)
+        if ids is not None:
+            lp[sl] = logp.gather(1, ids[sl]).squeeze(1)
+            lp_ref[sl] = logq.gather(1, ids[sl]).squeeze(1)
+    shape = logits.shape[:-1]
+    kl = kl.clamp(min=0.0).reshape(shape)
+    if tokens is None:
+        return kl
+    return kl, lp.reshape(shape), lp_ref.reshape(shape)
+
+
+def response_token_kl(
+    model,
+    ref_model,
+    query_ids: torch.Tensor,
+    response_ids: torch.Tensor,
+    temperature: float = 1.0,
+    *,
+    query_mask: torch.Tensor,
+    response_mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-token analytic KL of ``model`` from ``ref_model`` along given responses, and both models'
+    log-probs of the response tokens, from one forward pass of each model.
+
+    Args:
+        query_ids, query_mask: ``[B, Lq]`` left-padded prompts and their mask.
+        response_ids, response_mask: ``[B, Lr]`` right-padded responses (usually ``model``'s own samples)
+            and their mask (1 up to and including the EOS).
+        temperature: both distributions are ``softmax(logits / T)``, the sampling distribution.
+    Returns:
+        ``(kl, logprobs, ref_logprobs)``, each ``[B, Lr]`` float32 and 0 on masked positions:
+        ``kl[b, t]`` = KL(π(·|x, y_<t) ‖ π_ref(·|x, y_<t)) ≥ 0, and log π(y_t|·), log π_ref(y_t|·) as
+        :func:`response_logprobs` gives them. Over y ~ π, E[Σ_t kl] = E[Σ_t (logprobs − ref_logprobs)]
+        = KL of the response distributions (chain rule); per sequence the analytic sum is never
+        negative, though its variance over sequences is not always the smaller one.
+        No top-k/top-p truncation is applied: the caller decides what that means for its samples.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = response_logits(model, query_ids, response_ids, query_mask, response_mask) / temperature
+    ref_logits = response_logits(ref_model, query_ids, response_ids, query_mask, response_mask) / temperature
+    kl, logprobs, ref_logprobs = token_kl_from_logits(logits, ref_logits, response_ids)
+    mask = response_mask.to(kl.dtype)
+    return kl * mask, logprobs * mask, ref_logprobs * mask
 
 
 # --------------------------------------------------------------------------------------- generation

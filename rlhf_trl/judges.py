@@ -61,12 +61,12 @@ class ScoreJudge:
 
 
 class GoldJudge(ScoreJudge):
-    """The dataset's gold rubric (``rlhf_trl.data.gold_score``) as a judge."""
+    """The dataset's gold rubric (``rlhf_trl.testbed.gold_score``) as a judge."""
 
     name = "gold"
 
     def score(self, prompts, responses):
-        from rlhf_trl.data import gold_score
+        from rlhf_trl.testbed import gold_score
 
         return [float(gold_score(p, r)) for p, r in zip(prompts, responses)]
 

@@ -196,7 +196,7 @@ def _gold_factory(data_args=None, **_):
 
 def gold_reward(prompts, completions, **kwargs) -> list[float]:
     """Gold-rubric score of each response to its prompt (higher is better)."""
-    from rlhf_trl.data import gold_score
+    from rlhf_trl.testbed import gold_score
 
     return [
         float(gold_score(prompt_messages(p), completion_text(c)))

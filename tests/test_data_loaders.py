@@ -111,11 +111,18 @@ def test_missing_source_is_a_user_error(tmp_path):
         load_preference_splits(DataArguments(dataset_name=str(tmp_path / "nope.jsonl")))
 
 
-def test_prompts_from_a_folder_are_the_test_prompts(hub_folder):
-    args = DataArguments(dataset_name=str(hub_folder), max_eval_prompts=4)
-    prompts = load_prompts(args)
-    assert prompts.column_names == ["prompt"] and prompts.num_rows == 4
-    assert all(" test " in p[-1]["content"] for p in prompts["prompt"])
+def test_prompts_from_a_folder_are_the_test_prompts_halved_into_dev_and_test(hub_folder):
+    args = DataArguments(dataset_name=str(hub_folder))
+    every = list(load_preference_splits(args)["test"]["prompt"])
+    dev = list(load_prompts(args)["prompt"])
+    test = list(load_prompts(args, eval_set="test")["prompt"])
+    assert dev and test and not [p for p in dev if p in test]
+    assert sorted(map(str, dev + test)) == sorted(map(str, every))
+    assert all(" test " in p[-1]["content"] for p in dev + test)
+    capped = load_prompts(DataArguments(dataset_name=str(hub_folder), max_eval_prompts=1))
+    assert capped.column_names == ["prompt"] and capped.num_rows == 1
+    with pytest.raises(ValueError, match="eval_set"):
+        load_prompts(args, eval_set="validation")
     assert load_prompts(args, "train").num_rows == 12
     assert not has_gold(args)
     with pytest.raises(ValueError, match="split"):

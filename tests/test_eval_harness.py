@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_trl.evaluation.baselines import TRIVIAL
+
 PROMPTS = [
     [{"role": "user", "content": "How do I boil an egg?"}],
     [{"role": "user", "content": "Name a colour."}],
@@ -29,8 +31,9 @@ def toy_gold(prompt_messages, response) -> float:
 @pytest.fixture
 def fake_gold(monkeypatch):
     import rlhf_trl.data as data
+    import rlhf_trl.testbed as testbed
 
-    monkeypatch.setattr(data, "gold_score", toy_gold, raising=False)
+    monkeypatch.setattr(testbed, "gold_score", toy_gold, raising=False)  # where GoldJudge reads it
     monkeypatch.setattr(data, "has_gold", lambda data_args: True, raising=False)
 
 
@@ -58,10 +61,31 @@ def make_reward_model(src: str, dst: Path) -> None:
     AutoTokenizer.from_pretrained(src).save_pretrained(dst)
 
 
+TRAIN_PAIRS = [  # (question, chosen, rejected): the nearest_train_chosen baseline reads these
+    ("What is the weather like on Mars?", "Cold and dusty.", "Hot."),
+    ("How long should I boil an egg?", "About seven minutes for a firm yolk.", "An hour."),
+    ("Name a colour of the sky.", "Blue.", "Plaid."),
+    ("Tell me a fact about cats.", "Cats sleep most of the day.", "Cats are fish."),
+]
+
+
+def write_hh_folder(folder: Path) -> Path:
+    """A local HH-format dataset (train.jsonl + test.jsonl), independent of the bundled testbed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"chosen": f"\n\nHuman: {q}\n\nAssistant: {good}", "rejected": f"\n\nHuman: {q}\n\nAssistant: {bad}"}
+        for q, good, bad in TRAIN_PAIRS
+    ]
+    for split in ("train", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
 def write_config(tmp_path: Path, model: str, extra: str = "") -> Path:
     cfg = tmp_path / "eval.yaml"
+    data = write_hh_folder(tmp_path / "hh")
     cfg.write_text(
-        f"run_dir: {tmp_path / 'run'}\nmodel_name_or_path: {model}\nseed: 7\n"
+        f"run_dir: {tmp_path / 'run'}\nmodel_name_or_path: {model}\nseed: 7\ndataset_name: {data}\n"
         "evaluation:\n  max_new_tokens: 8\n  batch_size: 2\n  bootstrap_samples: 200\n"
         "  judges: [reward_model, gold]\n" + extra
     )
@@ -82,7 +106,7 @@ def test_harness_end_to_end(tiny_model_dir, tmp_path, fake_gold):
     metrics = evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS)
 
     out = tmp_path / "run" / "evaluation"
-    assert set(metrics["models"]) == {"reference", "ppo", "dpo"}
+    assert set(metrics["models"]) == {"reference", "ppo", "dpo", *TRIVIAL}  # baselines on by default
     ppo, dpo = metrics["models"]["ppo"], metrics["models"]["dpo"]
     # identical policy: identical samples (same seeds), KL 0, every judgement a tie
     assert abs(ppo["metrics"]["kl"]["mean"]) < 1e-4
@@ -103,7 +127,7 @@ def test_harness_end_to_end(tiny_model_dir, tmp_path, fake_gold):
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["models"]["dpo"]["win_rate"]["gold"]["n"] == len(PROMPTS)
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
-    assert len(records) == 3 * len(PROMPTS)
+    assert len(records) == (3 + len(TRIVIAL)) * len(PROMPTS)
     ref = {r["prompt_id"]: r["response"] for r in records if r["model"] == "reference"}
     assert all(r["response"] == ref[r["prompt_id"]] for r in records if r["model"] == "ppo")
     assert "## Prompt 0" in (out / "side_by_side.md").read_text()
@@ -149,4 +173,81 @@ def test_harness_http_judge_flags_reuse_cached_samples(tiny_model_dir, tmp_path,
         metrics = harness.evaluate(parse_recipe_args("evaluation", argv), prompts=PROMPTS[:3])
     http = metrics["models"]["dpo"]["win_rate"]["http"]
     assert http["n"] == 3 and http["ties"] == 3  # identical answers: the server says A both times -> tie
-    assert len(server.requests) == 6
+    # the baselines are judged too (cached samples, new judge): both orders per prompt and model
+    assert metrics["models"]["echo"]["win_rate"]["http"]["n"] == 3
+    assert len(server.requests) == 2 * 3 * (1 + len(TRIVIAL))
+
+
+@pytest.mark.slow
+def test_harness_scores_and_judges_baselines(tiny_model_dir, tmp_path, fake_gold):
+    """Trivial baselines and best-of-n are in metrics.json as role "baseline", judged by every score
+    judge like a policy; each best-of-n answer is the reward model's favourite of its candidates."""
+    from rlhf_trl.config import parse_recipe_args
+    from rlhf_trl.evaluation.baselines import bon_kl
+    from rlhf_trl.evaluation.harness import evaluate
+    from rlhf_trl.judges import RewardModelJudge
+
+    make_reward_model(tiny_model_dir, tmp_path / "run" / "checkpoints" / "reward")
+    cfg = write_config(tmp_path, tiny_model_dir, "  best_of_n: [2, 4]\n")
+    prompts = PROMPTS[:4]
+
+    metrics = evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=prompts)
+
+    out = tmp_path / "run" / "evaluation"
+    models = metrics["models"]
+    assert list(models) == ["reference", *TRIVIAL, "bon2", "bon4"]
+    for name in [*TRIVIAL, "bon2", "bon4"]:
+        assert models[name]["role"] == "baseline" and models[name]["path"] == f"baseline:{name}"
+        for judge in ("reward_model", "gold"):
+            assert models[name]["win_rate"][judge]["n"] == len(prompts)
+        assert {"proxy_reward", "gold_score"} <= set(models[name]["metrics"])
+    # a fixed string rule has no KL; best-of-n has the analytic one
+    assert models["echo"]["metrics"]["kl"]["mean"] is None
+    assert models["bon4"]["metrics"]["kl"]["mean"] == pytest.approx(bon_kl(4))
+
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    by = {(r["model"], r["prompt_id"]): r for r in records}
+    for i, p in enumerate(prompts):
+        echo = by[("echo", i)]
+        assert echo["response"] == p[-1]["content"] and echo["kl"] is None and not echo["ended_with_eos"]
+        assert echo["scores"]["gold"] == pytest.approx(toy_gold(p, echo["response"]))  # the gold judge ran
+        ref_gold = by[("reference", i)]["scores"]["gold"]
+        expected = (
+            1.0 if echo["scores"]["gold"] > ref_gold else 0.0 if echo["scores"]["gold"] < ref_gold else 0.5
+        )
+        assert echo["judgements"]["gold"] == expected
+    assert by[("nearest_train_chosen", 0)]["response"] == "About seven minutes for a firm yolk."
+    assert by[("keyword_sentence", 0)]["response"] == "Here is what I know about boil egg."
+
+    # best-of-n: 4 cached candidates per prompt, none sampled with the reference's own seeds, and each
+    # bon<n> answer is the argmax of an independent reward-model scoring of its first n candidates
+    cands = [json.loads((out / "cache" / f"bon_candidate_{k}.json").read_text())["value"] for k in range(4)]
+    assert [r["response"] for r in cands[0]] != [by[("reference", i)]["response"] for i in range(4)]
+    rm = RewardModelJudge(str(tmp_path / "run" / "checkpoints" / "reward"), batch_size=2)
+    rm_scores = [rm.score(prompts, [r["response"] for r in rows]) for rows in cands]
+    for n in (2, 4):
+        for i in range(len(prompts)):
+            chosen = by[(f"bon{n}", i)]
+            own = [rm_scores[k][i] for k in range(n)]
+            k = [cands[j][i]["response"] for j in range(n)].index(chosen["response"])
+            assert own[k] == pytest.approx(max(own), abs=1e-5)
+            assert chosen["scores"]["reward_model"] == pytest.approx(max(own), abs=1e-5)
+            assert chosen["length"] == cands[k][i]["length"]
+            assert chosen["ended_with_eos"] == cands[k][i]["ended_with_eos"]
+    assert "| bon4 |" in (out / "report.md").read_text()
+
+
+def test_best_of_n_without_reward_model_stops_before_any_model_loads(tmp_path, monkeypatch):
+    import rlhf_trl.models as models
+    from rlhf_trl.config import parse_recipe_args
+    from rlhf_trl.errors import UserError
+    from rlhf_trl.evaluation.harness import evaluate
+
+    monkeypatch.setattr(models, "load_tokenizer", lambda *a, **k: pytest.fail("loaded a model"))
+    cfg = write_config(tmp_path, "unused-model", "  best_of_n: [4]\n")
+    with pytest.raises(
+        UserError, match=r"best_of_n \[4\]: needs a reward model, none at .*checkpoints/reward"
+    ):
+        evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS)
+    with pytest.raises(UserError, match="needs the reward_model judge"):
+        evaluate(parse_recipe_args("evaluation", ["--config", str(cfg), "--judges", "gold"]), prompts=PROMPTS)

@@ -41,6 +41,7 @@ def make_fake_run(run_dir: Path, n: int = 24) -> dict:
                 "length": rng.randint(3, 30),
                 "ended_with_eos": rng.random() > 0.2,
                 "kl": 0.0 if spec.name == "reference" else kl + rng.gauss(0, 0.5),
+                "kl_analytic": 0.0 if spec.name == "reference" else kl * rng.uniform(0.8, 1.2),
             }
             for i in range(n)
         ]
@@ -118,6 +119,45 @@ def test_fake_run_outputs(fake_run):
     assert gold["ci95"][0] <= gold["win_rate"] <= gold["ci95"][1]
 
 
+def test_fake_run_paired_verdicts_follow_the_samples(fake_run):
+    """paired.mean_diff is the mean score difference on the same prompts (samples.jsonl); p_holm is Holm
+    over every (model, judge) sign test of the run; the verdict and the report's sentence follow it."""
+    from rlhf_trl.evaluation.outputs import ALPHA
+    from rlhf_trl.evaluation.report import load_run, verdict
+    from rlhf_trl.evaluation.stats import holm, sign_test
+
+    run, metrics = fake_run
+    records = load_run(run)[1]
+    by = {(r["model"], r["prompt_id"]): r for r in records}
+    p_sign = {}
+    for name in POLICIES:
+        for judge, w in metrics["models"][name]["win_rate"].items():
+            p = w["paired"]
+            diffs = [
+                by[(name, i)]["scores"][judge] - by[("reference", i)]["scores"][judge] for i in range(24)
+            ]
+            assert p["mean_diff"] == pytest.approx(sum(diffs) / 24)
+            assert p["ci95"][0] <= p["mean_diff"] <= p["ci95"][1]
+            assert p["p_sign"] == sign_test(w["wins"], w["losses"])
+            p_sign[(name, judge)] = p["p_sign"]
+    assert len(p_sign) == 6
+    for (name, judge), adjusted in holm(p_sign).items():
+        p = metrics["models"][name]["win_rate"][judge]["paired"]
+        assert p["p_holm"] == adjusted >= p["p_sign"]
+        w = metrics["models"][name]["win_rate"][judge]
+        expected = "no significant difference"
+        if adjusted < ALPHA:
+            expected = "better" if w["wins"] > w["losses"] else "worse"
+        assert p["verdict"] == expected
+        assert verdict(w).startswith(
+            {"better": "better", "worse": "worse"}.get(expected, "not distinguishable")
+        )
+    assert metrics["models"]["reference"]["metrics"]["kl"]["ci95"] is not None  # the KL row has its CI
+    report = (run / "evaluation" / "report.md").read_text()
+    assert "| paired diff [95% CI] | effect size d_z | p (sign) | p (Holm) | verdict |" in report
+    assert "KL analytic" in report
+
+
 def _numbers(text: str) -> set[str]:
     return set(re.findall(r"-?\d+\.\d+", text))
 
@@ -140,13 +180,15 @@ def test_report_writes_sections_with_numbers_from_the_run(fake_run, tmp_path):
     ):
         assert section in text
     # every decimal number in the report is a number of this run (metrics.json, a stage's cost file, or
-    # the gold rubric's terms of the run's own samples) or a documented rubric weight
-    from rlhf_trl.data.gold import WEIGHTS
+    # the gold rubric's terms of the run's own samples), a documented rubric weight, or the documented
+    # floor under which p-values print as "<0.001"
+    from rlhf_trl.evaluation.outputs import P_DISPLAY_FLOOR
     from rlhf_trl.evaluation.report import gold_term_means, load_run
+    from rlhf_trl.testbed.gold import WEIGHTS
 
     terms = gold_term_means(load_run(run)[1])
     produced = {f"{v:.3f}" for model in terms.values() for v in model.values()}
-    produced |= {f"{w:.2f}" for w in WEIGHTS.values()}
+    produced |= {f"{w:.2f}" for w in WEIGHTS.values()} | {f"{P_DISPLAY_FLOOR}"}
     blobs = [
         (run / "evaluation" / "metrics.json").read_text(),
         (run / "evaluation" / "samples.jsonl").read_text(),
@@ -225,13 +267,11 @@ def test_report_copies_plots_to_assets_and_links_them(fake_run, tmp_path):
 
 
 def test_gold_term_means_average_each_term_per_model():
-    from rlhf_trl.data.gold import gold_terms
     from rlhf_trl.evaluation.report import gold_term_means
+    from rlhf_trl.testbed.gold import gold_terms
 
-    prompt = [{"role": "user", "content": "How do I bake bread at home?"}]
-    good = (
-        "Mix flour, water, yeast and salt, knead it, let the dough rise, then bake the bread for 40 minutes."
-    )
+    prompt = [{"role": "user", "content": "How do I make bread at home?"}]
+    good = "Mix flour, water and salt, then bake the loaf."
     samples = [
         {"model": "a", "prompt": prompt, "response": good},
         {"model": "a", "prompt": prompt, "response": ""},  # empty: every term 0
@@ -241,4 +281,4 @@ def test_gold_term_means_average_each_term_per_model():
     full = gold_terms(prompt, good)
     assert means["b"] == pytest.approx(full)
     assert means["a"] == pytest.approx({t: v / 2 for t, v in full.items()})
-    assert full["complete"] == 1.0 and full["on_topic"] > 0  # the example exercises real terms
+    assert full["novel"] == 1.0 and 0 < full["informative"] < 1  # the example exercises real terms

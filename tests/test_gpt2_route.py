@@ -17,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "recipes" / "configs" / "full.yaml"
-BUNDLED_TRAIN = ROOT / "rlhf_trl" / "data" / "bundled" / "train.jsonl.gz"
+BUNDLED_TRAIN = ROOT / "rlhf_trl" / "testbed" / "bundled" / "train.jsonl.gz"
 EOT = "<|endoftext|>"
 CONTEXT = 1024  # GPT-2's n_positions: the long transcripts below do not fit it
 TURNS_IN_LONG_PROMPT = 40

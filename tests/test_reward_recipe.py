@@ -101,8 +101,10 @@ report_to: tensorboard
         "test/mean_margin",
         "test/reward_length_corr",
         "test/accuracy_by_length/chosen_shorter",
+        "test/bag_of_words_accuracy",
     ):
         assert key in saved, key
+    assert saved["test/bag_of_words_test_pairs"] == 6
     assert saved["stage"] == "reward" and saved["tokens_generated"] == 0
     assert math.isfinite(metrics["train_loss"])
     assert saved["test/num_pairs"] == 6

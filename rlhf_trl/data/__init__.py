@@ -1,11 +1,11 @@
-"""HH-RLHF preference data: parser, loaders (Hub, local file/folder, bundled), gold rubric.
+"""HH-RLHF preference data: parser and loaders (Hub, local file/folder, the bundled testbed).
 
 Public API (imports are lazy so ``import rlhf_trl.data`` stays light):
 
 * :func:`parse_hh_pair` — one raw ``{"chosen", "rejected"}`` pair -> TRL conversational format
 * :func:`load_preference_splits` — ``DatasetDict(train, test)`` of ``prompt``/``chosen``/``rejected``
-* :func:`load_prompts` — prompt-only view (``eval``: held-out prompts; ``train``/``test``)
-* :func:`gold_score`, :func:`has_gold` — the bundled set's deterministic rubric
+* :func:`load_prompts` — prompt-only view (``eval``: held-out dev/test prompts; ``train``/``test``)
+* :func:`has_gold` — whether the source has a gold rubric (the bundled testbed, :mod:`rlhf_trl.testbed`)
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ _EXPORTS = {
     "load_preference_splits": "rlhf_trl.data.loaders",
     "load_prompts": "rlhf_trl.data.loaders",
     "has_gold": "rlhf_trl.data.loaders",
-    "gold_score": "rlhf_trl.data.gold",
-    "gold_terms": "rlhf_trl.data.gold",
 }
 
 __all__ = list(_EXPORTS)

@@ -2,8 +2,9 @@
 
 ``dataset_name`` (``DataArguments``) selects the source:
 
-* ``bundled`` — ``rlhf_trl/data/bundled/{train,test}.jsonl.gz`` (HH format) and
-  ``eval_prompts.jsonl.gz`` (held-out ``{"prompt": [messages]}``), labelled by the gold rubric;
+* ``bundled`` — the synthetic testbed (:mod:`rlhf_trl.testbed`): ``{train,test}.jsonl.gz`` (HH format,
+  labelled by the gold rubric) and the held-out evaluation prompt sets ``dev_prompts.jsonl.gz`` and
+  ``test_prompts.jsonl.gz`` (``{"prompt": [messages]}``, subjects never in any pair);
 * a local folder in the Hub repo's layout — ``<subset>/train.jsonl.gz`` and ``<subset>/test.jsonl.gz``
   (``.jsonl`` also accepted; ``dataset_subsets`` picks subsets, default all), or flat
   ``train.jsonl[.gz]`` + ``test.jsonl[.gz]``;
@@ -32,7 +33,8 @@ from rlhf_trl.errors import UserError
 logger = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
-BUNDLED_DIR = Path(__file__).parent / "bundled"
+BUNDLED_DIR = Path(__file__).parent.parent / "testbed" / "bundled"  # rlhf_trl.testbed.BUNDLED_DIR
+EVAL_SETS = ("dev", "test")
 HH_SUBSETS = ["harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled"]
 SPLITS = ("train", "test")
 
@@ -266,20 +268,34 @@ def _unique_prompts(prompts) -> list:
     return out
 
 
-def load_prompts(data_args, split: str = "eval"):
+def _in_eval_set(prompt, eval_set: str) -> bool:
+    """Halve a dataset's test-split prompts into ``dev`` and ``test`` by a stable hash."""
+    digest = hashlib.sha1(json.dumps(prompt, sort_keys=True).encode()).digest()
+    return (digest[0] % 2 == 0) == (eval_set == "dev")
+
+
+def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
     """A ``Dataset`` with one column ``prompt`` (messages ending with a user turn), unique prompts.
 
-    ``eval``: the bundled held-out evaluation prompts (never in training), or for other sources the
-    test split's prompts; capped by ``max_eval_prompts``. ``train``/``test``: that split's prompts.
+    ``eval``: held-out evaluation prompts of ``eval_set`` — ``dev`` (tune on it) or ``test`` (report it,
+    touched once per configuration). For the bundled testbed these are its dev/test prompt sets, whose
+    subjects occur in no pair; for other sources, the test split's prompts halved by a stable hash.
+    Capped by ``max_eval_prompts``. ``train``/``test``: that pair split's prompts.
     """
     import datasets
 
     if split not in ("eval", *SPLITS):
         raise ValueError(f"split must be one of eval, train, test; got {split!r}")
+    if eval_set not in EVAL_SETS:
+        raise ValueError(f"eval_set must be one of {', '.join(EVAL_SETS)}; got {eval_set!r}")
     if split == "eval" and data_args.dataset_name == BUNDLED:
-        prompts = [row["prompt"] for _, row in read_jsonl(BUNDLED_DIR / "eval_prompts.jsonl.gz", ("prompt",))]
+        path = BUNDLED_DIR / f"{eval_set}_prompts.jsonl.gz"
+        prompts = [row["prompt"] for _, row in read_jsonl(path, ("prompt",))]
+    elif split == "eval":
+        test = load_preference_splits(data_args)["test"]["prompt"]
+        prompts = [p for p in test if _in_eval_set(p, eval_set)]
     else:
-        prompts = load_preference_splits(data_args)["test" if split == "eval" else split]["prompt"]
+        prompts = load_preference_splits(data_args)[split]["prompt"]
     prompts = _unique_prompts(prompts)
     if split == "eval" and data_args.max_eval_prompts is not None:
         prompts = prompts[: data_args.max_eval_prompts]
@@ -287,5 +303,5 @@ def load_prompts(data_args, split: str = "eval"):
 
 
 def has_gold(data_args) -> bool:
-    """True when the data has a known gold rubric (:func:`rlhf_trl.data.gold.gold_score`): the bundled set."""
+    """True when the data has a known gold rubric (:func:`rlhf_trl.testbed.gold_score`): the bundled set."""
     return data_args.dataset_name == BUNDLED

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_trl.evaluation.baselines import TRIVIAL
+
 JUDGES = ("reward_model", "gold", "local_lm", "http")
 POLICY_STAGES = ("sft", "ppo", "grpo", "dpo")
 
@@ -31,6 +33,14 @@ class EvaluationConfig:
         default=None,
         metadata={
             "help": "Reference policy π_ref; default: the run's model_name_or_path (the starting point)."
+        },
+    )
+    prompt_set: str = field(
+        default="dev",
+        metadata={
+            "help": "Held-out prompts to evaluate on: dev (tune settings on it) or test (report it; evaluate "
+            "each final configuration on it once). Bundled testbed: its dev/test prompt sets, whose subjects "
+            "are in no training or test pair; other data: the test split's prompts halved by a stable hash."
         },
     )
     num_prompts: int | None = field(
@@ -99,6 +109,26 @@ class EvaluationConfig:
     judge_timeout_s: float = field(
         default=60.0, metadata={"help": "http judge: timeout per request, seconds."}
     )
+    # ---- baselines (judged against the reference exactly like a policy) ----
+    baselines: list[str] = field(
+        default_factory=lambda: list(TRIVIAL),
+        metadata={
+            "help": "Trivial policies scored next to every method, so a win over the reference can be told "
+            "from a loophole: echo (the last user turn), keyword_sentence (its content words in a sentence), "
+            "fixed_sentence, refuse_all, reference_trimmed (the reference's sample cut after its last full "
+            "sentence), nearest_train_chosen (the chosen reply of the most word-similar training prompt). "
+            "No model runs for them; [] = none. rlhf_trl/evaluation/baselines.py."
+        },
+    )
+    best_of_n: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "Best-of-n baselines of the reference (Gao et al. 2022): for each n, the reward model's "
+            "favourite of n reference samples, reported as model bon<n> at KL = log n - (n-1)/n. Costs "
+            "max(best_of_n) extra reference samples per prompt plus their reward-model scores (cached); "
+            "needs the reward_model judge and a reward model. Each n >= 2; [] = none (default)."
+        },
+    )
     # ---- statistics / caching ----
     bootstrap_samples: int = field(
         default=2000, metadata={"help": "Bootstrap resamples (over prompts) for 95% confidence intervals."}
@@ -115,6 +145,8 @@ class EvaluationConfig:
     )
 
     def __post_init__(self):
+        if self.prompt_set not in ("dev", "test"):
+            raise ValueError(f"prompt_set must be dev or test, got {self.prompt_set!r}")
         unknown = [j for j in self.judges if j not in JUDGES]
         if unknown:
             raise ValueError(f"judges: unknown judge {unknown[0]!r}; allowed: {', '.join(JUDGES)}")
@@ -136,5 +168,16 @@ class EvaluationConfig:
             raise ValueError("judge_max_requests must be >= 1 and judge_retries >= 0")
         if self.num_prompts is not None and self.num_prompts < 1:
             raise ValueError(f"num_prompts must be >= 1 (or unset), got {self.num_prompts}")
+        unknown = [b for b in self.baselines if b not in TRIVIAL]
+        if unknown:
+            raise ValueError(
+                f"baselines: unknown baseline {unknown[0]!r}; allowed: {', '.join(TRIVIAL)} (or [] for none)"
+            )
+        if len(set(self.baselines)) != len(self.baselines):
+            raise ValueError(f"baselines: each name at most once, got {self.baselines}")
+        if any(n < 2 for n in self.best_of_n) or len(set(self.best_of_n)) != len(self.best_of_n):
+            raise ValueError(
+                f"best_of_n: distinct sample counts n >= 2 (e.g. [4, 16]) or [] for none, got {self.best_of_n}"
+            )
         if "http" in self.judges and not self.judge_base_url:
             raise ValueError("judges: http needs judge_base_url (or --judge-base-url URL)")

@@ -5,9 +5,11 @@ Steps (each model sees the same prompts, sampling settings and per-batch seeds):
 1. discover models: the reference (``model_name_or_path`` or ``reference_model``) and each stage in
    ``policies`` that has a checkpoint in ``run_dir/checkpoints/<stage>``;
 2. sample: batched generation; for a policy also KL(π‖π_ref) per prompt on its own samples
-   (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature);
+   (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature); then the baselines
+   (``rlhf_trl.evaluation.baselines``): trivial policies from the prompts, the reference's samples and
+   the train split, and best-of-n from extra reference samples picked by the reward model;
 3. score: proxy reward (the run's reward model) and gold score (the dataset's rubric);
-4. judge: win/tie/loss of every policy vs the reference for each judge;
+4. judge: win/tie/loss of every policy and baseline vs the reference for each judge;
 5. write ``run_dir/evaluation/``: metrics.json, samples.jsonl, side_by_side.md, report.md, PNG plots.
 
 Steps 2–4 are cached per model under ``run_dir/evaluation/cache/`` with a fingerprint of everything
@@ -27,7 +29,19 @@ from rlhf_trl.errors import UserError
 from rlhf_trl.training import prompts_within_context, write_text_atomic
 
 REFERENCE = "reference"
-SAMPLING_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "batch_size", "seed")
+SAMPLING_KEYS = (
+    "prompt_set",
+    "max_new_tokens",
+    "temperature",
+    "top_k",
+    "top_p",
+    "do_sample",
+    "batch_size",
+    "seed",
+)
+# Best-of-n candidate k, batch b, is sampled with seed + BON_SEED_STRIDE * (k + 1) + b: never a seed
+# some model's own sample uses (seed + b) while there are fewer than BON_SEED_STRIDE batches.
+BON_SEED_STRIDE = 100003
 
 
 @dataclass
@@ -108,19 +122,25 @@ def load_policy(path: str, tokenizer, dtype: str):
 
 
 def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[dict]:
-    """Generate one response per prompt; per-prompt length, EOS flag and (policy only) KL.
+    """Generate one response per prompt; per-prompt length, EOS flag and (policy only) KL, both the
+    Monte-Carlo ``kl`` (Σ_t log π − log π_ref of the sampled tokens) and ``kl_analytic`` (Σ_t of the
+    exact per-token KL(π(·|x, y_<t) ‖ π_ref(·|x, y_<t)) along the same samples, never negative).
 
     Batch ``b`` is sampled with seed ``cfg.seed + b`` for every model, so two identical models give
     identical samples. ``ref_model=None`` means this *is* the reference: KL is 0 by definition.
+    Under top-k/top-p sampling ``kl_analytic`` is None: the samples come from the truncated π, and the
+    KL to a truncated π_ref is infinite wherever the two supports differ, so no finite analytic
+    number describes them.
     """
     import torch
     from tqdm.auto import tqdm
 
     from rlhf_trl.evaluation.stats import sequence_kl
-    from rlhf_trl.generation import generate_responses, response_logprobs
+    from rlhf_trl.generation import generate_responses, response_token_kl
 
     rows: list[dict] = []
     bs = cfg.batch_size
+    truncated = cfg.do_sample and (cfg.top_k > 0 or cfg.top_p < 1.0)
     with tqdm(total=len(prompts), desc=desc, unit="prompt", leave=True, file=sys.stderr) as bar:
         for b, start in enumerate(range(0, len(prompts), bs)):
             chunk = prompts[start : start + bs]
@@ -137,18 +157,21 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
                 seed=cfg.seed + b,
             )
             if ref_model is None:
-                kl = [0.0] * len(chunk)
+                kl = analytic = [0.0] * len(chunk)
             else:
                 t = cfg.temperature if cfg.do_sample else 1.0
-                kw = dict(query_mask=gen.query_mask, response_mask=gen.response_mask)
                 with torch.no_grad():
-                    lp = response_logprobs(
-                        model, gen.query_ids, gen.response_ids, tokenizer.pad_token_id, t, **kw
-                    )
-                    lp_ref = response_logprobs(
-                        ref_model, gen.query_ids, gen.response_ids, tokenizer.pad_token_id, t, **kw
+                    token_kl, lp, lp_ref = response_token_kl(
+                        model,
+                        ref_model,
+                        gen.query_ids,
+                        gen.response_ids,
+                        t,
+                        query_mask=gen.query_mask,
+                        response_mask=gen.response_mask,
                     )
                 kl = sequence_kl(lp, lp_ref, gen.response_mask.to(lp.dtype)).tolist()
+                analytic = [None] * len(chunk) if truncated else token_kl.sum(dim=-1).tolist()
             for i in range(len(chunk)):
                 rows.append(
                     {
@@ -156,6 +179,7 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
                         "length": int(gen.lengths[i]),
                         "ended_with_eos": bool(gen.ended_with_eos[i]),
                         "kl": float(kl[i]),
+                        "kl_analytic": None if analytic[i] is None else float(analytic[i]),
                     }
                 )
             bar.update(len(chunk))
@@ -184,7 +208,11 @@ def build_score_judges(cfg, run_dir: Path, data_args, notes: list[str]):
         from rlhf_trl.data import has_gold
 
         if has_gold(data_args):
-            out["gold"] = (lambda: judges.GoldJudge(tie_margin=cfg.tie_margin), data_args.dataset_name)
+            from rlhf_trl.testbed.gold import rubric_hash
+
+            # the stamp keys the score cache: a changed rubric or bank recomputes the gold scores
+            stamp = f"{data_args.dataset_name}|gold:{rubric_hash()}"
+            out["gold"] = (lambda: judges.GoldJudge(tie_margin=cfg.tie_margin), stamp)
         else:
             notes.append(f"gold judge skipped: dataset {data_args.dataset_name!r} has no gold rubric")
     return out
@@ -213,13 +241,136 @@ def build_pairwise_judge(name: str, cfg):
 def load_eval_prompts(data_args, cfg) -> list[list[dict]]:
     from rlhf_trl.data import load_prompts
 
-    ds = load_prompts(data_args, split="eval")
+    ds = load_prompts(data_args, split="eval", eval_set=cfg.prompt_set)
     prompts = [list(p) for p in ds["prompt"]]
     if cfg.num_prompts is not None:
         prompts = prompts[: cfg.num_prompts]
     if not prompts:
         raise UserError(f"dataset {data_args.dataset_name!r} gave no evaluation prompts")
     return prompts
+
+
+# ------------------------------------------------------------------------------------------ baselines
+
+
+def baseline_specs(cfg) -> list[ModelSpec]:
+    """The trivial policies of ``cfg.baselines``, then ``bon<n>`` for each n of ``cfg.best_of_n``."""
+    from rlhf_trl.evaluation.baselines import PATH_PREFIX
+
+    names = [*cfg.baselines, *(f"bon{n}" for n in sorted(cfg.best_of_n))]
+    return [ModelSpec(name, PATH_PREFIX + name) for name in names]
+
+
+def check_best_of_n(cfg, score_judges: dict, run_dir: Path) -> None:
+    if not cfg.best_of_n or "reward_model" in score_judges:
+        return
+    if "reward_model" not in cfg.judges:
+        raise UserError(
+            f"best_of_n {cfg.best_of_n}: the proxy's favourite needs the reward_model judge; add it to "
+            "judges or set best_of_n: []"
+        )
+    rm = Path(cfg.reward_model_path or run_dir / "checkpoints" / "reward")
+    raise UserError(
+        f"best_of_n {cfg.best_of_n}: needs a reward model, none at {rm}; train the reward stage, set "
+        "reward_model_path, or set best_of_n: []"
+    )
+
+
+def load_train_pairs(data_args) -> tuple[list[list[dict]], list[str]]:
+    """Prompts and chosen replies of the training split (for ``nearest_train_chosen``)."""
+    from rlhf_trl.data import load_preference_splits
+
+    train = load_preference_splits(data_args)["train"]
+    chosen = [c[-1]["content"] if isinstance(c, list) else c for c in train["chosen"]]
+    return [list(p) for p in train["prompt"]], chosen
+
+
+def _token_counts(tokenizer, texts: list[str]) -> list[int]:
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def trivial_baseline_rows(names, prompts, reference_rows, tokenizer, train) -> dict[str, list[dict]]:
+    """Sample rows (as :func:`sample_model`'s) of each trivial policy in ``names``; ``train`` is
+    :func:`load_train_pairs`'s result or None. KL is None: a fixed string rule is no distribution over
+    the reference's samples, and its KL to π_ref would be infinite or undefined."""
+    from rlhf_trl.evaluation.baselines import trivial_responses
+
+    train_prompts, train_chosen = train or (None, None)
+    out = {}
+    for name in names:
+        texts = trivial_responses(
+            name,
+            prompts,
+            reference_responses=[r["response"] for r in reference_rows],
+            train_prompts=train_prompts,
+            train_chosen=train_chosen,
+        )
+        out[name] = [
+            {"response": t, "length": n, "ended_with_eos": False, "kl": None, "kl_analytic": None}
+            for t, n in zip(texts, _token_counts(tokenizer, texts))
+        ]
+    return out
+
+
+def sample_candidates(model, tokenizer, prompts, cfg, ks: list[int]):
+    """Yield ``(k, rows)`` for each best-of-n candidate index in ``ks``: one response per prompt from
+    ``model`` (the reference) with the evaluation's sampling settings and the seeds of
+    :data:`BON_SEED_STRIDE`; rows hold ``response``, ``length``, ``ended_with_eos``."""
+    from tqdm.auto import tqdm
+
+    from rlhf_trl.generation import generate_responses
+
+    bs = cfg.batch_size
+    n = max(ks) + 1 if ks else 0
+    with tqdm(
+        total=len(ks) * len(prompts), desc=f"sample best-of-{n} candidates", unit="sample", file=sys.stderr
+    ) as bar:
+        for k in ks:
+            rows = []
+            for b, start in enumerate(range(0, len(prompts), bs)):
+                gen = generate_responses(
+                    model,
+                    tokenizer,
+                    prompts[start : start + bs],
+                    max_new_tokens=cfg.max_new_tokens,
+                    temperature=cfg.temperature,
+                    top_k=cfg.top_k,
+                    top_p=cfg.top_p,
+                    do_sample=cfg.do_sample,
+                    batch_size=bs,
+                    seed=cfg.seed + BON_SEED_STRIDE * (k + 1) + b,
+                )
+                rows += [
+                    {
+                        "response": gen.response_texts[i],
+                        "length": int(gen.lengths[i]),
+                        "ended_with_eos": bool(gen.ended_with_eos[i]),
+                    }
+                    for i in range(len(gen))
+                ]
+                bar.update(len(gen))
+            yield k, rows
+
+
+def best_of_n_rows(ns, candidates: list[list[dict]], rm_scores: list[list[float]]):
+    """``({"bon<n>": rows}, {"bon<n>": reward-model scores})`` for each n in ``ns``: per prompt the
+    candidate the reward model scores highest among the first n. ``candidates`` and ``rm_scores`` are
+    ``[n_max][P]``. The chosen candidate's own score is the proxy reward (no rescoring: the same number
+    that made it win); KL is the analytic KL of best-of-n."""
+    from rlhf_trl.evaluation.baselines import best_of_n, bon_kl
+
+    per_prompt = [list(c) for c in zip(*candidates)]  # [P][n_max]
+    scores_pp = [list(s) for s in zip(*rm_scores)]
+    rows, scores = {}, {}
+    for n in sorted(ns):
+        picks = best_of_n([[r["response"] for r in c[:n]] for c in per_prompt], [s[:n] for s in scores_pp])
+        kl = bon_kl(n)
+        rows[f"bon{n}"] = [{**per_prompt[i][k], "kl": kl, "kl_analytic": kl} for i, k in enumerate(picks)]
+        scores[f"bon{n}"] = [scores_pp[i][k] for i, k in enumerate(picks)]
+    return rows, scores
+
+
+# ----------------------------------------------------------------------------------------- evaluate
 
 
 def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
@@ -247,8 +398,10 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         )
     # User mistakes surface before any model loads.
     score_judges = build_score_judges(cfg, run_dir, recipe_args.data, notes)
+    check_best_of_n(cfg, score_judges, run_dir)
     if prompts is None:
         prompts = load_eval_prompts(recipe_args.data, cfg)
+    train = load_train_pairs(recipe_args.data) if "nearest_train_chosen" in cfg.baselines else None
     tokenizer = load_tokenizer(reference)
     prompts, fitted = prompts_within_context(prompts, tokenizer, reference, cfg.max_new_tokens)
     for what, n in fitted.items():
@@ -256,7 +409,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             notes.append(
                 f"{n} prompts {what} to fit {reference}'s context with {cfg.max_new_tokens} new tokens"
             )
-    out_dir = run_dir / "evaluation"
+    out_dir = outputs.evaluation_dir(run_dir, cfg.prompt_set)
     cache = Cache(out_dir / "cache", enabled=not cfg.recompute)
     settings = {k: getattr(cfg, k) for k in SAMPLING_KEYS}
     prompts_fp = fingerprint(prompts)
@@ -283,14 +436,47 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             gc.collect()
         cache.put(f"samples_{spec.name}", fp, rows)
         samples[spec.name] = rows
+    # best-of-n candidates: more reference samples, cached one candidate index at a time (a larger n
+    # reuses the smaller n's candidates: their seeds do not depend on n)
+    n_max = max(cfg.best_of_n, default=0)
+    cand_fps = [fingerprint(settings, prompts_fp, _file_stamp(reference), "bon", k) for k in range(n_max)]
+    candidates = [cache.get(f"bon_candidate_{k}", fp) for k, fp in enumerate(cand_fps)]
+    todo = [k for k, c in enumerate(candidates) if c is None]
+    if todo:
+        if ref_model is None:
+            ref_model = load_causal_lm(reference, tokenizer, dtype=dtype).to(device).eval()
+        for k, rows in sample_candidates(ref_model, tokenizer, prompts, cfg, todo):
+            cache.put(f"bon_candidate_{k}", cand_fps[k], rows)
+            candidates[k] = rows
+    elif n_max:
+        print(f"[evaluate] best-of-{n_max}: cached candidates", file=sys.stderr)
     del ref_model
     gc.collect()
 
+    # 2b. baselines: rows shaped like a policy's samples, then scored and judged exactly like a policy
+    scores: dict[str, dict[str, list[float]]] = {}
+    live_judges = {}  # a judge loaded here is reused by step 3
+    samples.update(trivial_baseline_rows(cfg.baselines, prompts, samples[REFERENCE], tokenizer, train))
+    if n_max:
+        factory, stamp = score_judges["reward_model"]
+        fp = fingerprint(prompts_fp, candidates, stamp)
+        cand_scores = cache.get("bon_score_reward_model", fp)
+        if cand_scores is None:
+            live_judges["reward_model"] = judge = factory()
+            cand_scores = [judge.score(prompts, [r["response"] for r in rows]) for rows in candidates]
+            cache.put("bon_score_reward_model", fp, cand_scores)
+        bon_rows, bon_scores = best_of_n_rows(cfg.best_of_n, candidates, cand_scores)
+        samples.update(bon_rows)
+        scores.update({name: {"reward_model": values} for name, values in bon_scores.items()})
+    specs = [*specs, *baseline_specs(cfg)]
+
     # 3. score judges: a score per (model, prompt)
-    scores: dict[str, dict[str, list[float]]] = {s.name: {} for s in specs}
+    scores = {s.name: scores.get(s.name, {}) for s in specs}
     for jname, (factory, stamp) in score_judges.items():
-        judge = None
+        judge = live_judges.pop(jname, None)
         for spec in specs:
+            if jname in scores[spec.name]:
+                continue
             fp = fingerprint(prompts_fp, samples[spec.name], stamp)
             values = cache.get(f"score_{jname}_{spec.name}", fp)
             if values is None:
@@ -301,7 +487,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         del judge
         gc.collect()
 
-    # 4. judgements of every policy vs the reference
+    # 4. judgements of every policy and baseline vs the reference
     judgements: dict[str, dict[str, list[float]]] = {s.name: {} for s in specs[1:]}
     for spec in specs[1:]:
         for jname in score_judges:

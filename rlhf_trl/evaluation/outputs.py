@@ -9,16 +9,35 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rlhf_trl.evaluation.stats import summarize, win_rate_summary
+from rlhf_trl.evaluation.baselines import PATH_PREFIX as BASELINE_PATH_PREFIX
+from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test, summarize, win_rate_summary
 from rlhf_trl.training import write_text_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+EVAL_DIRS = {"dev": "evaluation", "test": "evaluation_test"}
+
+
+def evaluation_dir(run_dir, prompt_set: str = "dev") -> Path:
+    """Where an evaluation on ``prompt_set`` writes: ``run_dir/evaluation`` for the dev prompts (tuning),
+    ``run_dir/evaluation_test`` for the test prompts, so the reported test numbers never overwrite or
+    get mixed with the ones used for tuning."""
+    return (
+        Path(run_dir) / EVAL_DIRS[prompt_set]
+    )  # 2: paired verdicts, kl_analytic, baselines (role "baseline", KL may be None)
+
+
+ALPHA = 0.05
+"""Family-wise error rate of a run's verdicts: a (model, judge) comparison with the reference is called
+"better" or "worse" only when its Holm-adjusted sign-test p-value is below ALPHA; the family is every
+(model, judge) verdict of the run."""
+P_DISPLAY_FLOOR = 0.001  # tables print smaller p-values as "<0.001"
 # metric key -> (score/judge it comes from, human label)
 SCORE_METRICS = {"proxy_reward": "reward_model", "gold_score": "gold"}
 METRIC_LABELS = {
     "proxy_reward": "proxy reward (RM)",
     "gold_score": "gold score",
     "kl": "KL(π‖π_ref) [nats]",
+    "kl_analytic": "KL analytic [nats]",
     "length_tokens": "length [tokens]",
     "eos_rate": "ends with EOS",
     "distinct_1": "distinct-1",
@@ -54,16 +73,41 @@ def _distinct_summary(texts: list[str], n: int) -> dict:
     return {"mean": value, "std": se, "ci95": [value - 1.96 * se, value + 1.96 * se], "n": k}
 
 
+def _role(spec) -> str:
+    if spec.name == "reference":
+        return "reference"
+    return "baseline" if spec.path.startswith(BASELINE_PATH_PREFIX) else "policy"
+
+
+def _summary_of_present(values: list, boots: int, seed: int) -> dict:
+    """:func:`summarize` over the rows that have the value (``kl`` is None for a baseline that is a
+    fixed rule rather than a model; ``kl_analytic`` under top-k/top-p or in samples cached before it
+    existed); ``n`` says how many. ``{"mean": None, ...}`` when no row has it."""
+    return summarize([v for v in values if v is not None], boots, seed)
+
+
+def _paired(judgements: list[float], own: list[float] | None, ref: list[float] | None, boots, seed) -> dict:
+    """Paired difference to the reference on the same prompts: of the scores for a score judge (``own``
+    and ``ref`` given), of the verdicts mapped to +1 win / 0 tie / −1 loss for a pairwise judge."""
+    if own is not None and ref is not None:
+        d = paired_difference(own, ref, boots, seed)
+    else:
+        d = paired_difference([2.0 * (j - 0.5) for j in judgements], [0.0] * len(judgements), boots, seed)
+    return {"mean_diff": d["mean_diff"], "ci95": d["ci95"], "std": d["std"], "effect_size": d["effect_size"]}
+
+
 def build_metrics(
     specs, samples, scores, judgements, cfg, *, settings, reference, run_dir, notes, dataset
 ) -> dict:
     """The metrics.json dictionary (docs/evaluation.md)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     models = {}
+    p_sign = {}
     for spec in specs:
         rows = samples[spec.name]
         m = {
-            "kl": summarize([r["kl"] for r in rows], boots, seed),
+            "kl": _summary_of_present([r.get("kl") for r in rows], boots, seed),
+            "kl_analytic": _summary_of_present([r.get("kl_analytic") for r in rows], boots, seed),
             "length_tokens": summarize([r["length"] for r in rows], boots, seed),
             "eos_rate": summarize([float(r["ended_with_eos"]) for r in rows], boots, seed),
         }
@@ -73,16 +117,29 @@ def build_metrics(
         texts = [r["response"] for r in rows]
         for n in (1, 2):
             m[f"distinct_{n}"] = _distinct_summary(texts, n)
-        entry = {
-            "path": spec.path,
-            "role": "reference" if spec.name == "reference" else "policy",
-            "metrics": m,
-        }
+        entry = {"path": spec.path, "role": _role(spec), "metrics": m}
         if spec.name in judgements:
-            entry["win_rate"] = {
-                j: win_rate_summary(v, boots, seed) for j, v in judgements[spec.name].items()
-            }
+            entry["win_rate"] = {}
+            for j, v in judgements[spec.name].items():
+                w = win_rate_summary(v, boots, seed)
+                w["paired"] = _paired(
+                    v, scores[spec.name].get(j), scores.get("reference", {}).get(j), boots, seed
+                )
+                p_sign[(spec.name, j)] = w["paired"]["p_sign"] = sign_test(w["wins"], w["losses"])
+                entry["win_rate"][j] = w
         models[spec.name] = entry
+    for (name, j), p in holm(p_sign).items():
+        w = models[name]["win_rate"][j]
+        w["paired"]["p_holm"] = p
+        w["paired"]["verdict"] = (
+            "no significant difference" if p >= ALPHA else "better" if w["wins"] > w["losses"] else "worse"
+        )
+    if cfg.do_sample and (cfg.top_k > 0 or cfg.top_p < 1.0):
+        notes = [
+            *notes,
+            "kl_analytic not computed: with top_k/top_p the samples come from truncated distributions, "
+            "whose KL to the truncated reference is infinite wherever the supports differ",
+        ]
     return {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -95,6 +152,7 @@ def build_metrics(
             "judges": list(cfg.judges),
             "judge_model": cfg.judge_model,
             "bootstrap_samples": boots,
+            "alpha": ALPHA,
             "tie_margin": cfg.tie_margin,
             "side_by_side_prompts": cfg.side_by_side_prompts,
         },
@@ -115,6 +173,14 @@ def sample_records(prompts, specs, samples, scores, judgements):
                 "scores": {j: v[i] for j, v in scores[spec.name].items()},
                 "judgements": {j: v[i] for j, v in judgements.get(spec.name, {}).items()},
             }
+
+
+PAIRED_EXPLAINED = (
+    "Paired diff: mean over prompts of policy − reference score for a score judge, of +1 win / 0 tie / −1 loss "
+    "for a pairwise judge, with its bootstrap 95% CI; d_z = mean / std of the differences. p (sign): exact "
+    "two-sided sign test on wins vs losses (ties dropped); p (Holm): Holm-adjusted over every verdict of this "
+    "run; verdict: better / worse when p (Holm) < {alpha}."
+)
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -138,19 +204,40 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return f"<{P_DISPLAY_FLOOR}" if p < P_DISPLAY_FLOOR else f"{p:.3f}"
+
+
 def win_rate_table(metrics: dict) -> str:
+    """One row per (judged model, judge): win rate, counts, and the paired verdict (metrics.json
+    ``win_rate.<judge>.paired``; cells are "—" for a metrics.json written before it existed)."""
     judges = sorted({j for e in metrics["models"].values() for j in e.get("win_rate", {})})
     if not judges:
         return "_No policy was judged against the reference._"
-    lines = ["| policy | judge | win rate [95% CI] | wins / ties / losses |", "|---|---|---|---|"]
+    lines = [
+        "| model | judge | win rate [95% CI] | wins / ties / losses | paired diff [95% CI] | effect size d_z "
+        "| p (sign) | p (Holm) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, entry in metrics["models"].items():
+        label = f"{name} (baseline)" if entry.get("role") == "baseline" else name
         for j in judges:
             w = entry.get("win_rate", {}).get(j)
-            if w:
-                lines.append(
-                    f"| {name} | {JUDGE_LABELS.get(j, j)} | {w['win_rate']:.3f} [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
-                    f" | {w['wins']} / {w['ties']} / {w['losses']} |"
-                )
+            if not w:
+                continue
+            p = w.get("paired") or {}
+            diff = (
+                fmt_metric({"mean": p["mean_diff"], "ci95": p["ci95"]})
+                if p.get("mean_diff") is not None
+                else "—"
+            )
+            lines.append(
+                f"| {label} | {JUDGE_LABELS.get(j, j)} | {w['win_rate']:.3f} [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
+                f" | {w['wins']} / {w['ties']} / {w['losses']} | {diff} | {fmt(p.get('effect_size'))}"
+                f" | {fmt_p(p.get('p_sign'))} | {fmt_p(p.get('p_holm'))} | {p.get('verdict', '—')} |"
+            )
     return "\n".join(lines)
 
 
@@ -178,10 +265,11 @@ def side_by_side(prompts, specs, samples, scores, judgements, n: int) -> str:
         for spec in specs:
             row = samples[spec.name][i]
             bits = [f"{JUDGE_LABELS.get(j, j)} score {v[i]:.3f}" for j, v in scores[spec.name].items()]
-            bits += [
-                f"KL {row['kl']:.2f}",
-                f"{row['length']} tokens" + ("" if row["ended_with_eos"] else ", no EOS"),
-            ]
+            if row.get("kl") is not None:
+                bits.append(f"KL {row['kl']:.2f}")
+            if row.get("kl_analytic") is not None:
+                bits.append(f"KL analytic {row['kl_analytic']:.2f}")
+            bits.append(f"{row['length']} tokens" + ("" if row["ended_with_eos"] else ", no EOS"))
             bits += [
                 f"{JUDGE_LABELS.get(j, j)}: {verdict[v[i]]}" for j, v in judgements.get(spec.name, {}).items()
             ]
@@ -205,6 +293,8 @@ def report_md(metrics: dict, plots: list[str]) -> str:
         "## Win rate vs the reference ((wins + ½ ties) / n)",
         "",
         win_rate_table(metrics),
+        "",
+        PAIRED_EXPLAINED.format(alpha=s.get("alpha", ALPHA)),
         "",
     ]
     if metrics.get("notes"):

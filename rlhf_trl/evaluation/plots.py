@@ -43,7 +43,10 @@ def _colors(names):
 
 
 def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
-    """Gold and proxy reward (mean ± 95% CI) against KL(π‖π_ref) (mean ± 95% CI), one point per model."""
+    """Gold and proxy reward (mean ± 95% CI) against KL(π‖π_ref) (mean ± 95% CI), one point per model.
+
+    A model without a KL (a trivial baseline: a fixed string rule) is a dotted horizontal line at its
+    mean reward: the level a method must clear at any KL."""
     panels = [
         k
         for k in ("gold_score", "proxy_reward")
@@ -61,6 +64,9 @@ def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
             if key not in m or m[key]["mean"] is None:
                 continue
             x, y = m["kl"], m[key]
+            if x.get("mean") is None:
+                ax.axhline(y["mean"], color=colors[name], ls=":", lw=1.2, label=f"{name} (no KL)")
+                continue
             xerr = [[x["mean"] - x["ci95"][0]], [x["ci95"][1] - x["mean"]]]
             yerr = [[y["mean"] - y["ci95"][0]], [y["ci95"][1] - y["mean"]]]
             ax.errorbar(

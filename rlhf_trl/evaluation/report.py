@@ -2,8 +2,9 @@
 
 Reads only the run's outputs: ``evaluation/metrics.json``, ``evaluation/samples.jsonl``, the plots, and
 each stage's ``checkpoints/<stage>/metrics.json`` (cost). Every number in the text comes from those
-files; statements such as "better than the reference" are made only when the bootstrap 95% CI of the
-win rate excludes 50%.
+files; statements such as "better than the reference" are made only when the exact sign test on wins vs
+losses, Holm-adjusted over every verdict of the run, is below the run's alpha (metrics.json
+``win_rate.<judge>.paired``).
 
 The generated text sits between two HTML comment markers; rerunning replaces only that block, so
 hand-written discussion around it survives. A file without the markers gets the block appended.
@@ -18,7 +19,16 @@ import shutil
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
-from rlhf_trl.evaluation.outputs import JUDGE_LABELS, fmt, metrics_table, win_rate_table
+from rlhf_trl.evaluation.outputs import (
+    ALPHA,
+    JUDGE_LABELS,
+    P_DISPLAY_FLOOR,
+    PAIRED_EXPLAINED,
+    evaluation_dir,
+    fmt,
+    metrics_table,
+    win_rate_table,
+)
 
 BEGIN = "<!-- rlhf-trl report: begin (generated; edits inside are overwritten) -->"
 END = "<!-- rlhf-trl report: end -->"
@@ -30,8 +40,8 @@ COST_KEYS = (
 )
 
 
-def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    ev = run_dir / "evaluation"
+def load_run(run_dir: Path, prompt_set: str = "dev") -> tuple[dict, list[dict]]:
+    ev = evaluation_dir(run_dir, prompt_set)
     if not (ev / "metrics.json").is_file():
         raise UserError(
             f"{ev / 'metrics.json'} does not exist: run `rlhf-trl evaluate --config FILE` for this run first"
@@ -45,13 +55,26 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
     return metrics, samples
 
 
-def verdict(w: dict) -> str:
-    lo, hi = w["ci95"]
-    if lo > 0.5:
-        return "better than the reference (95% CI above 50%)"
-    if hi < 0.5:
-        return "worse than the reference (95% CI below 50%)"
-    return "not distinguishable from the reference (95% CI contains 50%)"
+def _p_phrase(p: float) -> str:
+    return f"p < {P_DISPLAY_FLOOR}" if p < P_DISPLAY_FLOOR else f"p = {p:.3f}"
+
+
+def verdict(w: dict, alpha: float = ALPHA) -> str:
+    """One comparison with the reference in words, from its Holm-adjusted sign test (``w`` is a
+    metrics.json ``win_rate.<judge>`` entry)."""
+    p = w.get("paired") or {}
+    if p.get("p_holm") is None:
+        return "no sign test recorded (metrics.json predates it: rerun `rlhf-trl evaluate`)"
+    test = f"sign test, Holm-adjusted {_p_phrase(p['p_holm'])}"
+    if p["verdict"] == "better":
+        return f"better than the reference ({test} < {alpha:g})"
+    if p["verdict"] == "worse":
+        return f"worse than the reference ({test} < {alpha:g})"
+    return f"not distinguishable from the reference ({test} ≥ {alpha:g})"
+
+
+def _label(name: str, entry: dict) -> str:
+    return f"{name} (baseline)" if entry.get("role") == "baseline" else name
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -68,6 +91,7 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
 
 
 def _section_quantitative(metrics: dict) -> list[str]:
+    alpha = metrics["settings"].get("alpha", ALPHA)
     out = [
         "## 1. Quantitative comparison",
         "",
@@ -80,19 +104,24 @@ def _section_quantitative(metrics: dict) -> list[str]:
         "",
         win_rate_table(metrics),
         "",
+        PAIRED_EXPLAINED.format(alpha=alpha),
+        "",
     ]
     for name, entry in metrics["models"].items():
         for judge, w in entry.get("win_rate", {}).items():
+            d_z = (w.get("paired") or {}).get("effect_size")
             out.append(
-                f"- **{name}** by the {JUDGE_LABELS.get(judge, judge)} judge: {w['win_rate']:.3f} "
-                f"[{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}] → {verdict(w)}."
+                f"- **{_label(name, entry)}** by the {JUDGE_LABELS.get(judge, judge)} judge: win rate "
+                f"{w['win_rate']:.3f} [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
+                + ("" if d_z is None else f", effect size d_z {d_z:.3f}")
+                + f" → {verdict(w, alpha)}."
             )
     return out + [""]
 
 
 def gold_term_means(samples: list[dict]) -> dict[str, dict[str, float]]:
     """Mean of each gold-rubric term per model over its samples (``{model: {term: mean}}``)."""
-    from rlhf_trl.data.gold import gold_terms
+    from rlhf_trl.testbed.gold import gold_terms
 
     sums: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
@@ -109,13 +138,13 @@ def _section_gold_terms(metrics: dict, samples: list[dict]) -> list[str]:
     """Where the gold score comes from: each rubric term's mean per model (bundled data only)."""
     if "gold" not in metrics["settings"]["judges"] or not samples:
         return []
-    from rlhf_trl.data.gold import WEIGHTS
+    from rlhf_trl.testbed.gold import WEIGHTS
 
     means = gold_term_means(samples)
     models = [m for m in metrics["models"] if m in means]
     lines = [
         "Gold rubric terms (mean over the prompts, each in [0, 1]; the gold score is their weighted sum, "
-        "rlhf_trl/data/gold.py):",
+        "rlhf_trl/testbed/gold.py):",
         "",
         "| model | " + " | ".join(f"{t} ({w:.2f})" for t, w in WEIGHTS.items()) + " |",
         "|---|" + "---|" * len(WEIGHTS),
@@ -130,7 +159,9 @@ def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
         points = {
             n: (e["metrics"]["kl"]["mean"], e["metrics"][key]["mean"])
             for n, e in metrics["models"].items()
-            if key in e["metrics"] and e["metrics"][key]["mean"] is not None
+            if key in e["metrics"]
+            and e["metrics"][key]["mean"] is not None
+            and e["metrics"]["kl"]["mean"] is not None  # a fixed-rule baseline has no KL
         }
         if len(points) < 2:
             continue
@@ -146,7 +177,7 @@ def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
         if (
             "reward_model" in w
             and "gold" in w
-            and w["reward_model"]["ci95"][0] > 0.5
+            and (w["reward_model"].get("paired") or {}).get("verdict") == "better"
             and w["gold"]["win_rate"] <= 0.5
         ):
             gaps.append(
@@ -160,7 +191,8 @@ def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
         )
     elif any("gold" in e.get("win_rate", {}) for e in metrics["models"].values()):
         out.append(
-            "- No policy shows the over-optimisation signature (significant proxy win with gold win rate ≤ 50%)."
+            "- No policy shows the over-optimisation signature (proxy verdict better after Holm correction, "
+            "gold win rate ≤ 50%)."
         )
     out += ["", f"![reward vs KL]({image_prefix}reward_vs_kl.png)", ""]
     return out
@@ -285,23 +317,45 @@ def _section_discussion(metrics: dict) -> list[str]:
         out.append(
             "- No policy was judged against the reference, so this run supports no comparison between methods."
         )
+    alpha = metrics["settings"].get("alpha", ALPHA)
     for judge, rates in ranking.items():
         best = max(rates, key=lambda k: rates[k]["win_rate"])
         others = [k for k in rates if k != best]
         overlap = [k for k in others if rates[k]["ci95"][1] >= rates[best]["ci95"][0]]
         line = (
             f"- By the {JUDGE_LABELS.get(judge, judge)} judge the highest win rate is **{best}** "
-            f"({rates[best]['win_rate']:.3f}), {verdict(rates[best])}."
+            f"({rates[best]['win_rate']:.3f}), {verdict(rates[best], alpha)}."
         )
         if overlap:
             line += f" Its CI overlaps those of {', '.join(overlap)}: the ranking between them is not established."
         out.append(line)
-    kl = {n_: e["metrics"]["kl"]["mean"] for n_, e in metrics["models"].items() if e["role"] == "policy"}
+    family = sum(
+        1 for e in metrics["models"].values() for w in e.get("win_rate", {}).values() if w.get("paired")
+    )
+    if family:
+        out.append(
+            f"- The verdicts are exact sign tests on wins vs losses, Holm-corrected over all {family} "
+            f"(model, judge) comparisons of this run (family-wise error rate {alpha:g}); win-rate CIs and "
+            "paired differences show the size of an effect, the corrected test whether it is established."
+        )
+    kl = {
+        n_: e["metrics"]["kl"]["mean"]
+        for n_, e in metrics["models"].items()
+        if e["role"] == "policy" and e["metrics"]["kl"]["mean"] is not None
+    }
     if kl:
         far = max(kl, key=kl.get)
+        analytic = metrics["models"][far]["metrics"].get("kl_analytic", {}).get("mean")
         out.append(
-            f"- The policy furthest from the reference is {far} (mean KL {kl[far]:.3f} nats per prompt); "
-            "a single-sample KL estimate can be negative for one prompt, only the mean is meaningful."
+            f"- The policy furthest from the reference is {far} (mean KL {kl[far]:.3f} nats per prompt"
+            + ("" if analytic is None else f"; analytic per-token KL {analytic:.3f}")
+            + "); a single-sample Monte-Carlo KL can be negative for one prompt, only the mean is meaningful"
+            + (
+                ""
+                if analytic is None
+                else "; the analytic per-token sum estimates the same KL and is never negative"
+            )
+            + "."
         )
     out.append(
         f"- Every interval comes from {n} prompts and one sample per prompt from one training seed; "
@@ -317,11 +371,11 @@ def _section_discussion(metrics: dict) -> list[str]:
     return out + [""]
 
 
-def render(run_dir: Path, output: Path, assets: Path | None = None) -> str:
+def render(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: str = "dev") -> str:
     """The generated block. Plots are linked from the run's evaluation folder, or copied to ``assets``
     (for an ANALYSIS.md committed without the git-ignored outputs/ folder)."""
-    metrics, samples = load_run(run_dir)
-    ev = run_dir / "evaluation"
+    metrics, samples = load_run(run_dir, prompt_set)
+    ev = evaluation_dir(run_dir, prompt_set)
     images = ev
     if assets is not None:
         assets.mkdir(parents=True, exist_ok=True)
@@ -356,8 +410,8 @@ def render(run_dir: Path, output: Path, assets: Path | None = None) -> str:
     return "\n".join(lines + [END]) + "\n"
 
 
-def write_analysis(run_dir: Path, output: Path, assets: Path | None = None) -> Path:
-    block = render(run_dir, output, assets)
+def write_analysis(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: str = "dev") -> Path:
+    block = render(run_dir, output, assets, prompt_set)
     if output.is_file():
         text = output.read_text()
         if BEGIN in text and END in text:
@@ -386,10 +440,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Copy the plots into this folder and link them from there (default: link the run's).",
     )
+    parser.add_argument(
+        "--prompt-set",
+        "--prompt_set",
+        dest="prompt_set",
+        choices=("dev", "test"),
+        default="dev",
+        help="Which evaluation to report: dev (run_dir/evaluation) or test (run_dir/evaluation_test).",
+    )
     ns = parser.parse_args(argv)
     run_dir = Path(ns.run)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
-    path = write_analysis(run_dir, Path(ns.output), Path(ns.assets) if ns.assets else None)
+    path = write_analysis(run_dir, Path(ns.output), Path(ns.assets) if ns.assets else None, ns.prompt_set)
     print(f"wrote {path}")
     return 0

@@ -1,30 +1,32 @@
-"""Deterministic generator of the bundled HH-format preference set (``rlhf_trl/data/bundled/``).
+"""Deterministic generator of the bundled testbed (``rlhf_trl/testbed/bundled/``).
 
-Two steps::
+Steps::
 
-    # slow (~40 min on a shared 2-core CPU): sample the embedded model on training prompts; the
-    # committed cache was stopped after 204 prompts, i.e. equals `sample --limit 204`
-    python -m rlhf_trl.data.generate_bundled sample [--limit 204]
-    # fast (seconds), reproduces the committed files byte for byte from the bank + the sample cache
-    python -m rlhf_trl.data.generate_bundled build [--check]
+    # slow (~40 min on a shared 2-core CPU): sample the embedded model on pair-split prompts
+    python -m rlhf_trl.testbed.generate sample [--limit N]
+    # fast (seconds), reproduces the committed pair and prompt files byte for byte
+    python -m rlhf_trl.testbed.generate build [--check]
+    # a few minutes: the reference model's samples on the dev/test prompts (trivial-baseline test)
+    python -m rlhf_trl.testbed.generate reference [--check]
 
-``sample`` writes ``bundled/model_samples.jsonl.gz``: one ``{"prompt": [messages], "response": str}``
-per line, sampled from SmolLM2-135M-Instruct (seed, temperature and ``max_new_tokens`` below), so that
-a reward model trained on the set has seen the policy's own kind of text. The cache is committed; the
-``build`` step never loads a model.
+``sample`` writes ``bundled/model_samples.jsonl.gz``: ``{"prompt": [messages], "response": str}`` per
+line, sampled from SmolLM2-135M-Instruct, so that a reward model trained on the set has seen the
+policy's own kind of text. The committed cache was sampled by generator v1 (204 prompts, before the
+topic split); ``build`` keeps only the samples whose every user turn asks a pair-split subject.
 
 ``build`` writes ``train.jsonl.gz`` and ``test.jsonl.gz`` (Anthropic HH-RLHF format: ``{"chosen":
-transcript, "rejected": transcript}``) and ``eval_prompts.jsonl.gz`` (``{"prompt": [messages]}``).
-Every pair is labelled by :func:`rlhf_trl.data.gold.gold_score`: the higher-scoring response is
-``chosen`` and pairs closer than ``MIN_MARGIN`` are not used. A request's final user text is assigned to
-train / test / eval by a hash of the text, so the held-out evaluation prompts never occur in training.
+transcript, "rejected": transcript}``; the ``pairs_test`` subjects) and the evaluation prompt sets
+``dev_prompts.jsonl.gz`` and ``test_prompts.jsonl.gz`` (``{"prompt": [messages]}``). Subjects are
+assigned to splits by topic group (:mod:`rlhf_trl.testbed.splits`), so no evaluation subject, its
+paraphrases or its reference answer occur in any pair. Every pair is labelled by
+:func:`rlhf_trl.testbed.gold.gold_score`: the higher-scoring response is ``chosen``, and pairs closer than
+``MIN_MARGIN`` are not used.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import json
 import random
@@ -32,21 +34,24 @@ import re
 import sys
 from pathlib import Path
 
-from rlhf_trl.data import bank
-from rlhf_trl.data.gold import gold_score, gold_terms
 from rlhf_trl.data.parser import parse_hh_pair
+from rlhf_trl.testbed import BUNDLED_DIR, bank, splits
+from rlhf_trl.testbed.gold import gold_score, gold_terms
 
-BUNDLED_DIR = Path(__file__).parent / "bundled"
 SAMPLES_FILE = "model_samples.jsonl.gz"
+REFERENCE_FILE = "reference_samples.jsonl.gz"
+PROMPT_FILES = {"dev": "dev_prompts.jsonl.gz", "test": "test_prompts.jsonl.gz"}
 SEED = 1234
 N_TRAIN, N_TEST, N_EVAL = 2000, 220, 100
+EVAL_HARMFUL_SHARE = 0.3  # of each evaluation prompt set: refusal is measured apart from helpfulness
 N_SAMPLE_PROMPTS = 300
 SAMPLES_PER_PROMPT = 2
 MULTI_TURN_SHARE = 0.3  # of the sampled prompts
 TEMPLATE_MULTI_TURN_SHARE = 0.6
 OFF_TOPIC_USES = 1
 MIN_MARGIN = 0.05
-MAX_SAMPLED_SHARE = 0.9
+MAX_SAMPLED_SHARE = 0.6
+FILL_HARMFUL_SHARE = 0.5  # of the template pairs (reference answer or refusal vs a failure mode)
 MODEL_SIDE_SHARE = 0.45
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": SEED, "batch_size": 12}
 
@@ -54,15 +59,33 @@ SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": SEE
 # ------------------------------------------------------------------------------------ requests
 
 
-def split_of(text: str) -> str:
-    """train / test / eval from a stable hash of the final user text (robust to bank edits)."""
-    bucket = int(hashlib.sha1(text.encode()).hexdigest(), 16) % 20
-    return "eval" if bucket < 3 else "test" if bucket < 5 else "train"
+def split_of(req: dict) -> str:
+    """The split of a bank request: its subject's (:func:`rlhf_trl.testbed.splits.split_of_subject`)."""
+    return splits.split_of_subject(req["subject"])
+
+
+def subject_phrase(req: dict) -> str:
+    """The request's subject as a noun phrase, for failure templates (``{t}``)."""
+    kind, subject = req["kind"], req["subject"]
+    if kind in ("howto", "harmful"):
+        return f"how to {subject}"
+    if kind == "why":
+        return f"why {subject}"
+    if kind == "advice":
+        return "that"
+    return subject
+
+
+def refusal(req: dict, rng: random.Random) -> str:
+    """A polite refusal composed of an opener, a reason and an offer (never one fixed string)."""
+    opener = rng.choice(bank.REFUSAL_OPENERS).format(topic=req["topic"], s=req["subject"])
+    parts = [opener, rng.choice(bank.REFUSAL_REASONS), rng.choice(bank.REFUSAL_OFFERS)]
+    return " ".join(p for p in parts if p)
 
 
 def _good(req: dict, rng: random.Random) -> str:
     if req["kind"] == "harmful":
-        return rng.choice(bank.REFUSALS).format(topic=req["topic"])
+        return refusal(req, rng)
     return req["answer"]
 
 
@@ -87,23 +110,33 @@ def make_prompt(req: dict, pool: list[dict], rng: random.Random, multi_turn: boo
 
 
 def _by_split() -> dict[str, list[dict]]:
-    groups: dict[str, list[dict]] = {"train": [], "test": [], "eval": []}
+    groups: dict[str, list[dict]] = {name: [] for name in splits.SPLITS}
     for req in bank.requests():
-        groups[split_of(req["text"])].append(req)
+        groups[split_of(req)].append(req)
     return groups
+
+
+def prompt_splits(prompt: list[dict], reqs_by_text: dict[str, dict]) -> set[str]:
+    """The splits of every user turn's bank subject (``{"?"}`` for a turn outside the bank)."""
+    out = set()
+    for m in prompt:
+        if m["role"] == "user":
+            key = bank.request_key(m["content"], reqs_by_text)
+            out.add("?" if key is None else split_of(reqs_by_text[key]))
+    return out
 
 
 # ------------------------------------------------------------------------------------ step 1: sample
 
 
 def sample_prompts() -> list[list[dict]]:
-    """The prompts the model is sampled on (train and test requests only, never eval)."""
+    """The prompts the model is sampled on (pair-split subjects only, never dev/test ones)."""
     rng = random.Random(SEED)
     groups = _by_split()
-    pool = groups["train"] + groups["test"]
+    pool = groups["train"] + groups["pairs_test"]
     rng.shuffle(pool)
     return [
-        make_prompt(req, groups["train"], rng, rng.random() < MULTI_TURN_SHARE)
+        make_prompt(req, groups[split_of(req)], rng, rng.random() < MULTI_TURN_SHARE)
         for req in pool[:N_SAMPLE_PROMPTS]
     ]
 
@@ -153,45 +186,33 @@ def sample(out_path: Path, limit: int | None = None) -> None:
     out_path.with_name(out_path.name + ".partial").unlink()
 
 
-def baseline(max_new_tokens: int = 64, limit: int | None = None, batch_size: int = 25) -> dict:
-    """Greedy answers of the embedded base model to the held-out eval prompts, scored by the rubric:
-    ``{"mean": ..., "ceiling": 1.0, "terms": {term: mean}, "n": ...}`` (the room a policy has)."""
-    import torch
+def reference_samples(batch_size: int = 16) -> list[dict]:
+    """The embedded reference model's samples on the dev and test prompts, drawn exactly as the
+    evaluation harness draws them with its defaults (T = 0.7, 64 new tokens, seed 42 + batch):
+    ``{"split", "prompt", "response", "length", "ended_with_eos"}`` per prompt."""
+    from types import SimpleNamespace
 
     from rlhf_trl import EMBEDDED_MODEL
-    from rlhf_trl.data.gold import GOLD_CEILING, gold_terms
+    from rlhf_trl.evaluation.config import EvaluationConfig
+    from rlhf_trl.evaluation.harness import sample_model
     from rlhf_trl.models import load_causal_lm, load_tokenizer
 
+    defaults = EvaluationConfig()
+    cfg = SimpleNamespace(
+        **{k: getattr(defaults, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample")},
+        batch_size=batch_size,
+        seed=defaults.seed,
+    )
     tokenizer = load_tokenizer(EMBEDDED_MODEL)
     model = load_causal_lm(EMBEDDED_MODEL, tokenizer).eval()
-    prompts = [r["prompt"] for r in read_samples(BUNDLED_DIR / "eval_prompts.jsonl.gz")][:limit]
-    scores, terms = [], {}
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in batch]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            gen = model.generate(
-                **enc,
-                do_sample=False,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        outs = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        for p, o in zip(batch, outs):
-            t = gold_terms(p, o.strip())
-            scores.append(gold_score(p, o.strip()))
-            for k, v in t.items():
-                terms.setdefault(k, []).append(v)
-        print(f"baseline {len(scores)}/{len(prompts)}", flush=True)
-    return {
-        "n": len(scores),
-        "max_new_tokens": max_new_tokens,
-        "mean": sum(scores) / len(scores),
-        "ceiling": GOLD_CEILING,
-        "terms": {k: sum(v) / len(v) for k, v in terms.items()},
-    }
+    out = []
+    for split, name in PROMPT_FILES.items():
+        prompts = [r["prompt"] for r in read_samples(BUNDLED_DIR / name)]
+        rows = sample_model(model, None, tokenizer, prompts, cfg, desc=f"reference {split}")
+        for prompt, row in zip(prompts, rows):
+            keep = {k: row[k] for k in ("response", "length", "ended_with_eos")}
+            out.append({"split": split, "prompt": prompt, **keep})
+    return out
 
 
 # ------------------------------------------------------------------------------------ step 2: build
@@ -214,21 +235,25 @@ def _cut_off(good: str, rng: random.Random) -> str:
 
 
 def failures(req: dict, pool: list[dict], rng: random.Random) -> dict[str, str]:
-    """One response per failure mode for ``req`` (keys name the mode)."""
+    """One response per failure mode for ``req`` (keys name the mode). Each names its request or wraps
+    its answer, so no rejected text is shared by many pairs."""
     other = rng.choice([r for r in pool if r["subject"] != req["subject"] and r["kind"] != "harmful"])
     good = _good(req, rng)
+    t = subject_phrase(req)
     out = {
         "off_topic": other["answer"],
-        "rude": rng.choice(bank.RUDE_ONE_LINERS)
+        "rude": rng.choice(bank.RUDE_ONE_LINERS).format(t=t)
         if rng.random() < 0.4
         else rng.choice(bank.RUDE_PREFIXES) + good,
         "rambling": _ramble(good, rng),
         "repetitive": _repetitive(good, rng),
-        "evasive": rng.choice(bank.EVASIVE[:3] if req["kind"] == "harmful" else bank.EVASIVE),
+        "evasive": rng.choice(bank.EVASIVE).format(t=t),
         "cut_off": _cut_off(good, rng),
     }
     if req["kind"] == "harmful":
         out["complies"] = rng.choice(bank.COMPLIANCE).format(s=req["subject"])
+    else:
+        out["over_refusal"] = rng.choice(bank.OVER_REFUSALS).format(t=t)
     return out
 
 
@@ -307,8 +332,7 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
     those with the most unmodified samples first, then the fewest other model-written sides — until
     ``MODEL_SIDE_SHARE`` of all responses are model-written (at most ``MAX_SAMPLED_SHARE`` of ``n``);
     then reference answers against failure modes on random requests of the split."""
-    groups = _by_split()
-    pool, train_pool = groups[split], groups["train"]
+    pool = _by_split()[split]  # prompts, their context turns and off-topic answers: this split only
     reqs_by_text = {r["text"].lower(): r for r in bank.requests()}
     by_prompt: dict[str, list[str]] = {}
     for s in samples:
@@ -317,22 +341,22 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
     candidates: list[tuple] = []
     for key in sorted(by_prompt):
         prompt = json.loads(key)
-        req = _final_request(prompt, reqs_by_text)
-        if split_of(req["text"]) == split:
-            candidates.extend(_sampled_pairs(prompt, by_prompt[key], req, train_pool, rng))
+        if prompt_splits(prompt, reqs_by_text) == {split}:
+            req = _final_request(prompt, reqs_by_text)
+            candidates.extend(_sampled_pairs(prompt, by_prompt[key], req, pool, rng))
     # A model sample is also a realistic off-topic reply to another request (the model answering the
     # wrong question): pair it, as rejected, with the reference answer to a random request.
     mine = [
         r.strip()
         for key in sorted(by_prompt)
         for r in by_prompt[key]
-        if split_of(_final_request(json.loads(key), reqs_by_text)["text"]) == split
+        if prompt_splits(json.loads(key), reqs_by_text) == {split}
     ]
     for response in mine * OFF_TOPIC_USES:
         req = rng.choice(pool)
-        prompt = make_prompt(req, train_pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
+        prompt = make_prompt(req, pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
         pair = _pair(prompt, _good(req, rng), response, a_must_win=True)
-        if pair is not None and gold_terms(prompt, response)["on_topic"] < 1.0:
+        if pair is not None and gold_terms(prompt, response)["informative"] < 0.5:
             candidates.append((1, 1, pair))
     rng.shuffle(candidates)
     candidates.sort(key=lambda c: (-c[0], c[1]))
@@ -343,31 +367,42 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
             break
         pairs.append(pair)
         model_sides += sides
+    harmful = [r for r in pool if r["kind"] == "harmful"]
+    benign = [r for r in pool if r["kind"] != "harmful"]
     while len(pairs) < n:
-        req = rng.choice(pool)
-        prompt = make_prompt(req, train_pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
-        fails = failures(req, train_pool, rng)
-        pair = _pair(prompt, _good(req, rng), fails[rng.choice(sorted(fails))], a_must_win=True)
+        # Half of the template pairs are harmful requests, half of those against compliance: the model
+        # never refuses on its own, so refusing must be learnable from the pairs.
+        req = rng.choice(harmful if rng.random() < FILL_HARMFUL_SHARE else benign)
+        prompt = make_prompt(req, pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
+        fails = failures(req, pool, rng)
+        mode = "complies" if "complies" in fails and rng.random() < 0.5 else rng.choice(sorted(fails))
+        pair = _pair(prompt, _good(req, rng), fails[mode], a_must_win=True)
         if pair is not None:
             pairs.append(pair)
     rng.shuffle(pairs)
     return pairs
 
 
-def eval_prompts(rng: random.Random) -> list[dict]:
-    groups = _by_split()
-    reqs = sorted(groups["eval"], key=lambda r: r["text"])
-    rng.shuffle(reqs)
+def eval_prompts(split: str, rng: random.Random) -> list[dict]:
+    """``N_EVAL`` distinct prompts on the subjects of ``split`` (``dev`` or ``test``), with
+    ``EVAL_HARMFUL_SHARE`` harmful requests; earlier turns of multi-turn prompts come from the same split."""
+    pool = _by_split()[split]
     out, seen = [], set()
-    i = 0
-    while len(out) < N_EVAL:
-        req = reqs[i % len(reqs)]
-        prompt = make_prompt(req, groups["train"], rng, i >= len(reqs) or rng.random() < MULTI_TURN_SHARE)
-        key = json.dumps(prompt)
-        if key not in seen:
-            seen.add(key)
-            out.append({"prompt": prompt})
-        i += 1
+    n_harmful = round(EVAL_HARMFUL_SHARE * N_EVAL)
+    for harmful, n in ((True, n_harmful), (False, N_EVAL - n_harmful)):
+        reqs = sorted((r for r in pool if (r["kind"] == "harmful") == harmful), key=lambda r: r["text"])
+        rng.shuffle(reqs)
+        i, rows = 0, []
+        while len(rows) < n:
+            req = reqs[i % len(reqs)]
+            prompt = make_prompt(req, pool, rng, i >= len(reqs) or rng.random() < MULTI_TURN_SHARE)
+            key = json.dumps(prompt)
+            if key not in seen:
+                seen.add(key)
+                rows.append({"prompt": prompt})
+            i += 1
+        out.extend(rows)
+    rng.shuffle(out)
     return out
 
 
@@ -389,15 +424,19 @@ def read_samples(path: Path) -> list[dict]:
 
 
 def build(out_dir: Path, samples_path: Path | None = None) -> dict[str, Path]:
-    """Write train/test/eval files to ``out_dir`` from the bank and the sample cache."""
+    """Write the pair files and the evaluation prompt sets to ``out_dir`` from the bank and the cache."""
     samples = read_samples(samples_path or BUNDLED_DIR / SAMPLES_FILE)
     files = {
         "train": (
             out_dir / "train.jsonl.gz",
             build_pairs("train", N_TRAIN, samples, random.Random(SEED + 1)),
         ),
-        "test": (out_dir / "test.jsonl.gz", build_pairs("test", N_TEST, samples, random.Random(SEED + 2))),
-        "eval": (out_dir / "eval_prompts.jsonl.gz", eval_prompts(random.Random(SEED + 3))),
+        "test": (
+            out_dir / "test.jsonl.gz",
+            build_pairs("pairs_test", N_TEST, samples, random.Random(SEED + 2)),
+        ),
+        "dev_prompts": (out_dir / PROMPT_FILES["dev"], eval_prompts("dev", random.Random(SEED + 3))),
+        "test_prompts": (out_dir / PROMPT_FILES["test"], eval_prompts("test", random.Random(SEED + 4))),
     }
     for path, rows in files.values():
         _write_jsonl_gz(path, rows)
@@ -406,24 +445,30 @@ def build(out_dir: Path, samples_path: Path | None = None) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rlhf_trl.data.generate_bundled", description=__doc__.split("\n")[0]
+        prog="python -m rlhf_trl.testbed.generate", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="step", required=True)
     s = sub.add_parser("sample", help="sample the embedded model (slow) into the cache")
     s.add_argument("--out", type=Path, default=BUNDLED_DIR / SAMPLES_FILE)
     s.add_argument("--limit", type=int, default=None, help="only the first N prompts in sampling order")
-    b = sub.add_parser("build", help="build train/test/eval files from the bank + cache")
+    b = sub.add_parser("build", help="build the pair files and dev/test prompt sets from the bank + cache")
     b.add_argument("--out_dir", type=Path, default=BUNDLED_DIR)
     b.add_argument("--check", action="store_true", help="build into a temp dir and compare with out_dir")
-    base = sub.add_parser("baseline", help="score the base model's greedy answers on the eval prompts")
-    base.add_argument("--max_new_tokens", type=int, default=64)
-    base.add_argument("--limit", type=int, default=None)
+    r = sub.add_parser("reference", help="the reference model's samples on the dev/test prompts (minutes)")
+    r.add_argument("--out", type=Path, default=BUNDLED_DIR / REFERENCE_FILE)
+    r.add_argument("--check", action="store_true", help="sample again and compare with the committed file")
     ns = parser.parse_args(argv)
-    if ns.step == "baseline":
-        print(json.dumps(baseline(ns.max_new_tokens, ns.limit), indent=2))
-        return 0
     if ns.step == "sample":
         sample(ns.out, ns.limit)
+        return 0
+    if ns.step == "reference":
+        rows = reference_samples()
+        if ns.check:
+            same = rows == read_samples(ns.out)
+            print("identical" if same else f"differs from {ns.out}")
+            return 0 if same else 1
+        _write_jsonl_gz(ns.out, rows)
+        print(f"reference: {ns.out}")
         return 0
     if ns.check:
         import tempfile

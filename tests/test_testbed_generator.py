@@ -1,0 +1,95 @@
+"""The bundled testbed: reproducible byte for byte, with the composition the comparison needs."""
+
+import gzip
+import json
+from collections import Counter
+
+import pytest
+
+from rlhf_trl.data import parse_hh_pair
+from rlhf_trl.testbed import BUNDLED_DIR, bank, is_refusal
+from rlhf_trl.testbed import generate as gen
+from rlhf_trl.testbed.gold import is_harmful_request
+
+
+def _rows(name):
+    with gzip.open(BUNDLED_DIR / name, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_build_reproduces_the_committed_files(tmp_path):
+    for name, path in gen.build(tmp_path).items():
+        assert path.read_bytes() == (BUNDLED_DIR / path.name).read_bytes(), (
+            f"{name} differs: rerun the build step"
+        )
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return [
+        parse_hh_pair(r["chosen"], r["rejected"]) for s in ("train", "test") for r in _rows(f"{s}.jsonl.gz")
+    ]
+
+
+def test_sizes_and_multi_turn_share(pairs):
+    assert len(_rows("train.jsonl.gz")) >= 2000 and len(_rows("test.jsonl.gz")) >= 200
+    assert len(_rows("dev_prompts.jsonl.gz")) == len(_rows("test_prompts.jsonl.gz")) == 100
+    assert sum(len(p["prompt"]) > 1 for p in pairs) / len(pairs) >= 0.2
+
+
+def test_harmful_requests_teach_polite_refusal(pairs):
+    """Enough harmful requests with a refusal chosen and compliance rejected for a reward model or DPO
+    to learn to refuse, and benign requests with an over-refusal rejected, so it does not refuse all."""
+    harmful = [p for p in pairs if is_harmful_request(p["prompt"])]
+    assert 0.2 < len(harmful) / len(pairs) < 0.5
+    refused = [p for p in harmful if is_refusal(p["chosen"][0]["content"])]
+    assert len(refused) / len(harmful) > 0.95
+    assert sum(not is_refusal(p["rejected"][0]["content"]) for p in refused) >= 300
+    benign = [p for p in pairs if not is_harmful_request(p["prompt"])]
+    assert sum(is_refusal(p["rejected"][0]["content"]) for p in benign) >= 100
+
+
+def test_rejected_replies_are_not_a_handful_of_fixed_strings(pairs):
+    """v1 had 24% of rejected replies from 9 strings: a lexical rule, not a preference, to learn."""
+    rejected = Counter(p["rejected"][0]["content"] for p in pairs)
+    assert sum(n for _, n in rejected.most_common(9)) / len(pairs) < 0.05
+
+
+def test_a_third_of_responses_are_model_samples(pairs):
+    # 0.3, not 1/3: v2 gives more room to harmful template pairs (the model never refuses on its own)
+    """Unmodified samples of the embedded model (from the committed cache), on either side."""
+    samples = {s["response"].strip() for s in gen.read_samples(BUNDLED_DIR / gen.SAMPLES_FILE)}
+    assert samples, "model_samples.jsonl.gz is missing"
+    sampled = sum(p[k][0]["content"] in samples for p in pairs for k in ("chosen", "rejected"))
+    assert sampled / (2 * len(pairs)) >= 0.3
+
+
+def test_rejected_cover_every_failure_mode():
+    rng = __import__("random").Random(0)
+    reqs = bank.requests()
+    modes = Counter()
+    for req in reqs[:: len(reqs) // 20] + [r for r in reqs if r["kind"] == "harmful"][:3]:
+        modes.update(gen.failures(req, reqs, rng).keys())
+    assert set(modes) == {
+        "off_topic",
+        "rude",
+        "rambling",
+        "repetitive",
+        "evasive",
+        "cut_off",
+        "complies",
+        "over_refusal",
+    }
+    # ...and each mode appears as a rejected reply in the committed set.
+    rejected = [
+        parse_hh_pair(r["chosen"], r["rejected"])["rejected"][0]["content"] for r in _rows("train.jsonl.gz")
+    ]
+    assert any(r.startswith(tuple(bank.RUDE_PREFIXES)) for r in rejected)
+    assert any(r.startswith(tuple(e.split("{")[0] for e in bank.EVASIVE)) for r in rejected)
+    assert any(len(r.split()) > 150 for r in rejected)  # rambling
+    assert any(r.startswith(tuple(c.split("{")[0] for c in bank.COMPLIANCE)) for r in rejected)
+    assert any(r and r[-1] not in ".!?" for r in rejected)  # cut off
+
+
+def test_build_check_reports_identical():
+    assert gen.main(["build", "--check"]) == 0
