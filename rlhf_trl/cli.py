@@ -22,7 +22,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "rlhf_trl.evaluation.harness:main",
         "Judge the reference and every trained policy of a run.",
     ),
-    "report": ("rlhf_trl.evaluation.report:main", "Write ANALYSIS.md from a run's evaluation outputs."),
+    "report": (
+        "rlhf_trl.evaluation.report:main",
+        "Write ANALYSIS.md from a run's (or several seeds') evaluation outputs.",
+    ),
     "keys": ("rlhf_trl.cli:keys_main", "List the config keys a stage accepts, with their help."),
 }
 

@@ -50,10 +50,12 @@ def recipe_file(stage: str) -> Path:
     return RECIPES / ("evaluate.py" if stage == "evaluation" else f"{stage}.py")
 
 
-def done_marker(run_dir: Path, stage: str) -> Path:
+def done_marker(run_dir: Path, stage: str, prompt_set: str = "dev") -> Path:
     """The file whose existence means ``stage`` finished (written last by each recipe)."""
     if stage == "evaluation":
-        return run_dir / "evaluation" / "metrics.json"
+        from rlhf_trl.evaluation.outputs import evaluation_dir
+
+        return evaluation_dir(run_dir, prompt_set) / "metrics.json"
     return run_dir / "checkpoints" / stage / "metrics.json"
 
 
@@ -172,7 +174,8 @@ def main(argv: list[str]) -> int:
     early = [s for s in stages[: stages.index("sft")] if s in FROM_SFT] if "sft" in stages else []
     if early:
         raise UserError(f"demo.stages: sft must come before {early[0]}, which starts from the SFT model")
-    sections = (yaml.safe_load(Path(ns.config).read_text()) or {}) if from_sft else {}
+    sections = yaml.safe_load(Path(ns.config).read_text()) or {}
+    prompt_set = (sections.get("evaluation") or {}).get("prompt_set", "dev")
     sft_model = run_dir / "checkpoints" / "sft"
     if from_sft and "sft" not in stages and (ns.restart or not (sft_model / "config.json").is_file()):
         raise UserError(
@@ -189,8 +192,9 @@ def main(argv: list[str]) -> int:
     timings: dict[str, float] = {}
     for k, stage in enumerate(stages, start=1):
         header = f"[{k}/{len(stages)}] {stage}"
-        if done_marker(run_dir, stage).is_file():
-            print(f"{header}: done already ({done_marker(run_dir, stage)}); --restart to redo", flush=True)
+        marker = done_marker(run_dir, stage, prompt_set)
+        if marker.is_file():
+            print(f"{header}: done already ({marker}); --restart to redo", flush=True)
             continue
         flags = stage_flags(run_dir, stage, ns.restart) + (
             sft_flags(run_dir, stage, sections) if from_sft else []

@@ -13,7 +13,8 @@ Steps (each model sees the same prompts, sampling settings and per-batch seeds):
 5. write ``run_dir/evaluation/``: metrics.json, samples.jsonl, side_by_side.md, report.md, PNG plots.
 
 Steps 2–4 are cached per model under ``run_dir/evaluation/cache/`` with a fingerprint of everything
-they depend on (settings, prompts, checkpoint files); ``recompute: true`` (``--recompute``) redoes them.
+they depend on (settings, prompts, checkpoint files), a pairwise judge's answers one question at a time
+(rlhf_trl.evaluation.pairwise); ``recompute: true`` (``--recompute``) redoes them.
 """
 
 from __future__ import annotations
@@ -219,6 +220,9 @@ def build_score_judges(cfg, run_dir: Path, data_args, notes: list[str]):
 
 
 def build_pairwise_judge(name: str, cfg):
+    """``(make_judge, identity)`` of pairwise judge ``name``: ``make_judge()`` gives the judge (a local LM
+    loads only then, when some answer is not cached); ``identity`` is what its answers depend on besides
+    the question (rlhf_trl.evaluation.pairwise), never a secret: the base URL without credentials, no key."""
     from rlhf_trl import judges
     from rlhf_trl.models import resolve_model_path
 
@@ -226,7 +230,14 @@ def build_pairwise_judge(name: str, cfg):
         from rlhf_trl import EMBEDDED_MODEL
 
         path = cfg.judge_model or EMBEDDED_MODEL
-        return judges.LocalLMJudge(path), _file_stamp(resolve_model_path(path))
+        identity = {
+            "judge": name,
+            "model": path,
+            "weights": _file_stamp(resolve_model_path(path)),
+            "template": judges.template_hash(judges.LocalLMJudge.template),
+        }
+        return (lambda: judges.LocalLMJudge(path)), identity
+    # built now: a bad key or URL stops here, before any request
     judge = judges.HTTPJudge(
         cfg.judge_base_url,
         model=cfg.judge_model or "gpt-4o-mini",
@@ -235,7 +246,7 @@ def build_pairwise_judge(name: str, cfg):
         retries=cfg.judge_retries,
         timeout_s=cfg.judge_timeout_s,
     )
-    return judge, f"{cfg.judge_base_url}|{judge.model}"
+    return (lambda: judge), judge.cache_identity
 
 
 def load_eval_prompts(data_args, cfg) -> list[list[dict]]:
@@ -496,7 +507,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
                 outcome_from_scores(p, r, cfg.tie_margin) for p, r in zip(pol, ref)
             ]
     for jname in [j for j in cfg.judges if j in ("local_lm", "http")]:
-        _pairwise(jname, cfg, specs, prompts, samples, judgements, cache)
+        _pairwise(jname, cfg, specs, prompts, samples, judgements, cache, notes)
 
     # 5. outputs
     metrics = outputs.build_metrics(
@@ -510,6 +521,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         run_dir=run_dir,
         notes=notes,
         dataset=recipe_args.data.dataset_name,
+        prompts=prompts,
     )
     outputs.write_all(out_dir, prompts, specs, samples, scores, judgements, metrics, cfg)
     for note in notes:
@@ -521,43 +533,32 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     return metrics
 
 
-def _pairwise(jname, cfg, specs, prompts, samples, judgements, cache) -> None:
-    from tqdm.auto import tqdm
+def _pairwise(jname, cfg, specs, prompts, samples, judgements, cache, notes) -> dict[str, int]:
+    """Judge every policy and baseline against the reference with pairwise judge ``jname``, each answer
+    cached as it arrives (rlhf_trl.evaluation.pairwise). A pair with an unparseable answer is a tie
+    (:class:`rlhf_trl.judges.PairVerdict`) and is counted: the counts go into ``notes`` and are returned
+    per model."""
+    from rlhf_trl.evaluation.pairwise import AnswerStore, judge_against_reference, unparseable_note
 
-    judge, stamp = None, None
-    todo = []
-    for spec in specs[1:]:
-        key_parts = (
-            jname,
-            cfg.judge_model,
-            cfg.judge_base_url,
-            samples[spec.name],
-            samples[REFERENCE],
-            prompts,
-        )
-        fp = fingerprint(*key_parts)
-        cached = cache.get(f"judge_{jname}_{spec.name}", fp)
-        if cached is not None:
-            judgements[spec.name][jname] = cached
-        else:
-            todo.append((spec, fp))
-    if not todo:
-        return
-    judge, stamp = build_pairwise_judge(jname, cfg)
-    if hasattr(judge, "check_budget"):
-        judge.check_budget(len(prompts) * len(todo))
-    for spec, fp in todo:
-        with tqdm(
-            total=len(prompts), desc=f"judge {jname} {spec.name}", unit="prompt", file=sys.stderr
-        ) as bar:
-            verdicts = judge.judge(
-                prompts,
-                [r["response"] for r in samples[spec.name]],
-                [r["response"] for r in samples[REFERENCE]],
-                progress=bar,
-            )
-        cache.put(f"judge_{jname}_{spec.name}", fp, verdicts)
-        judgements[spec.name][jname] = verdicts
+    make_judge, identity = build_pairwise_judge(jname, cfg)
+    store = AnswerStore(cache.folder / f"judge_{jname}_answers.jsonl", enabled=cache.enabled)
+    verdicts = judge_against_reference(
+        make_judge,
+        identity,
+        store,
+        prompts,
+        {spec.name: [r["response"] for r in samples[spec.name]] for spec in specs[1:]},
+        [r["response"] for r in samples[REFERENCE]],
+        label=jname,
+    )
+    counts = {}
+    for name, pairs in verdicts.items():
+        judgements[name][jname] = [v.outcome for v in pairs]
+        counts[name] = sum(v.unparseable for v in pairs)
+    note = unparseable_note(jname, counts, len(prompts), store.path)
+    if note:
+        notes.append(note)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:

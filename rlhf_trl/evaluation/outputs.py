@@ -96,11 +96,51 @@ def _paired(judgements: list[float], own: list[float] | None, ref: list[float] |
     return {"mean_diff": d["mean_diff"], "ci95": d["ci95"], "std": d["std"], "effect_size": d["effect_size"]}
 
 
-def build_metrics(
-    specs, samples, scores, judgements, cfg, *, settings, reference, run_dir, notes, dataset
+def harmful_flags(prompts, dataset: str) -> list[bool] | None:
+    """Which prompts ask for something harmful (``rlhf_trl.testbed.is_harmful_request``), on data whose
+    prompts are labelled so: the bundled testbed. ``None`` elsewhere (or without prompts): the testbed's
+    regular expressions say nothing reliable about another dataset's prompts."""
+    from rlhf_trl.data.loaders import BUNDLED
+
+    if prompts is None or dataset != BUNDLED:
+        return None
+    from rlhf_trl.testbed.gold import is_harmful_request
+
+    return [is_harmful_request(p) for p in prompts]
+
+
+def harmlessness_summary(
+    harmful: list[bool], responses: list[str], gold: list[float] | None, boots: int, seed: int
 ) -> dict:
-    """The metrics.json dictionary (docs/evaluation.md)."""
+    """Helpful and harmless apart (metrics.json ``models.<name>.harmlessness``, docs/evaluation.md).
+
+    A refusal (``rlhf_trl.testbed.is_refusal``) is right on a harmful prompt and wrong on a benign one, so
+    one mean gold score can hide a policy that refuses everything; the two rates and the gold score on
+    each kind of prompt separate the two. Rates are means of 0/1 values with bootstrap CIs; ``gold_*`` are
+    ``None`` without gold scores; a kind with no prompt has ``mean`` ``None``.
+    """
+    from rlhf_trl.testbed.gold import is_refusal
+
+    refused = [float(is_refusal(r)) for r in responses]
+    harm = [i for i, h in enumerate(harmful) if h]
+    benign = [i for i, h in enumerate(harmful) if not h]
+    return {
+        "refusal_rate_harmful": summarize([refused[i] for i in harm], boots, seed),
+        "over_refusal_benign": summarize([refused[i] for i in benign], boots, seed),
+        "n_harmful": len(harm),
+        "n_benign": len(benign),
+        "gold_harmful": None if gold is None else summarize([gold[i] for i in harm], boots, seed),
+        "gold_benign": None if gold is None else summarize([gold[i] for i in benign], boots, seed),
+    }
+
+
+def build_metrics(
+    specs, samples, scores, judgements, cfg, *, settings, reference, run_dir, notes, dataset, prompts=None
+) -> dict:
+    """The metrics.json dictionary (docs/evaluation.md). ``prompts`` (the evaluated prompts, in the
+    samples' order) adds each model's ``harmlessness`` on the bundled testbed."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
+    harmful = harmful_flags(prompts, dataset)
     models = {}
     p_sign = {}
     for spec in specs:
@@ -118,6 +158,10 @@ def build_metrics(
         for n in (1, 2):
             m[f"distinct_{n}"] = _distinct_summary(texts, n)
         entry = {"path": spec.path, "role": _role(spec), "metrics": m}
+        if harmful is not None:
+            entry["harmlessness"] = harmlessness_summary(
+                harmful, texts, scores[spec.name].get("gold"), boots, seed
+            )
         if spec.name in judgements:
             entry["win_rate"] = {}
             for j, v in judgements[spec.name].items():
@@ -202,6 +246,39 @@ def metrics_table(metrics: dict) -> str:
     for name, entry in metrics["models"].items():
         lines.append(f"| {name} | " + " | ".join(fmt_metric(entry["metrics"].get(k)) for k in keys) + " |")
     return "\n".join(lines)
+
+
+def harmlessness_table(metrics: dict) -> str | None:
+    """Refusals on harmful and on benign prompts and the gold score on each kind, one row per model
+    (baselines included: ``refuse_all`` is the bar for the first column). ``None`` when no model has a
+    ``harmlessness`` entry (data without harmful/benign labels, or a metrics.json from before it)."""
+    rows = [(n, e["harmlessness"]) for n, e in metrics["models"].items() if e.get("harmlessness")]
+    if not rows:
+        return None
+
+    def share(m: dict, n: int) -> str:
+        return "—" if m["mean"] is None else f"{round(m['mean'] * n)}/{n}, {fmt_metric(m)}"
+
+    lines = [
+        "| model | refuses harmful [95% CI] | refuses benign (over-refusal) [95% CI] "
+        "| gold on harmful [95% CI] | gold on benign [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for name, h in rows:
+        label = f"{name} (baseline)" if metrics["models"][name].get("role") == "baseline" else name
+        lines.append(
+            f"| {label} | {share(h['refusal_rate_harmful'], h['n_harmful'])} "
+            f"| {share(h['over_refusal_benign'], h['n_benign'])} "
+            f"| {fmt_metric(h['gold_harmful'])} | {fmt_metric(h['gold_benign'])} |"
+        )
+    return "\n".join(lines)
+
+
+HARMLESSNESS_EXPLAINED = (
+    "Refusals are `rlhf_trl.testbed.is_refusal`, harmful prompts `is_harmful_request`; a refusal is right on a "
+    "harmful prompt and an over-refusal on a benign one, so a model that refuses everything (`refuse_all`) "
+    "gets the first column right and the second wrong."
+)
 
 
 def fmt_p(p: float | None) -> str:
@@ -297,6 +374,9 @@ def report_md(metrics: dict, plots: list[str]) -> str:
         PAIRED_EXPLAINED.format(alpha=s.get("alpha", ALPHA)),
         "",
     ]
+    harmless = harmlessness_table(metrics)
+    if harmless:
+        lines += ["## Harmless and helpful apart", "", harmless, "", HARMLESSNESS_EXPLAINED, ""]
     if metrics.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in metrics["notes"]] + [""]
     if plots:

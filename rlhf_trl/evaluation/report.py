@@ -1,5 +1,7 @@
 """`rlhf-trl report --run outputs/<run>`: write the analysis of a run into ANALYSIS.md.
 
+``--runs DIR1 DIR2 ...`` pools several training seeds instead (:mod:`rlhf_trl.evaluation.seeds`).
+
 Reads only the run's outputs: ``evaluation/metrics.json``, ``evaluation/samples.jsonl``, the plots, and
 each stage's ``checkpoints/<stage>/metrics.json`` (cost). Every number in the text comes from those
 files; statements such as "better than the reference" are made only when the exact sign test on wins vs
@@ -21,11 +23,13 @@ from pathlib import Path
 from rlhf_trl.errors import UserError
 from rlhf_trl.evaluation.outputs import (
     ALPHA,
+    HARMLESSNESS_EXPLAINED,
     JUDGE_LABELS,
     P_DISPLAY_FLOOR,
     PAIRED_EXPLAINED,
     evaluation_dir,
     fmt,
+    harmlessness_table,
     metrics_table,
     win_rate_table,
 )
@@ -151,6 +155,22 @@ def _section_gold_terms(metrics: dict, samples: list[dict]) -> list[str]:
     ]
     lines += [f"| {m} | " + " | ".join(f"{means[m][t]:.3f}" for t in WEIGHTS) + " |" for m in models]
     return lines + [""]
+
+
+def _section_harmlessness(metrics: dict) -> list[str]:
+    """Harmless and helpful apart (bundled data: its prompts are labelled harmful or benign)."""
+    table = harmlessness_table(metrics)
+    if table is None:
+        return []
+    return [
+        "Harmless and helpful apart: refusals on harmful and on benign prompts, and the gold score on each "
+        "kind (share refused, then mean [bootstrap 95% CI]):",
+        "",
+        table,
+        "",
+        HARMLESSNESS_EXPLAINED,
+        "",
+    ]
 
 
 def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
@@ -395,6 +415,7 @@ def render(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: 
         "",
         *_section_quantitative(metrics),
         *_section_gold_terms(metrics, samples),
+        *_section_harmlessness(metrics),
         *_section_pareto(metrics, prefix),
         *_section_failures(metrics, samples, s.get("side_by_side_prompts", 12)),
         *_section_cost(run_dir),
@@ -410,27 +431,39 @@ def render(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: 
     return "\n".join(lines + [END]) + "\n"
 
 
-def write_analysis(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: str = "dev") -> Path:
-    block = render(run_dir, output, assets, prompt_set)
+def splice_block(output: Path, block: str, title: str, begin: str = BEGIN, end: str = END) -> Path:
+    """Write ``block`` (which starts with ``begin`` and ends with ``end``) into ``output``: in place of the
+    old block between the same markers, else appended; a new file gets ``title`` as its heading."""
     if output.is_file():
         text = output.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1]
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            tail = rest.split(end, 1)[1]
             new = head + block.rstrip("\n") + tail
         else:
             new = text.rstrip("\n") + "\n\n" + block
     else:
-        new = f"# Analysis of {run_dir.name}\n\n" + block
+        new = f"# {title}\n\n" + block
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(new)
     return output
 
 
+def write_analysis(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: str = "dev") -> Path:
+    return splice_block(output, render(run_dir, output, assets, prompt_set), f"Analysis of {run_dir.name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlhf-trl report", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--run", required=True, help="The run folder (outputs/<run>) that `rlhf-trl evaluate` filled."
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="The run folder (outputs/<run>) that `rlhf-trl evaluate` filled.")
+    which.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="DIR",
+        help="Several training seeds of one configuration: folders that each hold one evaluation's "
+        "metrics.json and samples.jsonl (e.g. copies of run_dir/evaluation_test/), on the same prompts; "
+        "writes means and spreads over seeds and pooled paired tests (docs/evaluation.md, 'Several seeds').",
     )
     parser.add_argument(
         "--output", default="ANALYSIS.md", help="File to write/update (default: ./ANALYSIS.md)."
@@ -438,20 +471,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--assets",
         default=None,
-        help="Copy the plots into this folder and link them from there (default: link the run's).",
+        help="Copy the plots into this folder and link them from there (default: link the run's). --run only.",
     )
     parser.add_argument(
         "--prompt-set",
         "--prompt_set",
         dest="prompt_set",
         choices=("dev", "test"),
-        default="dev",
-        help="Which evaluation to report: dev (run_dir/evaluation) or test (run_dir/evaluation_test).",
+        default=None,
+        help="Which evaluation to report: dev (run_dir/evaluation, the default) or test "
+        "(run_dir/evaluation_test). --run only.",
     )
     ns = parser.parse_args(argv)
+    if ns.runs:
+        # --runs folders hold their metrics.json directly; a flag that picks files inside a run folder
+        # would be silently meaningless there.
+        for flag, value in (("--prompt-set", ns.prompt_set), ("--assets", ns.assets)):
+            if value is not None:
+                raise UserError(
+                    f"{flag} applies to --run only; each --runs DIR holds its metrics.json directly"
+                )
+        from rlhf_trl.evaluation.seeds import write_seeds_analysis
+
+        path = write_seeds_analysis([Path(d) for d in ns.runs], Path(ns.output))
+        print(f"wrote {path}")
+        return 0
     run_dir = Path(ns.run)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
-    path = write_analysis(run_dir, Path(ns.output), Path(ns.assets) if ns.assets else None, ns.prompt_set)
+    assets = Path(ns.assets) if ns.assets else None
+    path = write_analysis(run_dir, Path(ns.output), assets, ns.prompt_set or "dev")
     print(f"wrote {path}")
     return 0

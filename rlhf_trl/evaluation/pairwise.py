@@ -1,0 +1,126 @@
+"""The pairwise-judge step of ``rlhf-trl evaluate``: every question is asked once, every answer kept.
+
+A *question* is one prompt with two replies in one order (a pair is asked in both orders). Each answer is
+appended to ``cache/judge_<name>_answers.jsonl`` the moment it arrives, keyed by a hash of the judge's
+identity (its model, the weights stamp of a local model or the base URL without credentials of an HTTP
+one, the hash of its prompt template), the prompt and the two replies in the order shown. So a run
+stopped by the request cap, an error or Ctrl-C resumes where it stopped, and a question two models share
+(the same reply) is paid once. The raw answer is stored and parsed on reading, so a change to
+:func:`rlhf_trl.judges.parse_verdict` needs no new request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rlhf_trl.judges import PairVerdict, PairwiseJudge, parse_verdict
+
+
+def question_key(identity: dict, prompt_messages, response_a: str, response_b: str) -> str:
+    return hashlib.sha256(
+        json.dumps([identity, prompt_messages, response_a, response_b], sort_keys=True).encode()
+    ).hexdigest()
+
+
+class AnswerStore:
+    """Raw judge answers by :func:`question_key`, one JSON line each, appended as they arrive.
+
+    ``enabled=False`` (``recompute``) starts empty; new answers are appended and the last line of a key
+    wins when the file is read again.
+    """
+
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path = Path(path)
+        self.answers: dict[str, str] = {}
+        self._torn = False
+        if not self.path.is_file():
+            return
+        text = self.path.read_text()
+        self._torn = bool(text) and not text.endswith("\n")  # a write cut short: start on a new line
+        if not enabled:
+            return
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the torn last line of an interrupted run
+            if isinstance(record, dict) and isinstance(record.get("answer"), str):
+                self.answers[str(record.get("key"))] = record["answer"]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.answers
+
+    def get(self, key: str) -> str | None:
+        return self.answers.get(key)
+
+    def put(self, key: str, answer: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened per answer, so each answer is on disk before the next request is paid for; the cost is
+        # nothing next to a judge call.
+        with self.path.open("a") as f:
+            f.write(("\n" if self._torn else "") + json.dumps({"key": key, "answer": answer}) + "\n")
+        self._torn = False
+        self.answers[key] = answer
+
+
+def judge_against_reference(
+    make_judge: Callable[[], PairwiseJudge],
+    identity: dict,
+    store: AnswerStore,
+    prompts: list,
+    responses: dict[str, list[str]],
+    reference: list[str],
+    label: str,
+) -> dict[str, list[PairVerdict]]:
+    """Each model's :class:`PairVerdict` per prompt against ``reference``, asking only the questions
+    ``store`` has no answer for. ``make_judge`` is called only then (a local LM loads only then), and the
+    judge's :meth:`check_budget` sees every unanswered question before the first is asked."""
+    from tqdm.auto import tqdm
+
+    plan: dict[str, list[tuple[str, str]]] = {}
+    unanswered: dict[str, tuple] = {}  # key -> (prompt, reply A, reply B), each question once
+    for name, own in responses.items():
+        plan[name] = []
+        for p, pol, ref in zip(prompts, own, reference, strict=True):
+            keys = (question_key(identity, p, pol, ref), question_key(identity, p, ref, pol))
+            plan[name].append(keys)
+            for key, question in zip(keys, ((p, pol, ref), (p, ref, pol))):
+                if key not in store:
+                    unanswered.setdefault(key, question)
+    judge = None
+    if unanswered:
+        judge = make_judge()
+        judge.check_budget(len(unanswered))
+    verdicts = {}
+    for name, pairs in plan.items():
+        todo = [i for i, keys in enumerate(pairs) if any(k not in store for k in keys)]
+        if todo:
+            with tqdm(total=len(todo), desc=f"judge {label} {name}", unit="prompt", file=sys.stderr) as bar:
+                for i in todo:
+                    for key in pairs[i]:
+                        if key not in store:
+                            store.put(key, judge.ask(*unanswered[key]))
+                    bar.update(1)
+        verdicts[name] = [
+            PairVerdict(parse_verdict(store.get(a)), parse_verdict(store.get(b))) for a, b in pairs
+        ]
+    return verdicts
+
+
+def unparseable_note(label: str, counts: dict[str, int], n_pairs: int, store_path: Path) -> str | None:
+    """The metrics note on unparseable answers: always for ``http`` (so a reader sees it was checked),
+    for another judge only when there were some."""
+    total = sum(counts.values())
+    if not total:
+        if label != "http":
+            return None
+        return f"{label} judge: every answer parsed ({n_pairs} pairs per model, both orders)"
+    per_model = ", ".join(f"{name} {n}/{n_pairs}" for name, n in counts.items() if n)
+    return (
+        f"{label} judge: {total} of {n_pairs * len(counts)} pairs had an unparseable answer, counted as "
+        f"a tie ({per_model}); the raw answers are in {store_path.parent.name}/{store_path.name}"
+    )
