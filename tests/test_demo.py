@@ -112,3 +112,14 @@ def test_stages_start_from_sft_unless_their_section_names_a_model(tmp_path):
     assert sft_flags(tmp_path, "grpo", sections) == []
     assert sft_flags(tmp_path, "evaluation", sections) == ["--reference_model", sft]
     assert sft_flags(tmp_path, "sft", sections) == []
+
+
+def test_the_evaluation_is_done_per_prompt_set(tmp_path):
+    """A chain evaluating on the test prompts is not 'done' because the dev evaluation exists."""
+    from rlhf_trl.demo import done_marker
+
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "metrics.json").write_text("{}")
+    assert done_marker(tmp_path, "evaluation").is_file()
+    assert done_marker(tmp_path, "evaluation", "test") == tmp_path / "evaluation_test" / "metrics.json"
+    assert not done_marker(tmp_path, "evaluation", "test").is_file()
