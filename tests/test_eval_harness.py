@@ -254,3 +254,39 @@ def test_best_of_n_without_reward_model_stops_before_any_model_loads(tmp_path, m
         evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS)
     with pytest.raises(UserError, match="needs the reward_model judge"):
         evaluate(parse_recipe_args("evaluation", ["--config", str(cfg), "--judges", "gold"]), prompts=PROMPTS)
+
+
+@pytest.mark.slow
+def test_top_k_sampling_reports_no_kl(tiny_model_dir, tmp_path, fake_gold):
+    """Under top-k the samples come from truncated distributions, which estimate no KL(π‖π_ref): kl and
+    kl_analytic are null for the policy and best-of-n (0 for the reference), with a note; the rest of
+    the evaluation, the plots and the report still work. A sample cache from before (KL numbers under
+    truncation) is read without its KL."""
+    from rlhf_trl.config import parse_recipe_args
+    from rlhf_trl.evaluation.harness import evaluate
+    from rlhf_trl.evaluation.report import main as report_main
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    make_perturbed_copy(tiny_model_dir, ckpt / "ppo")
+    make_reward_model(tiny_model_dir, ckpt / "reward")
+    cfg = write_config(tmp_path, tiny_model_dir, "  top_k: 5\n  baselines: [echo]\n  best_of_n: [2]\n")
+    args = ["--config", str(cfg)]
+    metrics = evaluate(parse_recipe_args("evaluation", args), prompts=PROMPTS[:3])
+
+    models = metrics["models"]
+    for name in ("ppo", "bon2", "echo"):
+        for key in ("kl", "kl_analytic"):
+            assert models[name]["metrics"][key]["mean"] is None and models[name]["metrics"][key]["n"] == 0
+    assert models["reference"]["metrics"]["kl"]["mean"] == 0.0
+    assert models["ppo"]["win_rate"]["gold"]["n"] == 3 and "proxy_reward" in models["bon2"]["metrics"]
+    assert any(n.startswith("kl and kl_analytic not computed: with top_k/top_p") for n in metrics["notes"])
+    out = tmp_path / "run" / "evaluation"
+    assert (out / "reward_vs_kl.png").stat().st_size > 1000
+    assert report_main(["--run", str(tmp_path / "run"), "--output", str(tmp_path / "A.md")]) == 0
+
+    cached = out / "cache" / "samples_ppo.json"
+    data = json.loads(cached.read_text())
+    data["value"] = [{**r, "kl": 1.5, "kl_analytic": 1.0} for r in data["value"]]
+    cached.write_text(json.dumps(data))
+    again = evaluate(parse_recipe_args("evaluation", args), prompts=PROMPTS[:3])
+    assert again["models"]["ppo"]["metrics"]["kl"]["mean"] is None

@@ -429,8 +429,9 @@ def test_analytic_kl_two_tokens_by_hand():
 
 
 def test_sample_model_stores_both_kls(tiny_model_dir, one_thread):
-    """The harness's rows: Monte-Carlo and analytic KL of a policy on its own samples; analytic is
-    None under top-k (documented in sample_model) and 0 for the reference and for an identical policy."""
+    """The harness's rows: Monte-Carlo and analytic KL of a policy on its own samples, 0 for the reference
+    and for an identical policy; under top-k both are None for a policy (its samples estimate no
+    KL(π‖π_ref); docs/evaluation.md) and still 0 for the reference."""
     from types import SimpleNamespace
 
     import torch
@@ -459,4 +460,7 @@ def test_sample_model_stores_both_kls(tiny_model_dir, one_thread):
     ] * 4
     cfg.top_k = 5
     truncated = sample_model(policy, ref, tokenizer, prompts, cfg, desc="top-k")
-    assert all(r["kl_analytic"] is None and isinstance(r["kl"], float) for r in truncated)
+    assert all(r["kl_analytic"] is None and r["kl"] is None for r in truncated)
+    assert [r["response"] for r in truncated] != [r["response"] for r in rows]  # top-k did apply
+    reference = sample_model(ref, None, tokenizer, prompts, cfg, desc="ref top-k")
+    assert [(r["kl"], r["kl_analytic"]) for r in reference] == [(0.0, 0.0)] * 4

@@ -5,7 +5,8 @@ Steps (each model sees the same prompts, sampling settings and per-batch seeds):
 1. discover models: the reference (``model_name_or_path`` or ``reference_model``) and each stage in
    ``policies`` that has a checkpoint in ``run_dir/checkpoints/<stage>``;
 2. sample: batched generation; for a policy also KL(π‖π_ref) per prompt on its own samples
-   (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature); then the baselines
+   (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature; not under
+   top-k/top-p, see :func:`sample_model`); then the baselines
    (``rlhf_trl.evaluation.baselines``): trivial policies from the prompts, the reference's samples and
    the train split, and best-of-n from extra reference samples picked by the reward model;
 3. score: proxy reward (the run's reward model) and gold score (the dataset's rubric);
@@ -122,6 +123,14 @@ def load_policy(path: str, tokenizer, dtype: str):
     return load_causal_lm(path, tokenizer, dtype=dtype)
 
 
+def kl_is_scored(cfg) -> bool:
+    """False under top-k/top-p sampling: the samples then come from the truncated policy, and no KL they
+    estimate is KL(π‖π_ref) of the untruncated models, the one the report means (docs/evaluation.md,
+    "Definitions"). Such an evaluation reports ``kl`` and ``kl_analytic`` as None for every model but
+    the reference."""
+    return not (cfg.do_sample and (cfg.top_k > 0 or cfg.top_p < 1.0))
+
+
 def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[dict]:
     """Generate one response per prompt; per-prompt length, EOS flag and (policy only) KL, both the
     Monte-Carlo ``kl`` (Σ_t log π − log π_ref of the sampled tokens) and ``kl_analytic`` (Σ_t of the
@@ -129,9 +138,7 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
 
     Batch ``b`` is sampled with seed ``cfg.seed + b`` for every model, so two identical models give
     identical samples. ``ref_model=None`` means this *is* the reference: KL is 0 by definition.
-    Under top-k/top-p sampling ``kl_analytic`` is None: the samples come from the truncated π, and the
-    KL to a truncated π_ref is infinite wherever the two supports differ, so no finite analytic
-    number describes them.
+    Under top-k/top-p sampling (:func:`kl_is_scored`) both KLs are None and ``ref_model`` is not used.
     """
     import torch
     from tqdm.auto import tqdm
@@ -141,7 +148,6 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
 
     rows: list[dict] = []
     bs = cfg.batch_size
-    truncated = cfg.do_sample and (cfg.top_k > 0 or cfg.top_p < 1.0)
     with tqdm(total=len(prompts), desc=desc, unit="prompt", leave=True, file=sys.stderr) as bar:
         for b, start in enumerate(range(0, len(prompts), bs)):
             chunk = prompts[start : start + bs]
@@ -159,6 +165,8 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
             )
             if ref_model is None:
                 kl = analytic = [0.0] * len(chunk)
+            elif not kl_is_scored(cfg):
+                kl = analytic = [None] * len(chunk)
             else:
                 t = cfg.temperature if cfg.do_sample else 1.0
                 with torch.no_grad():
@@ -172,14 +180,14 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
                         response_mask=gen.response_mask,
                     )
                 kl = sequence_kl(lp, lp_ref, gen.response_mask.to(lp.dtype)).tolist()
-                analytic = [None] * len(chunk) if truncated else token_kl.sum(dim=-1).tolist()
+                analytic = token_kl.sum(dim=-1).tolist()
             for i in range(len(chunk)):
                 rows.append(
                     {
                         "response": gen.response_texts[i],
                         "length": int(gen.lengths[i]),
                         "ended_with_eos": bool(gen.ended_with_eos[i]),
-                        "kl": float(kl[i]),
+                        "kl": None if kl[i] is None else float(kl[i]),
                         "kl_analytic": None if analytic[i] is None else float(analytic[i]),
                     }
                 )
@@ -363,11 +371,12 @@ def sample_candidates(model, tokenizer, prompts, cfg, ks: list[int]):
             yield k, rows
 
 
-def best_of_n_rows(ns, candidates: list[list[dict]], rm_scores: list[list[float]]):
+def best_of_n_rows(ns, candidates: list[list[dict]], rm_scores: list[list[float]], with_kl: bool = True):
     """``({"bon<n>": rows}, {"bon<n>": reward-model scores})`` for each n in ``ns``: per prompt the
     candidate the reward model scores highest among the first n. ``candidates`` and ``rm_scores`` are
     ``[n_max][P]``. The chosen candidate's own score is the proxy reward (no rescoring: the same number
-    that made it win); KL is the analytic KL of best-of-n."""
+    that made it win); KL is the analytic KL of best-of-n, None without ``with_kl`` (top-k/top-p: the
+    candidates come from the truncated reference, and log n − (n−1)/n is the KL to that, not to π_ref)."""
     from rlhf_trl.evaluation.baselines import best_of_n, bon_kl
 
     per_prompt = [list(c) for c in zip(*candidates)]  # [P][n_max]
@@ -375,7 +384,7 @@ def best_of_n_rows(ns, candidates: list[list[dict]], rm_scores: list[list[float]
     rows, scores = {}, {}
     for n in sorted(ns):
         picks = best_of_n([[r["response"] for r in c[:n]] for c in per_prompt], [s[:n] for s in scores_pp])
-        kl = bon_kl(n)
+        kl = bon_kl(n) if with_kl else None
         rows[f"bon{n}"] = [{**per_prompt[i][k], "kl": kl, "kl_analytic": kl} for i, k in enumerate(picks)]
         scores[f"bon{n}"] = [scores_pp[i][k] for i, k in enumerate(picks)]
     return rows, scores
@@ -430,22 +439,26 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     samples: dict[str, list[dict]] = {}
     ref_model = None
     for spec in specs:
+        key = f"samples_{spec.name}"
         fp = fingerprint(settings, prompts_fp, _file_stamp(spec.path), _file_stamp(reference))
-        cached = cache.get(f"samples_{spec.name}", fp)
-        if cached is not None:
+        rows = cache.get(key, fp)
+        if rows is not None:
             print(f"[evaluate] {spec.name}: cached samples", file=sys.stderr)
-            samples[spec.name] = cached
-            continue
-        if ref_model is None:
-            ref_model = load_causal_lm(reference, tokenizer, dtype=dtype).to(device).eval()
-        if spec.name == REFERENCE:
-            rows = sample_model(ref_model, None, tokenizer, prompts, cfg, desc="sample reference")
         else:
-            policy = load_policy(spec.path, tokenizer, dtype).to(device).eval()
-            rows = sample_model(policy, ref_model, tokenizer, prompts, cfg, desc=f"sample {spec.name}")
-            del policy
-            gc.collect()
-        cache.put(f"samples_{spec.name}", fp, rows)
+            if (
+                ref_model is None
+            ):  # also under top-k/top-p: sample_model reads ref_model=None as "the reference"
+                ref_model = load_causal_lm(reference, tokenizer, dtype=dtype).to(device).eval()
+            if spec.name == REFERENCE:
+                rows = sample_model(ref_model, None, tokenizer, prompts, cfg, desc="sample reference")
+            else:
+                policy = load_policy(spec.path, tokenizer, dtype).to(device).eval()
+                rows = sample_model(policy, ref_model, tokenizer, prompts, cfg, desc=f"sample {spec.name}")
+                del policy
+                gc.collect()
+            cache.put(key, fp, rows)
+        if spec.name != REFERENCE and not kl_is_scored(cfg):  # samples cached before KL was withheld
+            rows = [{**r, "kl": None, "kl_analytic": None} for r in rows]
         samples[spec.name] = rows
     # best-of-n candidates: more reference samples, cached one candidate index at a time (a larger n
     # reuses the smaller n's candidates: their seeds do not depend on n)
@@ -476,7 +489,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             live_judges["reward_model"] = judge = factory()
             cand_scores = [judge.score(prompts, [r["response"] for r in rows]) for rows in candidates]
             cache.put("bon_score_reward_model", fp, cand_scores)
-        bon_rows, bon_scores = best_of_n_rows(cfg.best_of_n, candidates, cand_scores)
+        bon_rows, bon_scores = best_of_n_rows(cfg.best_of_n, candidates, cand_scores, kl_is_scored(cfg))
         samples.update(bon_rows)
         scores.update({name: {"reward_model": values} for name, values in bon_scores.items()})
     specs = [*specs, *baseline_specs(cfg)]

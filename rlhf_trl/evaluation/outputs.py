@@ -181,8 +181,9 @@ def build_metrics(
     if cfg.do_sample and (cfg.top_k > 0 or cfg.top_p < 1.0):
         notes = [
             *notes,
-            "kl_analytic not computed: with top_k/top_p the samples come from truncated distributions, "
-            "whose KL to the truncated reference is infinite wherever the supports differ",
+            "kl and kl_analytic not computed: with top_k/top_p the samples come from truncated "
+            "distributions, which estimate no KL(π‖π_ref) of the models (docs/evaluation.md, Definitions); "
+            "sample with top_k 0 and top_p 1 for it",
         ]
     return {
         "schema_version": SCHEMA_VERSION,
