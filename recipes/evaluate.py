@@ -1,10 +1,12 @@
-"""Evaluate every model of a run on the same held-out prompts, samples and judges.
+"""Evaluate every model of a run, or any checkpoints, on the same held-out prompts, samples and judges.
 
     rlhf-trl evaluate --config recipes/configs/demo.yaml
     accelerate launch recipes/evaluate.py --config recipes/configs/demo.yaml [--judge-base-url URL ...]
+    rlhf-trl evaluate --config FILE --models LABEL=PATH ... [--compare-runs DIR ...] --output_dir DIR
 
-Writes run_dir/evaluation/ (metrics.json, samples.jsonl, side_by_side.md, report.md, PNG plots);
-see docs/evaluation.md. Generation is not sharded: launch with one process.
+Writes run_dir/evaluation/ (output_dir/evaluation/ when given: metrics.json, samples.jsonl,
+side_by_side.md, report.md, PNG plots); see docs/evaluation.md. Generation is not sharded: launch with
+one process.
 """
 
 from __future__ import annotations

@@ -138,14 +138,24 @@ def _check_critic_tokenizer(
         return
     from rlhf_trl.models import load_tokenizer
 
-    ours, theirs = load_tokenizer(policy_name).get_vocab(), load_tokenizer(str(folder)).get_vocab()
-    if ours != theirs:
-        differ = len(set(ours.items()) ^ set(theirs.items()))
+    differ = vocabulary_difference(
+        load_tokenizer(policy_name).get_vocab(), load_tokenizer(str(folder)).get_vocab()
+    )
+    if differ:
         raise UserError(
             f"{where}: PPO's critic starts from {folder}, whose tokenizer differs from the policy's "
-            f"({len(theirs)} vs {len(ours)} tokens, {differ} entries differ) but reads the policy's token ids; "
+            f"({differ}) but reads the policy's token ids; "
             "set value_model_path to a model with the policy's tokenizer (e.g. a reward model trained from the policy)"
         )
+
+
+def vocabulary_difference(ours: dict[str, int], theirs: dict[str, int]) -> str | None:
+    """How two vocabularies (``tokenizer.get_vocab()``) differ, as ``"N vs M tokens, K entries differ"``
+    (theirs first), or None when they map every token to the same id."""
+    if ours == theirs:
+        return None
+    differ = len(set(ours.items()) ^ set(theirs.items()))
+    return f"{len(theirs)} vs {len(ours)} tokens, {differ} entries differ"
 
 
 def check_ppo_prompt_count(num_prompts: int, args) -> None:

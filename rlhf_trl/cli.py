@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("rlhf_trl.demo:main", "Run reward -> PPO -> GRPO -> DPO -> evaluation -> report end to end."),
     "evaluate": (
         "rlhf_trl.evaluation.harness:main",
-        "Judge the reference and every trained policy of a run.",
+        "Judge the reference and every trained policy of a run, or any checkpoints (--models, --compare-runs).",
     ),
     "report": (
         "rlhf_trl.evaluation.report:main",

@@ -319,7 +319,13 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     derived = {}
     stage_cls = types[-1]
     stage_fields = {f.name for f in dataclasses.fields(stage_cls)}
-    if "output_dir" in stage_fields and "output_dir" not in flat:
+    # A training stage writes to run_dir/checkpoints/<stage> unless told otherwise; a stage whose
+    # output_dir means something else (the evaluation's: None = run_dir) says so with this attribute.
+    if (
+        "output_dir" in stage_fields
+        and "output_dir" not in flat
+        and getattr(stage_cls, "OUTPUT_DIR_IN_RUN", True)
+    ):
         derived["output_dir"] = str(Path(run_args.run_dir) / "checkpoints" / stage)
     if "run_dir" in stage_fields and "run_dir" not in flat:
         derived["run_dir"] = run_args.run_dir
@@ -424,7 +430,9 @@ def _flatten(stage: str, raw: dict, lines, path: str) -> tuple[dict[str, Any], d
             continue
         if key not in shared and key not in any_stage:
             known = shared | any_stage | set(STAGE_CONFIGS)
-            raise UserError(f"{loc(key)}: unknown key {key!r}{_suggest(key, known)}")
+            # the top level is mostly shared keys: suggest one of those before a stage's field
+            # ("model_nme" is model_name_or_path, not the evaluation's models)
+            raise UserError(f"{loc(key)}: unknown key {key!r}{_suggest(key, shared) or _suggest(key, known)}")
     stage_fields = section_fields[stage]
     aliases = getattr(_import(STAGE_CONFIGS[stage]), "KEY_ALIASES", {})
     top = {k: (v, f"{loc(k)}: {k}") for k, v in raw.items() if k not in STAGE_CONFIGS and k in stage_fields}

@@ -75,7 +75,13 @@ def sft_flags(run_dir: Path, stage: str, sections: dict) -> list[str]:
     """``--model_name_or_path run_dir/checkpoints/sft`` (evaluation: ``--reference_model``) for a stage
     that starts from the chain's SFT model, unless the stage's own config section names its model."""
     key = FROM_SFT.get(stage)
-    if key is None or key in (sections.get(stage) or {}):
+    if key is None:
+        return []
+    from rlhf_trl.config import STAGE_CONFIGS, _import
+
+    # a section may name the model by an alias (evaluation: `reference`)
+    aliases = getattr(_import(STAGE_CONFIGS[stage]), "KEY_ALIASES", {})
+    if key in {aliases.get(k, k) for k in sections.get(stage) or {}}:
         return []
     return [f"--{key}", str(run_dir / "checkpoints" / "sft")]
 

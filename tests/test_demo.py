@@ -112,6 +112,7 @@ def test_stages_start_from_sft_unless_their_section_names_a_model(tmp_path):
     assert sft_flags(tmp_path, "grpo", sections) == []
     assert sft_flags(tmp_path, "evaluation", sections) == ["--reference_model", sft]
     assert sft_flags(tmp_path, "sft", sections) == []
+    assert sft_flags(tmp_path, "evaluation", {"evaluation": {"reference": "mine"}}) == []  # the alias
 
 
 def test_the_evaluation_is_done_per_prompt_set(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlhf_trl.evaluation.baselines import TRIVIAL
+from rlhf_trl.evaluation.model_specs import parse_model_entries
 
 JUDGES = ("reward_model", "gold", "local_lm", "http")
 POLICY_STAGES = ("sft", "ppo", "grpo", "dpo")
@@ -17,7 +18,12 @@ POLICY_STAGES = ("sft", "ppo", "grpo", "dpo")
 
 @dataclass
 class EvaluationConfig:
-    """Evaluation settings (sampling, judges, statistics, caching)."""
+    """Evaluation settings (models, sampling, judges, statistics, caching)."""
+
+    # `--reference PATH` (the original assignment's flag) sets reference_model; read by rlhf_trl.config
+    KEY_ALIASES = {"reference": "reference_model"}
+    # output_dir is where this evaluation writes (default run_dir), not run_dir/checkpoints/evaluation
+    OUTPUT_DIR_IN_RUN = False
 
     seed: int = field(
         default=42, metadata={"help": "Sampling and bootstrap seed (identical for every model)."}
@@ -29,12 +35,40 @@ class EvaluationConfig:
             "missing ones are skipped."
         },
     )
+    models: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Models to judge instead of the run's stages, each LABEL=PATH: a model folder, a LoRA "
+            "adapter folder, a Hub id or embedded:NAME (--models ppo=outputs/a/checkpoints/ppo "
+            "dpo_b=outputs/b/checkpoints/dpo hub=owner/name; in YAML a list of the same strings or a mapping "
+            "LABEL: PATH). A label is free text shown in every table and plot: not empty, unique, not "
+            "'reference' or a baseline's name, without '|', '=' or control characters. Needs output_dir."
+        },
+    )
+    compare_runs: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Run folders (outputs/<run>) whose stage checkpoints (each stage of policies found under "
+            "DIR/checkpoints/) are judged, labelled <run folder name>/<stage>: one method under two settings. "
+            "Adds to models; needs output_dir."
+        },
+    )
+    output_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder that gets this evaluation's evaluation/ (dev prompts) or evaluation_test/ (test "
+            "prompts) folder, the way a run folder does (rlhf-trl report --run OUTPUT_DIR reads it); default "
+            "run_dir. Required with models or compare_runs, whose outputs belong to no single run."
+        },
+    )
     reference_model: str | None = field(
         default=None,
         metadata={
-            "help": "Reference policy π_ref; default: the run's model_name_or_path (the starting point)."
+            "help": "Reference policy π_ref, the model every other is judged against (a folder, a Hub id or "
+            "embedded:NAME); default: the run's model_name_or_path (the starting point)."
         },
     )
+    reference: str | None = field(default=None, metadata={"help": "Alias of reference_model."})
     prompt_set: str = field(
         default="dev",
         metadata={
@@ -178,6 +212,14 @@ class EvaluationConfig:
         if any(n < 2 for n in self.best_of_n) or len(set(self.best_of_n)) != len(self.best_of_n):
             raise ValueError(
                 f"best_of_n: distinct sample counts n >= 2 (e.g. [4, 16]) or [] for none, got {self.best_of_n}"
+            )
+        if isinstance(self.models, dict):  # YAML mapping LABEL: PATH -> the command line's LABEL=PATH
+            self.models = [f"{label}={path}" for label, path in parse_model_entries(self.models)]
+        parse_model_entries(self.models)
+        if (self.models or self.compare_runs) and not self.output_dir:
+            raise ValueError(
+                "models and compare_runs need output_dir (--output_dir FOLDER): the comparison's outputs "
+                "belong to no single run, so they go to a folder of their own"
             )
         if "http" in self.judges and not self.judge_base_url:
             raise ValueError("judges: http needs judge_base_url (or --judge-base-url URL)")

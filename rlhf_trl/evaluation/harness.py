@@ -1,9 +1,12 @@
-"""`rlhf-trl evaluate --config FILE`: judge the reference and every trained policy of a run.
+"""`rlhf-trl evaluate --config FILE`: judge the reference and every trained policy of a run, or any
+checkpoints (``--models LABEL=PATH ...``, ``--compare-runs DIR ...``).
 
 Steps (each model sees the same prompts, sampling settings and per-batch seeds):
 
-1. discover models: the reference (``model_name_or_path`` or ``reference_model``) and each stage in
-   ``policies`` that has a checkpoint in ``run_dir/checkpoints/<stage>``;
+1. select models (rlhf_trl.evaluation.model_specs): the reference (``model_name_or_path`` or
+   ``reference_model``), then each stage in ``policies`` that has a checkpoint in
+   ``run_dir/checkpoints/<stage>``, or the ``models`` and ``compare_runs`` given; every path, label and
+   tokenizer is checked before any model loads;
 2. sample: batched generation; for a policy also KL(π‖π_ref) per prompt on its own samples
    (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature; not under
    top-k/top-p, see :func:`sample_model`); then the baselines
@@ -11,9 +14,10 @@ Steps (each model sees the same prompts, sampling settings and per-batch seeds):
    the train split, and best-of-n from extra reference samples picked by the reward model;
 3. score: proxy reward (the run's reward model) and gold score (the dataset's rubric);
 4. judge: win/tie/loss of every policy and baseline vs the reference for each judge;
-5. write ``run_dir/evaluation/``: metrics.json, samples.jsonl, side_by_side.md, report.md, PNG plots.
+5. write ``run_dir/evaluation/`` (``output_dir/evaluation/`` when given): metrics.json, samples.jsonl,
+   side_by_side.md, report.md, PNG plots.
 
-Steps 2–4 are cached per model under ``run_dir/evaluation/cache/`` with a fingerprint of everything
+Steps 2–4 are cached per model under ``evaluation/cache/`` with a fingerprint of everything
 they depend on (settings, prompts, checkpoint files), a pairwise judge's answers one question at a time
 (rlhf_trl.evaluation.pairwise); ``recompute: true`` (``--recompute``) redoes them.
 """
@@ -24,13 +28,20 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
+from rlhf_trl.evaluation.model_specs import (  # noqa: F401 (ModelSpec, discover_models: re-exported)
+    REFERENCE,
+    ModelSpec,
+    cache_name,
+    check_tokenizer,
+    discover_models,
+    model_stamp,
+    select_models,
+)
 from rlhf_trl.training import prompts_within_context, write_text_atomic
 
-REFERENCE = "reference"
 SAMPLING_KEYS = (
     "prompt_set",
     "max_new_tokens",
@@ -44,41 +55,6 @@ SAMPLING_KEYS = (
 # Best-of-n candidate k, batch b, is sampled with seed + BON_SEED_STRIDE * (k + 1) + b: never a seed
 # some model's own sample uses (seed + b) while there are fewer than BON_SEED_STRIDE batches.
 BON_SEED_STRIDE = 100003
-
-
-@dataclass
-class ModelSpec:
-    name: str  # "reference" or the stage name
-    path: str  # what load_causal_lm / from_pretrained gets
-
-
-def discover_models(
-    run_dir: str | Path, policies, reference: str, notes: list[str] | None = None
-) -> list[ModelSpec]:
-    """The reference first, then every stage of ``policies`` whose checkpoint folder exists, except the
-    reference's own folder (a run whose policies start from its SFT model is judged against that model)."""
-    specs = [ModelSpec(REFERENCE, reference)]
-    ref_folder = Path(reference).expanduser()
-    ref_folder = ref_folder.resolve() if ref_folder.is_dir() else None
-    for stage in policies:
-        folder = Path(run_dir) / "checkpoints" / stage
-        if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file():
-            if folder.resolve() == ref_folder:
-                if notes is not None:
-                    notes.append(f"{stage} is the reference ({reference}): not judged against itself")
-                continue
-            specs.append(ModelSpec(stage, str(folder)))
-    return specs
-
-
-def _file_stamp(path: str) -> str:
-    """Names, sizes and mtimes of a checkpoint folder's files (cheap change detector)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return path
-    return ";".join(
-        f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(folder.iterdir()) if f.is_file()
-    )
 
 
 def fingerprint(*parts) -> str:
@@ -112,14 +88,15 @@ def _device():
 
 def load_policy(path: str, tokenizer, dtype: str):
     """A causal LM; a LoRA adapter folder is loaded on its base model and merged."""
-    if (Path(path) / "adapter_config.json").is_file():
+    from rlhf_trl.models import _fit_vocab, _torch_dtype, count_positions_from_mask, load_causal_lm
+
+    if (Path(path) / "adapter_config.json").is_file() and not (Path(path) / "config.json").is_file():
         from peft import AutoPeftModelForCausalLM
 
-        from rlhf_trl.models import _torch_dtype
-
-        return AutoPeftModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype)).merge_and_unload()
-    from rlhf_trl.models import load_causal_lm
-
+        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype)).merge_and_unload()
+        # as load_causal_lm does for a full model: the pad id, and positions counted from the mask
+        _fit_vocab(model, tokenizer)
+        return count_positions_from_mask(model)
     return load_causal_lm(path, tokenizer, dtype=dtype)
 
 
@@ -195,19 +172,25 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
     return rows
 
 
+def reward_model_folder(cfg, run_dir: Path) -> Path:
+    """The proxy reward model: ``reward_model_path``, else the run's ``checkpoints/reward``. One model
+    scores every evaluated model, from whichever run (``models``, ``compare_runs``) each comes."""
+    return Path(cfg.reward_model_path or run_dir / "checkpoints" / "reward")
+
+
 def build_score_judges(cfg, run_dir: Path, data_args, notes: list[str]):
     """name -> a zero-argument factory for each score judge that applies to this run."""
     from rlhf_trl import judges
 
     out = {}
     if "reward_model" in cfg.judges:
-        rm = Path(cfg.reward_model_path or run_dir / "checkpoints" / "reward")
+        rm = reward_model_folder(cfg, run_dir)
         if (rm / "config.json").is_file():
             out["reward_model"] = (
                 lambda: judges.RewardModelJudge(
                     str(rm), batch_size=cfg.batch_size, tie_margin=cfg.tie_margin
                 ),
-                _file_stamp(str(rm)),
+                model_stamp(str(rm)),
             )
         elif cfg.reward_model_path:
             raise UserError(f"reward_model_path {rm} has no config.json")
@@ -241,7 +224,7 @@ def build_pairwise_judge(name: str, cfg):
         identity = {
             "judge": name,
             "model": path,
-            "weights": _file_stamp(resolve_model_path(path)),
+            "weights": model_stamp(resolve_model_path(path)),
             "template": judges.template_hash(judges.LocalLMJudge.template),
         }
         return (lambda: judges.LocalLMJudge(path)), identity
@@ -288,7 +271,7 @@ def check_best_of_n(cfg, score_judges: dict, run_dir: Path) -> None:
             f"best_of_n {cfg.best_of_n}: the proxy's favourite needs the reward_model judge; add it to "
             "judges or set best_of_n: []"
         )
-    rm = Path(cfg.reward_model_path or run_dir / "checkpoints" / "reward")
+    rm = reward_model_folder(cfg, run_dir)
     raise UserError(
         f"best_of_n {cfg.best_of_n}: needs a reward model, none at {rm}; train the reward stage, set "
         "reward_model_path, or set best_of_n: []"
@@ -410,26 +393,36 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)
     dtype = recipe_args.model.dtype
     reference = cfg.reference_model or recipe_args.model.model_name_or_path
+    # --models/--compare-runs write to output_dir and read no run's logs; a run's own evaluation may be
+    # written elsewhere too, and still shows that run's training curves
+    chosen = bool(cfg.models or cfg.compare_runs)
+    root = Path(cfg.output_dir) if cfg.output_dir else run_dir
     notes: list[str] = []
-    specs = discover_models(run_dir, cfg.policies, reference, notes)
-    if len(specs) == 1:
+    # User mistakes surface before any model loads.
+    specs = select_models(cfg, run_dir, reference, notes, reserved=[s.name for s in baseline_specs(cfg)])
+    if len(specs) == 1 and not chosen:
         notes.append(
             f"no trained policy found under {run_dir / 'checkpoints'} (looked for {', '.join(cfg.policies)})"
         )
-    # User mistakes surface before any model loads.
     score_judges = build_score_judges(cfg, run_dir, recipe_args.data, notes)
     check_best_of_n(cfg, score_judges, run_dir)
     if prompts is None:
         prompts = load_eval_prompts(recipe_args.data, cfg)
     train = load_train_pairs(recipe_args.data) if "nearest_train_chosen" in cfg.baselines else None
     tokenizer = load_tokenizer(reference)
+    for spec in specs[1:]:
+        check_tokenizer(spec, reference, tokenizer, notes)
     prompts, fitted = prompts_within_context(prompts, tokenizer, reference, cfg.max_new_tokens)
     for what, n in fitted.items():
         if n:
             notes.append(
                 f"{n} prompts {what} to fit {reference}'s context with {cfg.max_new_tokens} new tokens"
             )
-    out_dir = outputs.evaluation_dir(run_dir, cfg.prompt_set)
+    if "reward_model" in score_judges and chosen:
+        notes.append(
+            f"proxy reward: every model is scored by the reward model at {reward_model_folder(cfg, run_dir)}"
+        )
+    out_dir = outputs.evaluation_dir(root, cfg.prompt_set)
     cache = Cache(out_dir / "cache", enabled=not cfg.recompute)
     settings = {k: getattr(cfg, k) for k in SAMPLING_KEYS}
     prompts_fp = fingerprint(prompts)
@@ -439,8 +432,8 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     samples: dict[str, list[dict]] = {}
     ref_model = None
     for spec in specs:
-        key = f"samples_{spec.name}"
-        fp = fingerprint(settings, prompts_fp, _file_stamp(spec.path), _file_stamp(reference))
+        key = f"samples_{cache_name(spec.name)}"
+        fp = fingerprint(settings, prompts_fp, model_stamp(spec.path), model_stamp(reference))
         rows = cache.get(key, fp)
         if rows is not None:
             print(f"[evaluate] {spec.name}: cached samples", file=sys.stderr)
@@ -463,7 +456,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     # best-of-n candidates: more reference samples, cached one candidate index at a time (a larger n
     # reuses the smaller n's candidates: their seeds do not depend on n)
     n_max = max(cfg.best_of_n, default=0)
-    cand_fps = [fingerprint(settings, prompts_fp, _file_stamp(reference), "bon", k) for k in range(n_max)]
+    cand_fps = [fingerprint(settings, prompts_fp, model_stamp(reference), "bon", k) for k in range(n_max)]
     candidates = [cache.get(f"bon_candidate_{k}", fp) for k, fp in enumerate(cand_fps)]
     todo = [k for k, c in enumerate(candidates) if c is None]
     if todo:
@@ -501,12 +494,13 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         for spec in specs:
             if jname in scores[spec.name]:
                 continue
+            key = f"score_{jname}_{cache_name(spec.name)}"
             fp = fingerprint(prompts_fp, samples[spec.name], stamp)
-            values = cache.get(f"score_{jname}_{spec.name}", fp)
+            values = cache.get(key, fp)
             if values is None:
                 judge = judge or factory()
                 values = judge.score(prompts, [r["response"] for r in samples[spec.name]])
-                cache.put(f"score_{jname}_{spec.name}", fp, values)
+                cache.put(key, fp, values)
             scores[spec.name][jname] = values
         del judge
         gc.collect()
@@ -531,7 +525,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         cfg,
         settings=settings,
         reference=reference,
-        run_dir=run_dir,
+        run_dir=root if chosen else run_dir,
         notes=notes,
         dataset=recipe_args.data.dataset_name,
         prompts=prompts,
@@ -575,7 +569,8 @@ def _pairwise(jname, cfg, specs, prompts, samples, judgements, cache, notes) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rlhf-trl evaluate --config FILE [--judge-base-url URL --judge-model NAME --recompute ...]``.
+    """``rlhf-trl evaluate --config FILE [--models LABEL=PATH ... | --compare-runs DIR ... --output_dir DIR]
+    [--reference PATH] [--judge-base-url URL --judge-model NAME --recompute ...]``.
 
     Every field of the ``evaluation:`` section is also a flag (``rlhf-trl keys evaluation``).
     """
