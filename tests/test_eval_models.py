@@ -207,6 +207,16 @@ def no_model_loads(monkeypatch):
     monkeypatch.setattr(harness, "load_policy", lambda *a, **k: pytest.fail("loaded a model"))
 
 
+@pytest.mark.usefixtures("no_model_loads")
+def test_a_wrong_judge_model_path_stops_before_any_model_loads(tmp_path):
+    from rlhf_trl.evaluation.harness import evaluate
+
+    cfg = write_config(tmp_path, "unused-model", "  judges: [gold, local_lm]\n")
+    argv = ["--config", str(cfg), "--judge_model", str(tmp_path / "no-judge")]
+    with pytest.raises(UserError, match=r"^judge_model: model path .*no-judge does not exist"):
+        evaluate(parse_recipe_args("evaluation", argv), prompts=PROMPTS[:2])
+
+
 @pytest.mark.usefixtures("fake_gold")
 def test_tokenizer_mismatches_stop_before_any_model_loads(tiny_model_dir, tmp_path, no_model_loads):
     """A folder whose tokenizer differs from the reference's, and one without tokenizer files whose
@@ -321,6 +331,7 @@ def test_models_from_two_runs_in_one_report(tiny_model_dir, tmp_path, monkeypatc
     records = [json.loads(line) for line in (out / "evaluation" / "samples.jsonl").read_text().splitlines()]
     by = {(r["model"], r["prompt_id"]): r["response"] for r in records}
     assert all(by[("ppo (a)", i)] == by[("a/ppo", i)] for i in range(3))
+    assert metrics["judges"]["reward_model"]["path"] == str(run_a / "checkpoints" / "reward")
     assert any(
         n.startswith("proxy reward: every model is scored by the reward model at") for n in metrics["notes"]
     )
@@ -343,3 +354,81 @@ def test_models_from_two_runs_in_one_report(tiny_model_dir, tmp_path, monkeypatc
     assert report_main(["--run", str(out), "--output", str(analysis)]) == 0
     text = analysis.read_text()
     assert "| lora/dpo | reward model |" in text and "| a/ppo | gold rubric |" in text
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fake_gold")
+def test_local_lm_judge_is_the_reference_and_its_accuracy_is_measured(tiny_model_dir, tmp_path, monkeypatch):
+    """The local LM judge given as the reference's folder (another spelling of it): metrics.json and the
+    report say the judge is the reference (self-preference) and give its accuracy on the first
+    judge_accuracy_pairs preference test pairs, asked in both orders; a rerun asks it nothing (cached).
+
+    The judge's answers follow a rule ("the longer reply"), so the right count is known: in the first
+    three test pairs the chosen reply is longer twice and shorter once."""
+    from test_eval_harness import TRAIN_PAIRS
+
+    from rlhf_trl import judges
+    from rlhf_trl.evaluation.harness import evaluate
+
+    asked = []
+
+    def longer(self, prompt, a, b):
+        asked.append((a, b))
+        return "A" if len(a) > len(b) else "B"
+
+    monkeypatch.setattr(judges.LocalLMJudge, "ask", longer)
+    shutil.copytree(tiny_model_dir, tmp_path / "run" / "checkpoints" / "ppo")
+    extra = f"  baselines: []\n  judges: [gold, local_lm]\n  judge_model: {tiny_model_dir}/\n  judge_accuracy_pairs: 3\n"
+    cfg = write_config(tmp_path, tiny_model_dir, extra)
+    metrics = evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS[:2])
+
+    info = metrics["judges"]["local_lm"]
+    assert info["model"] == f"{tiny_model_dir}/" and info["is_reference"] is True
+    assert [len(good) > len(bad) for _, good, bad in TRAIN_PAIRS[:3]] == [True, True, False]
+    acc = info["accuracy"]
+    assert (acc["right"], acc["inconsistent"], acc["wrong"], acc["n"]) == (2, 0, 1, 3)
+    assert acc["accuracy"] == pytest.approx(2 / 3) and acc["p_chance"] == 1.0
+    for _, good, bad in TRAIN_PAIRS[:3]:  # both orders of every test pair
+        assert (good, bad) in asked and (bad, good) in asked
+    # ppo's replies equal the reference's: "A" in both orders, a tie
+    assert metrics["models"]["ppo"]["win_rate"]["local_lm"]["ties"] == 2
+    report = (tmp_path / "run" / "evaluation" / "report.md").read_text()
+    assert "**the reference model itself**" in report
+    assert (
+        "accuracy on 3 pairs of the preference test split" in report
+        and "(2 right / 0 inconsistent / 1 wrong)" in report
+    )
+    assert "| ppo | local LM (the reference itself, test accuracy 0.67) |" in report
+
+    monkeypatch.setattr(judges.LocalLMJudge, "__init__", lambda *a, **k: pytest.fail("judge loaded again"))
+    again = evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS[:2])
+    assert again["judges"]["local_lm"]["accuracy"] == acc
+
+
+def test_local_lm_judge_that_is_not_the_reference_is_not_called_one():
+    from rlhf_trl.evaluation.model_specs import same_model
+    from rlhf_trl.evaluation.outputs import judge_label, judge_lines
+
+    assert same_model("embedded:smollm2-135m-instruct", "embedded:smollm2-135m-instruct")
+    assert not same_model("embedded:smollm2-135m-instruct", "owner/other-judge")
+    acc = {
+        "accuracy": 0.8125,
+        "ci95": [0.7, 0.9],
+        "right": 25,
+        "inconsistent": 2,
+        "wrong": 5,
+        "n": 32,
+        "p_chance": 0.0005,
+    }
+    metrics = {
+        "settings": {},
+        "judges": {"local_lm": {"model": "owner/judge", "is_reference": False, "accuracy": acc}},
+    }
+    (line,) = judge_lines(metrics)
+    assert "reference model itself" not in line and "`owner/judge`" in line
+    assert (
+        "0.812 [0.700, 0.900] (25 right / 2 inconsistent / 5 wrong), +0.312 from chance: better than chance"
+        in line
+    )
+    assert judge_label(metrics, "local_lm") == "local LM (test accuracy 0.81)"
+    assert judge_lines({"settings": {}}) == [] and judge_label({}, "gold") == "gold rubric"

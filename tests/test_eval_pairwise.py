@@ -115,7 +115,7 @@ def test_answer_store_survives_a_torn_last_line(tmp_path):
 def test_local_lm_identity_has_weights_stamp_and_template_without_loading(tmp_path, monkeypatch):
     from rlhf_trl import judges
     from rlhf_trl.evaluation.config import EvaluationConfig
-    from rlhf_trl.evaluation.harness import build_pairwise_judge
+    from rlhf_trl.evaluation.pairwise import build_pairwise_judge
 
     folder = tmp_path / "judge_model"
     folder.mkdir()
@@ -156,7 +156,7 @@ def harness_inputs(tmp_path, base_url, **cfg_overrides):
 
 
 def test_harness_pairwise_counts_unparseable_answers_in_notes(tmp_path, monkeypatch):
-    from rlhf_trl.evaluation.harness import _pairwise
+    from rlhf_trl.evaluation.pairwise import pairwise_step
 
     monkeypatch.delenv("TEST_JUDGE_KEY", raising=False)
 
@@ -170,7 +170,7 @@ def test_harness_pairwise_counts_unparseable_answers_in_notes(tmp_path, monkeypa
     with JudgeServer(answer=answer) as server:
         cfg, specs, samples, judgements, cache = harness_inputs(tmp_path, server.url)
         notes: list[str] = []
-        counts = _pairwise("http", cfg, specs, PROMPTS, samples, judgements, cache, notes)
+        counts = pairwise_step("http", cfg, specs, PROMPTS, samples, judgements, cache, notes)
     assert counts == {"ppo": 0, "echo": 1}
     assert judgements["ppo"]["http"] == [WIN, WIN, 0.0]
     assert judgements["echo"]["http"] == [0.0, TIE, 0.0]
@@ -185,7 +185,7 @@ def test_no_key_or_url_credentials_anywhere(tmp_path, monkeypatch, capsys, caplo
     """A key with a trailing newline and a base URL with user:password, a server that echoes the
     Authorization header back (as an answer and in an error body): nothing written under tmp_path,
     printed, logged or raised holds the key or the password, plain or encoded."""
-    from rlhf_trl.evaluation.harness import _pairwise
+    from rlhf_trl.evaluation.pairwise import pairwise_step
 
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("TEST_JUDGE_KEY", SECRET_KEY + "\n")
@@ -196,7 +196,7 @@ def test_no_key_or_url_credentials_anywhere(tmp_path, monkeypatch, capsys, caplo
         url = server.url.replace("http://", f"http://alice:{PASSWORD}@")
         cfg, specs, samples, judgements, cache = harness_inputs(tmp_path, url)
         notes: list[str] = []
-        _pairwise("http", cfg, specs, PROMPTS, samples, judgements, cache, notes)
+        pairwise_step("http", cfg, specs, PROMPTS, samples, judgements, cache, notes)
         messages += notes
     assert server.requests[0]["auth"].startswith("Basic ")
     assert judgements["ppo"]["http"] == [TIE] * 3  # echoed headers are no verdicts

@@ -112,8 +112,17 @@ class EvaluationConfig:
     judge_model: str | None = field(
         default=None,
         metadata={
-            "help": "local_lm: causal LM path/name (default: the embedded model); http: the API's model name "
-            "(default: gpt-4o-mini)."
+            "help": "local_lm: causal LM path/name (default: the embedded model, which is the reference when the "
+            "run starts from it: the report then says the judge is the reference, i.e. self-preference); "
+            "http: the API's model name (default: gpt-4o-mini)."
+        },
+    )
+    judge_accuracy_pairs: int = field(
+        default=64,
+        metadata={
+            "help": "local_lm: measure the judge's accuracy on this many pairs of the preference test split "
+            "(each asked in both orders, answers cached: 2 judge calls per pair), reported next to its "
+            "verdicts so its distance from chance (0.5) is known; 0 = do not measure."
         },
     )
     judge_base_url: str | None = field(
@@ -221,5 +230,7 @@ class EvaluationConfig:
                 "models and compare_runs need output_dir (--output_dir FOLDER): the comparison's outputs "
                 "belong to no single run, so they go to a folder of their own"
             )
+        if self.judge_accuracy_pairs < 0:
+            raise ValueError(f"judge_accuracy_pairs must be >= 0, got {self.judge_accuracy_pairs}")
         if "http" in self.judges and not self.judge_base_url:
             raise ValueError("judges: http needs judge_base_url (or --judge-base-url URL)")

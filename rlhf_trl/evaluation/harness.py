@@ -35,6 +35,7 @@ from rlhf_trl.evaluation.model_specs import (  # noqa: F401 (ModelSpec, discover
     REFERENCE,
     ModelSpec,
     cache_name,
+    check_model_path,
     check_tokenizer,
     discover_models,
     model_stamp,
@@ -210,34 +211,22 @@ def build_score_judges(cfg, run_dir: Path, data_args, notes: list[str]):
     return out
 
 
-def build_pairwise_judge(name: str, cfg):
-    """``(make_judge, identity)`` of pairwise judge ``name``: ``make_judge()`` gives the judge (a local LM
-    loads only then, when some answer is not cached); ``identity`` is what its answers depend on besides
-    the question (rlhf_trl.evaluation.pairwise), never a secret: the base URL without credentials, no key."""
-    from rlhf_trl import judges
-    from rlhf_trl.models import resolve_model_path
+def load_judge_test_pairs(data_args, n: int) -> tuple[list[list[dict]], list[str], list[str]]:
+    """The first ``n`` pairs of the preference test split as ``(prompts, chosen, rejected)``, on which
+    the local LM judge's accuracy is measured."""
+    from rlhf_trl.data import load_preference_splits
 
-    if name == "local_lm":
-        from rlhf_trl import EMBEDDED_MODEL
+    test = load_preference_splits(data_args)["test"]
+    test = test.select(range(min(n, len(test))))
 
-        path = cfg.judge_model or EMBEDDED_MODEL
-        identity = {
-            "judge": name,
-            "model": path,
-            "weights": model_stamp(resolve_model_path(path)),
-            "template": judges.template_hash(judges.LocalLMJudge.template),
-        }
-        return (lambda: judges.LocalLMJudge(path)), identity
-    # built now: a bad key or URL stops here, before any request
-    judge = judges.HTTPJudge(
-        cfg.judge_base_url,
-        model=cfg.judge_model or "gpt-4o-mini",
-        api_key_env=cfg.judge_api_key_env,
-        max_requests=cfg.judge_max_requests,
-        retries=cfg.judge_retries,
-        timeout_s=cfg.judge_timeout_s,
+    def text(reply):
+        return reply[-1]["content"] if isinstance(reply, list) else reply
+
+    return (
+        [list(p) for p in test["prompt"]],
+        [text(c) for c in test["chosen"]],
+        [text(r) for r in test["rejected"]],
     )
-    return (lambda: judge), judge.cache_identity
 
 
 def load_eval_prompts(data_args, cfg) -> list[list[dict]]:
@@ -386,6 +375,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     from transformers.utils import logging as hf_logging
 
     from rlhf_trl.evaluation import outputs
+    from rlhf_trl.evaluation.pairwise import pairwise_step
     from rlhf_trl.evaluation.stats import outcome_from_scores
     from rlhf_trl.models import load_causal_lm, load_tokenizer
 
@@ -406,9 +396,16 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         )
     score_judges = build_score_judges(cfg, run_dir, recipe_args.data, notes)
     check_best_of_n(cfg, score_judges, run_dir)
+    if "local_lm" in cfg.judges:  # it loads only after sampling: a wrong path must not wait for that
+        from rlhf_trl import EMBEDDED_MODEL
+
+        check_model_path(cfg.judge_model or EMBEDDED_MODEL, "judge_model")
     if prompts is None:
         prompts = load_eval_prompts(recipe_args.data, cfg)
     train = load_train_pairs(recipe_args.data) if "nearest_train_chosen" in cfg.baselines else None
+    judge_pairs = None
+    if "local_lm" in cfg.judges and cfg.judge_accuracy_pairs:
+        judge_pairs = load_judge_test_pairs(recipe_args.data, cfg.judge_accuracy_pairs)
     tokenizer = load_tokenizer(reference)
     for spec in specs[1:]:
         check_tokenizer(spec, reference, tokenizer, notes)
@@ -513,8 +510,23 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             judgements[spec.name][jname] = [
                 outcome_from_scores(p, r, cfg.tie_margin) for p, r in zip(pol, ref)
             ]
+    judges_info = {}
+    if "reward_model" in score_judges:
+        judges_info["reward_model"] = {"path": str(reward_model_folder(cfg, run_dir))}
     for jname in [j for j in cfg.judges if j in ("local_lm", "http")]:
-        _pairwise(jname, cfg, specs, prompts, samples, judgements, cache, notes)
+        pairwise_step(
+            jname,
+            cfg,
+            specs,
+            prompts,
+            samples,
+            judgements,
+            cache,
+            notes,
+            reference=reference,
+            judge_pairs=judge_pairs,
+            judges_info=judges_info,
+        )
 
     # 5. outputs
     metrics = outputs.build_metrics(
@@ -529,43 +541,16 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         notes=notes,
         dataset=recipe_args.data.dataset_name,
         prompts=prompts,
+        judges=judges_info,
     )
     outputs.write_all(out_dir, prompts, specs, samples, scores, judgements, metrics, cfg)
-    for note in notes:
-        print(f"[evaluate] note: {note}", file=sys.stderr)
+    for line in [*outputs.judge_lines(metrics), *(f"note: {note}" for note in notes)]:
+        print(f"[evaluate] {line}", file=sys.stderr)
     print(
         f"[evaluate] wrote {out_dir}/metrics.json, samples.jsonl, side_by_side.md, report.md, *.png",
         file=sys.stderr,
     )
     return metrics
-
-
-def _pairwise(jname, cfg, specs, prompts, samples, judgements, cache, notes) -> dict[str, int]:
-    """Judge every policy and baseline against the reference with pairwise judge ``jname``, each answer
-    cached as it arrives (rlhf_trl.evaluation.pairwise). A pair with an unparseable answer is a tie
-    (:class:`rlhf_trl.judges.PairVerdict`) and is counted: the counts go into ``notes`` and are returned
-    per model."""
-    from rlhf_trl.evaluation.pairwise import AnswerStore, judge_against_reference, unparseable_note
-
-    make_judge, identity = build_pairwise_judge(jname, cfg)
-    store = AnswerStore(cache.folder / f"judge_{jname}_answers.jsonl", enabled=cache.enabled)
-    verdicts = judge_against_reference(
-        make_judge,
-        identity,
-        store,
-        prompts,
-        {spec.name: [r["response"] for r in samples[spec.name]] for spec in specs[1:]},
-        [r["response"] for r in samples[REFERENCE]],
-        label=jname,
-    )
-    counts = {}
-    for name, pairs in verdicts.items():
-        judgements[name][jname] = [v.outcome for v in pairs]
-        counts[name] = sum(v.unparseable for v in pairs)
-    note = unparseable_note(jname, counts, len(prompts), store.path)
-    if note:
-        notes.append(note)
-    return counts
 
 
 def main(argv: list[str] | None = None) -> int:

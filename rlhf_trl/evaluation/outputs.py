@@ -13,7 +13,9 @@ from rlhf_trl.evaluation.baselines import PATH_PREFIX as BASELINE_PATH_PREFIX
 from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test, summarize, win_rate_summary
 from rlhf_trl.training import write_text_atomic
 
-SCHEMA_VERSION = 2
+# 2: paired verdicts, kl_analytic, baselines (role "baseline", KL may be None); 3: `judges` (the local LM
+# judge's model, whether it is the reference, its accuracy; the reward model's path)
+SCHEMA_VERSION = 3
 EVAL_DIRS = {"dev": "evaluation", "test": "evaluation_test"}
 
 
@@ -21,9 +23,7 @@ def evaluation_dir(run_dir, prompt_set: str = "dev") -> Path:
     """Where an evaluation on ``prompt_set`` writes: ``run_dir/evaluation`` for the dev prompts (tuning),
     ``run_dir/evaluation_test`` for the test prompts, so the reported test numbers never overwrite or
     get mixed with the ones used for tuning."""
-    return (
-        Path(run_dir) / EVAL_DIRS[prompt_set]
-    )  # 2: paired verdicts, kl_analytic, baselines (role "baseline", KL may be None)
+    return Path(run_dir) / EVAL_DIRS[prompt_set]
 
 
 ALPHA = 0.05
@@ -135,10 +135,23 @@ def harmlessness_summary(
 
 
 def build_metrics(
-    specs, samples, scores, judgements, cfg, *, settings, reference, run_dir, notes, dataset, prompts=None
+    specs,
+    samples,
+    scores,
+    judgements,
+    cfg,
+    *,
+    settings,
+    reference,
+    run_dir,
+    notes,
+    dataset,
+    prompts=None,
+    judges=None,
 ) -> dict:
     """The metrics.json dictionary (docs/evaluation.md). ``prompts`` (the evaluated prompts, in the
-    samples' order) adds each model's ``harmlessness`` on the bundled testbed."""
+    samples' order) adds each model's ``harmlessness`` on the bundled testbed; ``judges`` is the
+    ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     harmful = harmful_flags(prompts, dataset)
     models = {}
@@ -196,12 +209,14 @@ def build_metrics(
             **settings,
             "judges": list(cfg.judges),
             "judge_model": cfg.judge_model,
+            "judge_accuracy_pairs": cfg.judge_accuracy_pairs,
             "bootstrap_samples": boots,
             "alpha": ALPHA,
             "tie_margin": cfg.tie_margin,
             "side_by_side_prompts": cfg.side_by_side_prompts,
         },
         "models": models,
+        "judges": judges or {},
         "notes": notes,
     }
 
@@ -282,6 +297,49 @@ HARMLESSNESS_EXPLAINED = (
 )
 
 
+def judge_label(metrics: dict, judge: str) -> str:
+    """A judge's name in a table, with what qualifies its verdicts: for the local LM judge, whether it is
+    the reference itself and its accuracy on preference test pairs (``metrics["judges"]``)."""
+    label = JUDGE_LABELS.get(judge, judge)
+    info = (metrics.get("judges") or {}).get(judge) or {}
+    bits = ["the reference itself"] if info.get("is_reference") else []
+    if info.get("accuracy"):
+        bits.append(f"test accuracy {info['accuracy']['accuracy']:.2f}")
+    return f"{label} ({', '.join(bits)})" if bits else label
+
+
+def judge_lines(metrics: dict) -> list[str]:
+    """One sentence per local LM judge: which model it is, whether that is the reference (self-preference),
+    and how far its accuracy on preference test pairs is from chance. Empty for a metrics.json without
+    ``judges`` (schema < 3) or without a local LM judge."""
+    info = (metrics.get("judges") or {}).get("local_lm")
+    if not info:
+        return []
+    who = f"The local LM judge is `{info['model']}`"
+    if info.get("is_reference"):
+        who += (
+            ", **the reference model itself**: it compares its own answers with the others' "
+            "(self-preference: a model tends to prefer text it would write), so its verdicts lean towards "
+            "the reference"
+        )
+    acc = info.get("accuracy")
+    if not acc:
+        return [who + "; its accuracy on preference test pairs was not measured (judge_accuracy_pairs 0)."]
+    alpha = metrics.get("settings", {}).get("alpha", ALPHA)
+    test = f"sign test p = {fmt_p(acc['p_chance'])}"
+    if acc["p_chance"] >= alpha:
+        chance = f"not distinguishable from chance ({test})"
+    else:
+        side = "better" if acc["right"] > acc["wrong"] else "worse"
+        chance = f"{side} than chance ({test} < {alpha:g})"
+    return [
+        f"{who}. Its accuracy on {acc['n']} pairs of the preference test split (both orders; an "
+        f"order-inconsistent pair counts ½, so chance is 0.5): {acc['accuracy']:.3f} "
+        f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] ({acc['right']} right / {acc['inconsistent']} "
+        f"inconsistent / {acc['wrong']} wrong), {acc['accuracy'] - 0.5:+.3f} from chance: {chance}."
+    ]
+
+
 def fmt_p(p: float | None) -> str:
     if p is None:
         return "—"
@@ -312,7 +370,7 @@ def win_rate_table(metrics: dict) -> str:
                 else "—"
             )
             lines.append(
-                f"| {label} | {JUDGE_LABELS.get(j, j)} | {w['win_rate']:.3f} [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
+                f"| {label} | {judge_label(metrics, j)} | {w['win_rate']:.3f} [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
                 f" | {w['wins']} / {w['ties']} / {w['losses']} | {diff} | {fmt(p.get('effect_size'))}"
                 f" | {fmt_p(p.get('p_sign'))} | {fmt_p(p.get('p_holm'))} | {p.get('verdict', '—')} |"
             )
@@ -374,6 +432,7 @@ def report_md(metrics: dict, plots: list[str]) -> str:
         "",
         PAIRED_EXPLAINED.format(alpha=s.get("alpha", ALPHA)),
         "",
+        *(line + "\n" for line in judge_lines(metrics)),
     ]
     harmless = harmlessness_table(metrics)
     if harmless:

@@ -30,6 +30,7 @@ from rlhf_trl.evaluation.outputs import (
     evaluation_dir,
     fmt,
     harmlessness_table,
+    judge_lines,
     metrics_table,
     win_rate_table,
 )
@@ -110,6 +111,7 @@ def _section_quantitative(metrics: dict) -> list[str]:
         "",
         PAIRED_EXPLAINED.format(alpha=alpha),
         "",
+        *(line + "\n" for line in judge_lines(metrics)),
     ]
     for name, entry in metrics["models"].items():
         for judge, w in entry.get("win_rate", {}).items():
@@ -348,6 +350,15 @@ def _section_discussion(metrics: dict) -> list[str]:
         )
         if overlap:
             line += f" Its CI overlaps those of {', '.join(overlap)}: the ranking between them is not established."
+        info = (metrics.get("judges") or {}).get(judge) or {}
+        if info.get("is_reference"):
+            line += (
+                " This judge is the reference model itself (self-preference): its verdicts lean towards the "
+                "reference, so a loss by it says little."
+            )
+        acc = info.get("accuracy")
+        if acc:
+            line += f" It picks the preferred reply of a test pair {acc['accuracy']:.0%} of the time (chance 50%)."
         out.append(line)
     family = sum(
         1 for e in metrics["models"].values() for w in e.get("win_rate", {}).values() if w.get("paired")
