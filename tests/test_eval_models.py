@@ -304,6 +304,7 @@ def test_models_from_two_runs_in_one_report(tiny_model_dir, tmp_path, monkeypatc
         run_b / "checkpoints" / "ppo",
         ignore=shutil.ignore_patterns("tokenizer*", "chat_template*", "special_tokens_map.json"),
     )
+    (run_a / "checkpoints" / "ppo" / "metrics.json").write_text(json.dumps({"train_runtime_s": 12.5}))
     make_reward_model(tiny_model_dir, run_a / "checkpoints" / "reward")
     out = tmp_path / "comparisons" / "a_vs_b"
     cfg = write_config(tmp_path, tiny_model_dir, "  baselines: [echo]\n")
@@ -354,6 +355,7 @@ def test_models_from_two_runs_in_one_report(tiny_model_dir, tmp_path, monkeypatc
     assert report_main(["--run", str(out), "--output", str(analysis)]) == 0
     text = analysis.read_text()
     assert "| lora/dpo | reward model |" in text and "| a/ppo | gold rubric |" in text
+    assert "| ppo (a) | 12.5 |" in text  # cost read from the model's own folder in another run
 
 
 @pytest.mark.slow

@@ -275,29 +275,34 @@ def test_pareto_front():
     assert pareto_front(pts) == ["ref", "a", "c"]
 
 
-@pytest.mark.slow
-def test_notebook_executes_on_fake_run(fake_run, tmp_path):
+def run_notebook(run: Path, cwd: Path) -> str:
+    """Execute notebooks/comparison.ipynb headless on ``run``; every code cell's output as one string."""
+    import os
+
     import nbformat
     from nbclient import NotebookClient
 
-    run, metrics = fake_run
     nb = nbformat.read(ROOT / "notebooks" / "comparison.ipynb", as_version=4)
     client = NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
     )
-    import os
-
     os.environ["RLHF_TRL_RUN"] = str(run)
     try:
         client.execute()
     finally:
         del os.environ["RLHF_TRL_RUN"]
-    outputs = "\n".join(
+    return "\n".join(
         o.get("text", "") + json.dumps(o.get("data", {}))
         for c in nb.cells
         if c.cell_type == "code"
         for o in c.outputs
     )
+
+
+@pytest.mark.slow
+def test_notebook_executes_on_fake_run(fake_run, tmp_path):
+    run, metrics = fake_run
+    outputs = run_notebook(run, tmp_path)
     assert "ppo" in outputs and "image/png" in outputs
     assert f"{metrics['models']['dpo']['win_rate']['gold']['win_rate']:.3f}" in outputs
 
@@ -335,3 +340,132 @@ def test_gold_term_means_average_each_term_per_model():
     assert means["b"] == pytest.approx(full)
     assert means["a"] == pytest.approx({t: v / 2 for t, v in full.items()})
     assert full["novel"] == 1.0 and 0 < full["informative"] < 1  # the example exercises real terms
+
+
+# ------------------------------------------------- any labels: several runs, --models labels, baselines
+
+COMPARED = (
+    "lr1e-5/ppo",
+    "lr 3e-5/ppo",
+    "my $x$ model",
+)  # labels as `--compare-runs` and `--models` give them
+
+
+def make_fake_comparison(out: Path, runs: Path, n: int = 12) -> dict:
+    """What `rlhf-trl evaluate --compare-runs ... --models ... --output_dir OUT` leaves: OUT/evaluation only,
+    the models' checkpoints (with their stage's cost file) in other run folders, baselines, a local LM
+    judge that is the reference."""
+    from rlhf_trl.evaluation.config import EvaluationConfig
+    from rlhf_trl.evaluation.harness import ModelSpec
+    from rlhf_trl.evaluation.outputs import build_metrics, write_all
+    from rlhf_trl.evaluation.stats import outcome_from_scores
+
+    rng = random.Random(1)
+    cfg = EvaluationConfig(bootstrap_samples=200, judges=["reward_model", "gold", "local_lm"], best_of_n=[4])
+    prompts = [[{"role": "user", "content": f"Question number {i}?"}] for i in range(n)]
+    folders = {label: runs / f"run{i}" / "checkpoints" / "ppo" for i, label in enumerate(COMPARED)}
+    for i, folder in enumerate(folders.values()):
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(
+            json.dumps({"train_runtime_s": 200.5 + i, "peak_rss_mb": 3000.0})
+        )
+    specs = [ModelSpec("reference", "ref")] + [ModelSpec(label, str(folders[label])) for label in COMPARED]
+    specs += [ModelSpec("echo", "baseline:echo"), ModelSpec("bon4", "baseline:bon4")]
+    samples, scores = {}, {}
+    for k, spec in enumerate(specs):
+        samples[spec.name] = [
+            {
+                "response": f"answer {i} of {spec.name} " + "more " * rng.randint(0, 6),
+                "length": rng.randint(3, 20),
+                "ended_with_eos": rng.random() > 0.3,
+                "kl": None if spec.name == "echo" else 0.0 if k == 0 else 0.5 * k + rng.gauss(0, 0.2),
+                "kl_analytic": None if spec.name == "echo" else 0.0 if k == 0 else 0.5 * k,
+            }
+            for i in range(n)
+        ]
+        scores[spec.name] = {
+            j: [0.1 * k + rng.gauss(0, 1) for _ in range(n)] for j in ("reward_model", "gold")
+        }
+    judgements = {
+        s.name: {
+            **{j: [outcome_from_scores(a, b) for a, b in zip(scores[s.name][j], scores["reference"][j])]
+               for j in ("reward_model", "gold")},
+            "local_lm": [rng.choice([0.0, 0.5, 1.0]) for _ in range(n)],
+        }
+        for s in specs[1:]
+    }  # fmt: skip
+    accuracy = {
+        "accuracy": 0.53125,
+        "ci95": [0.4, 0.66],
+        "right": 15,
+        "inconsistent": 4,
+        "wrong": 13,
+        "n": 32,
+    }
+    metrics = build_metrics(
+        specs,
+        samples,
+        scores,
+        judgements,
+        cfg,
+        settings={
+            k: getattr(cfg, k)
+            for k in ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "seed")
+        },
+        reference="ref",
+        run_dir=out,
+        notes=[],
+        dataset="some-data",
+        prompts=prompts,
+        judges={
+            "local_lm": {"model": "ref", "is_reference": True, "accuracy": {**accuracy, "p_chance": 0.856}}
+        },
+    )
+    write_all(out / "evaluation", prompts, specs, samples, scores, judgements, metrics, cfg)
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def fake_comparison(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("comparison")
+    return root / "cmp", make_fake_comparison(root / "cmp", root / "outputs")
+
+
+def test_report_reads_any_labels_runs_and_baselines(fake_comparison, tmp_path):
+    from rlhf_trl.evaluation.report import main
+
+    out, metrics = fake_comparison
+    assert list(metrics["models"]) == ["reference", *COMPARED, "echo", "bon4"]
+    for png in ("reward_vs_kl.png", "reward_distributions.png", "win_rates.png"):
+        assert (out / "evaluation" / png).stat().st_size > 1000
+    assert not (out / "evaluation" / "training_curves.png").exists()  # no run's logs in a comparison
+    analysis = tmp_path / "A.md"
+    assert main(["--run", str(out), "--output", str(analysis)]) == 0
+    text = analysis.read_text()
+    quantitative, rest = text.split("## 2. Pareto view")
+    for label in COMPARED:
+        assert f"| {label} | " in quantitative  # metric table
+        assert f"| {label} | gold rubric |" in quantitative  # win-rate table
+        assert f"| {label} | local LM (the reference itself, test accuracy 0.53) |" in quantitative
+        assert f"| {label} | " in rest.split("## 3.")[1].split("## 4.")[0]  # failure modes
+    assert "| echo (baseline) | gold rubric |" in quantitative and "| bon4 (baseline) |" in quantitative
+    assert (
+        "**the reference model itself**" in quantitative
+        and "(15 right / 4 inconsistent / 13 wrong)" in quantitative
+    )
+    assert "not distinguishable from chance (sign test p = 0.856)" in quantitative
+    cost = text.split("## 4. Computational cost per method")[1].split("## 5.")[0]
+    assert "| lr1e-5/ppo | 200.5 | 3000 | not recorded |" in cost and "| my $x$ model | 202.5 |" in cost
+    assert "This judge is the reference model itself (self-preference)" in text
+
+
+@pytest.mark.slow
+def test_notebook_executes_on_fake_comparison(fake_comparison, tmp_path):
+    """The notebook on a comparison folder: labels with "/", spaces and "$", baselines, no checkpoints/."""
+    out, metrics = fake_comparison
+    text = run_notebook(out, tmp_path)
+    for label in COMPARED:
+        assert label in text
+    assert "echo" in text and "bon4" in text and "image/png" in text
+    assert "the reference model itself: self-preference" in text and "202.5" in text
+    assert f"{metrics['models']['lr 3e-5/ppo']['win_rate']['gold']['win_rate']:.3f}" in text

@@ -42,6 +42,22 @@ def _colors(names):
     return {n: palette[i % len(palette)] for i, n in enumerate(names)}
 
 
+def _text(label: str) -> str:
+    """A model label as matplotlib text: labels are free text, and a pair of "$" would be typeset as math."""
+    return label.replace("$", r"\$")
+
+
+def _label_axis(ax, positions, labels) -> None:
+    """Model labels on the x axis, slanted when they are many or long (``<run>/<stage>`` labels)."""
+    slant = len(labels) > 6 or max((len(x) for x in labels), default=0) > 10
+    ax.set_xticks(
+        list(positions),
+        [_text(x) for x in labels],
+        rotation=30 if slant else 0,
+        ha="right" if slant else "center",
+    )
+
+
 def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
     """Gold and proxy reward (mean ± 95% CI) against KL(π‖π_ref) (mean ± 95% CI), one point per model.
 
@@ -65,7 +81,7 @@ def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
                 continue
             x, y = m["kl"], m[key]
             if x.get("mean") is None:
-                ax.axhline(y["mean"], color=colors[name], ls=":", lw=1.2, label=f"{name} (no KL)")
+                ax.axhline(y["mean"], color=colors[name], ls=":", lw=1.2, label=f"{_text(name)} (no KL)")
                 continue
             xerr = [[x["mean"] - x["ci95"][0]], [x["ci95"][1] - x["mean"]]]
             yerr = [[y["mean"] - y["ci95"][0]], [y["ci95"][1] - y["mean"]]]
@@ -78,9 +94,11 @@ def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
                 ms=7,
                 capsize=3,
                 color=colors[name],
-                label=name,
+                label=_text(name),
             )
-            ax.annotate(name, (x["mean"], y["mean"]), textcoords="offset points", xytext=(6, 6), fontsize=9)
+            ax.annotate(
+                _text(name), (x["mean"], y["mean"]), textcoords="offset points", xytext=(6, 6), fontsize=9
+            )
         ax.set_xlabel("KL(π‖π_ref) per prompt [nats]")
         ax.set_ylabel(
             {"gold_score": "gold score (rubric)", "proxy_reward": "proxy reward (reward model)"}[key]
@@ -110,7 +128,7 @@ def plot_reward_distributions(scores: dict[str, dict[str, list[float]]], path: P
         present = [n for n in names if judge in scores[n]]
         data = [scores[n][judge] for n in present]
         ax.boxplot(data, showmeans=True, widths=0.5)
-        ax.set_xticks(range(1, len(present) + 1), present)
+        _label_axis(ax, range(1, len(present) + 1), present)
         rng = np.random.default_rng(0)
         for i, (n, d) in enumerate(zip(present, data), start=1):
             ax.scatter(i + rng.uniform(-0.12, 0.12, len(d)), d, s=8, alpha=0.5, color=colors[n])
@@ -142,7 +160,7 @@ def plot_win_rates(metrics: dict, path: Path) -> bool:
                 hi.append(w["ci95"][1] - w["win_rate"])
         ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=3, label=judge)
     ax.axhline(0.5, color="black", lw=1, ls="--")
-    ax.set_xticks(range(len(policies)), policies)
+    _label_axis(ax, range(len(policies)), policies)
     ax.set_ylim(0, 1)
     ax.set_ylabel("win rate vs reference")
     ax.set_title("Win rate vs reference ((wins + ½ ties) / n), 95% CI")

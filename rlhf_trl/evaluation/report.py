@@ -297,7 +297,33 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
     return out + [""]
 
 
-def _section_cost(run_dir: Path) -> list[str]:
+def cost_sources(run_dir: Path, metrics: dict) -> dict[str, Path]:
+    """``{row label: metrics.json}`` of every training stage that cost something here: the stages under
+    ``run_dir/checkpoints`` (by stage), then each evaluated model and the reward model whose folder holds a
+    stage's ``metrics.json`` and is not listed yet (by model label: the checkpoints of ``--models`` and
+    ``--compare-runs`` live in other runs). Model paths are read as given to ``rlhf-trl evaluate``,
+    relative to the folder it ran in."""
+    out: dict[str, Path] = {}
+    seen: set[Path] = set()
+
+    def add(label: str, folder: Path) -> None:
+        path = folder / "metrics.json"
+        if path.is_file() and path.resolve() not in seen:
+            seen.add(path.resolve())
+            out[label] = path
+
+    for stage in COST_STAGES:
+        add(stage, run_dir / "checkpoints" / stage)
+    for name, entry in metrics["models"].items():
+        if entry.get("role") == "policy":
+            add(name, Path(entry["path"]))
+    reward = (metrics.get("judges") or {}).get("reward_model")
+    if reward:
+        add("reward model", Path(reward["path"]))
+    return out
+
+
+def _section_cost(run_dir: Path, metrics: dict) -> list[str]:
     out = [
         "## 4. Computational cost per method",
         "",
@@ -306,21 +332,17 @@ def _section_cost(run_dir: Path) -> list[str]:
         "| stage | " + " | ".join(label for _, label, _ in COST_KEYS) + " |",
         "|---" * (len(COST_KEYS) + 1) + "|",
     ]
-    found = False
-    for stage in COST_STAGES:
-        path = run_dir / "checkpoints" / stage / "metrics.json"
-        if not path.is_file():
-            continue
-        found = True
+    sources = cost_sources(run_dir, metrics)
+    for label, path in sources.items():
         m = json.loads(path.read_text())
         cells = [
             fmt(m.get(k), d) if isinstance(m.get(k), (int, float)) else "not recorded"
             for k, _, d in COST_KEYS
         ]
-        out.append(f"| {stage} | " + " | ".join(cells) + " |")
-    if not found:
-        return out[:2] + ["_No stage wrote a metrics.json in this run._", ""]
-    return out + ["", "PPO and GRPO also need the reward model's cost (the `reward` row); DPO does not.", ""]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    if not sources:
+        return out[:2] + ["_No stage of the evaluated models wrote a metrics.json._", ""]
+    return out + ["", "PPO and GRPO also need the reward model's cost (its row); DPO does not.", ""]
 
 
 def _section_discussion(metrics: dict) -> list[str]:
@@ -429,7 +451,7 @@ def render(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: 
         *_section_harmlessness(metrics),
         *_section_pareto(metrics, prefix),
         *_section_failures(metrics, samples, s.get("side_by_side_prompts", 12)),
-        *_section_cost(run_dir),
+        *_section_cost(run_dir, metrics),
         *_section_discussion(metrics),
     ]
     for png, title in (
