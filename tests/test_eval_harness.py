@@ -155,6 +155,11 @@ def test_harness_uses_cache_unless_recompute(tiny_model_dir, tmp_path, fake_gold
         parse_recipe_args("evaluation", ["--config", str(cfg), "--recompute"]), prompts=PROMPTS[:2]
     )
     assert calls == ["sample reference", "sample grpo"]
+    # a change to the sampling code is a change of the samples: the cache must not be reused
+    calls.clear()
+    monkeypatch.setattr(harness, "sampling_code_hash", lambda: "another-version")
+    harness.evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS[:2])
+    assert calls == ["sample reference", "sample grpo"]
 
 
 @pytest.mark.slow

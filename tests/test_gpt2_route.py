@@ -69,6 +69,13 @@ def long_row(rows: list[dict]) -> dict:
     return {"chosen": head + rows[-1]["chosen"], "rejected": head + rows[-1]["rejected"]}
 
 
+def _in_dev(row: dict) -> bool:
+    from rlhf_trl.data import parse_hh_pair
+    from rlhf_trl.data.loaders import _in_eval_set
+
+    return _in_eval_set(parse_hh_pair(row["chosen"], row["rejected"])["prompt"], "dev")
+
+
 def write_hh_folder(folder: Path) -> Path:
     """The Hub repo's layout, ``<subset>/{train,test}.jsonl.gz`` of raw ``{"chosen", "rejected"}`` transcripts:
     half multi-turn, and one conversation longer than the context at the head of each split."""
@@ -81,6 +88,12 @@ def write_hh_folder(folder: Path) -> Path:
             part = 2 * k + j
             mixed = [x for pair in zip(multi[12 * part :], single[12 * part : 12 * part + 12]) for x in pair]
             long = long_row(pool[TURNS_IN_LONG_PROMPT * part : TURNS_IN_LONG_PROMPT * (part + 1)])
+            if split == "test":  # the evaluation's dev prompts (half of the test split) must hold it
+                shift = 0
+                while not _in_dev(long):
+                    shift += 1
+                    start = TURNS_IN_LONG_PROMPT * part + shift
+                    long = long_row(pool[start : start + TURNS_IN_LONG_PROMPT])
             (folder / subset).mkdir(parents=True, exist_ok=True)
             with gzip.open(folder / subset / f"{split}.jsonl.gz", "wt", encoding="utf-8") as f:
                 f.writelines(json.dumps(r) + "\n" for r in [long, *mixed])
@@ -250,6 +263,7 @@ STAGE_SIZES = {
     },
 }
 POLICIES = ("ppo", "grpo", "dpo")
+BASELINES = ("echo", "refuse_all", "reference_trimmed", "nearest_train_chosen")  # full.yaml's list
 
 
 def _listed(value) -> list:
@@ -293,11 +307,10 @@ def _check_run(run_dir: Path, base: str) -> None:
 
     metrics = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
     assert metrics["reference_model"] == str(ckpt / "sft")
-    assert set(metrics["models"]) == {
-        "reference",
-        *POLICIES,
-    }  # sft is the reference: not judged against itself
-    for stage in POLICIES:
+    # sft is the reference: not judged against itself; full.yaml's trivial baselines are judged like policies
+    assert set(metrics["models"]) == {"reference", *POLICIES, *BASELINES}
+    assert {metrics["models"][b]["role"] for b in BASELINES} == {"baseline"}
+    for stage in (*POLICIES, *BASELINES):
         assert set(metrics["models"][stage]["win_rate"]) == {"reward_model"}
     assert any("shortened to fit" in note for note in metrics["notes"])
     lines = (run_dir / "evaluation" / "samples.jsonl").read_text().splitlines()

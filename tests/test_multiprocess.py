@@ -79,10 +79,12 @@ DATA = "dataset_name: bundled\nmax_train_samples: {n}\nmax_test_samples: 4\nseed
 COMMON = "max_steps: 2\nlogging_steps: 1\nsave_strategy: 'no'\nreport_to: none\ndisable_tqdm: true\n"
 # stage -> (prompts/pairs in the train split, section). Global batch = 4 examples per step in both runs:
 # per_device_train_batch_size is 4 with 1 process and 2 with 2; 2 steps consume the train split exactly once.
+# max_length 512: no pair is truncated or dropped (the bundled multi-turn prompts plus a rambling reply pass
+# 128 tokens), so each run sees exactly the 8 pairs and neither sampler pads or cycles.
 CASES = {
-    "reward": (8, "per_device_eval_batch_size: 4\nmax_length: 128\n"),
-    "sft": (8, "per_device_eval_batch_size: 4\nmax_length: 128\n"),
-    "dpo": (8, "per_device_eval_batch_size: 4\nmax_length: 128\n"),
+    "reward": (8, "per_device_eval_batch_size: 4\nmax_length: 512\n"),
+    "sft": (8, "per_device_eval_batch_size: 4\nmax_length: 512\n"),
+    "dpo": (8, "per_device_eval_batch_size: 4\nmax_length: 512\n"),
     "grpo": (4, "reward_funcs: [mp_rewards:recording_reward]\ngroup_size: 2\nmax_completion_length: 6\n"),
     "ppo": (  # 9 prompts: the 2nd update ends a pass with a remainder (1 prompt left over)
         9,

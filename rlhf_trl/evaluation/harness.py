@@ -62,6 +62,14 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def sampling_code_hash() -> str:
+    """Hash of the code that draws and scores samples (generation.py, harness.py): a change to either
+    invalidates cached samples instead of silently reusing them."""
+    here = Path(__file__).resolve()
+    sources = (here.parents[1] / "generation.py", here)
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+
+
 class Cache:
     """JSON files under ``run_dir/evaluation/cache``; an entry is valid only with a matching fingerprint."""
 
@@ -423,6 +431,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     cache = Cache(out_dir / "cache", enabled=not cfg.recompute)
     settings = {k: getattr(cfg, k) for k in SAMPLING_KEYS}
     prompts_fp = fingerprint(prompts)
+    code = sampling_code_hash()
     device = _device()
 
     # 1-2. sample every model (reference stays loaded: it scores every policy's samples for KL)
@@ -430,7 +439,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     ref_model = None
     for spec in specs:
         key = f"samples_{cache_name(spec.name)}"
-        fp = fingerprint(settings, prompts_fp, model_stamp(spec.path), model_stamp(reference))
+        fp = fingerprint(settings, prompts_fp, code, model_stamp(spec.path), model_stamp(reference))
         rows = cache.get(key, fp)
         if rows is not None:
             print(f"[evaluate] {spec.name}: cached samples", file=sys.stderr)
@@ -453,7 +462,9 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     # best-of-n candidates: more reference samples, cached one candidate index at a time (a larger n
     # reuses the smaller n's candidates: their seeds do not depend on n)
     n_max = max(cfg.best_of_n, default=0)
-    cand_fps = [fingerprint(settings, prompts_fp, model_stamp(reference), "bon", k) for k in range(n_max)]
+    cand_fps = [
+        fingerprint(settings, prompts_fp, code, model_stamp(reference), "bon", k) for k in range(n_max)
+    ]
     candidates = [cache.get(f"bon_candidate_{k}", fp) for k, fp in enumerate(cand_fps)]
     todo = [k for k, c in enumerate(candidates) if c is None]
     if todo:
