@@ -117,6 +117,24 @@ def kl_is_scored(cfg) -> bool:
     return not (cfg.do_sample and (cfg.top_k > 0 or cfg.top_p < 1.0))
 
 
+def sample_with_settings(model, tokenizer, prompts, cfg, *, seed: int):
+    """One batch of responses with the evaluation's sampling settings (every model and candidate alike)."""
+    from rlhf_trl.generation import generate_responses
+
+    return generate_responses(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        do_sample=cfg.do_sample,
+        batch_size=cfg.batch_size,
+        seed=seed,
+    )
+
+
 def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[dict]:
     """Generate one response per prompt; per-prompt length, EOS flag and (policy only) KL, both the
     Monte-Carlo ``kl`` (Σ_t log π − log π_ref of the sampled tokens) and ``kl_analytic`` (Σ_t of the
@@ -130,25 +148,14 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
     from tqdm.auto import tqdm
 
     from rlhf_trl.evaluation.stats import sequence_kl
-    from rlhf_trl.generation import generate_responses, response_token_kl
+    from rlhf_trl.generation import response_token_kl
 
     rows: list[dict] = []
     bs = cfg.batch_size
     with tqdm(total=len(prompts), desc=desc, unit="prompt", leave=True, file=sys.stderr) as bar:
         for b, start in enumerate(range(0, len(prompts), bs)):
             chunk = prompts[start : start + bs]
-            gen = generate_responses(
-                model,
-                tokenizer,
-                chunk,
-                max_new_tokens=cfg.max_new_tokens,
-                temperature=cfg.temperature,
-                top_k=cfg.top_k,
-                top_p=cfg.top_p,
-                do_sample=cfg.do_sample,
-                batch_size=bs,
-                seed=cfg.seed + b,
-            )
+            gen = sample_with_settings(model, tokenizer, chunk, cfg, seed=cfg.seed + b)
             if ref_model is None:
                 kl = analytic = [0.0] * len(chunk)
             elif not kl_is_scored(cfg):
@@ -317,8 +324,6 @@ def sample_candidates(model, tokenizer, prompts, cfg, ks: list[int]):
     :data:`BON_SEED_STRIDE`; rows hold ``response``, ``length``, ``ended_with_eos``."""
     from tqdm.auto import tqdm
 
-    from rlhf_trl.generation import generate_responses
-
     bs = cfg.batch_size
     n = max(ks) + 1 if ks else 0
     with tqdm(
@@ -327,18 +332,8 @@ def sample_candidates(model, tokenizer, prompts, cfg, ks: list[int]):
         for k in ks:
             rows = []
             for b, start in enumerate(range(0, len(prompts), bs)):
-                gen = generate_responses(
-                    model,
-                    tokenizer,
-                    prompts[start : start + bs],
-                    max_new_tokens=cfg.max_new_tokens,
-                    temperature=cfg.temperature,
-                    top_k=cfg.top_k,
-                    top_p=cfg.top_p,
-                    do_sample=cfg.do_sample,
-                    batch_size=bs,
-                    seed=cfg.seed + BON_SEED_STRIDE * (k + 1) + b,
-                )
+                seed = cfg.seed + BON_SEED_STRIDE * (k + 1) + b
+                gen = sample_with_settings(model, tokenizer, prompts[start : start + bs], cfg, seed=seed)
                 rows += [
                     {
                         "response": gen.response_texts[i],

@@ -394,11 +394,6 @@ def follow_up_prefixes() -> list[str]:
     return sorted({f.split("{")[0].strip().lower() for f in FOLLOW_UPS}, key=len, reverse=True)
 
 
-def reference_answers() -> dict[str, str | None]:
-    """Lower-cased request text -> its good answer (``None`` for harmful requests)."""
-    return {r["text"].lower(): r["answer"] for r in requests()}
-
-
 def request_key(user_text: str, keys) -> str | None:
     """The lower-cased bank request text that ``user_text`` asks (follow-up wrapper removed), or None."""
     text = user_text.lower().replace("’", "'").strip()

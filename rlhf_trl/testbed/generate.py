@@ -36,7 +36,7 @@ from pathlib import Path
 
 from rlhf_trl.data.parser import parse_hh_pair
 from rlhf_trl.testbed import BUNDLED_DIR, bank, splits
-from rlhf_trl.testbed.gold import gold_score, gold_terms
+from rlhf_trl.testbed.gold import bank_request, gold_score, gold_terms
 
 SAMPLES_FILE = "model_samples.jsonl.gz"
 REFERENCE_FILE = "reference_samples.jsonl.gz"
@@ -280,14 +280,6 @@ def _pair(prompt, a: str, b: str, a_must_win: bool = False) -> dict | None:
     return pair if parsed["chosen"][0]["content"] == chosen.strip() else None
 
 
-def _final_request(prompt: list[dict], reqs_by_text: dict[str, dict]) -> dict:
-    """The bank request behind the last user turn (``reqs_by_text`` keyed by lower-cased text)."""
-    key = bank.request_key(prompt[-1]["content"], reqs_by_text)
-    if key is None:
-        raise KeyError(f"sampled prompt not in the bank: {prompt[-1]['content']!r}")
-    return reqs_by_text[key]
-
-
 _SENTENCE = re.compile(r"[.!?](?=\s|$)")
 
 
@@ -342,7 +334,7 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
     for key in sorted(by_prompt):
         prompt = json.loads(key)
         if prompt_splits(prompt, reqs_by_text) == {split}:
-            req = _final_request(prompt, reqs_by_text)
+            req = bank_request(prompt)
             candidates.extend(_sampled_pairs(prompt, by_prompt[key], req, pool, rng))
     # A model sample is also a realistic off-topic reply to another request (the model answering the
     # wrong question): pair it, as rejected, with the reference answer to a random request.

@@ -45,7 +45,6 @@ from __future__ import annotations
 import functools
 import re
 
-GOLD_VERSION = 2
 WEIGHTS: dict[str, float] = {
     "informative": 0.35,
     "appropriate": 0.30,
@@ -278,9 +277,6 @@ def gold_score(prompt_messages: list[dict], response: str) -> float:
     """The gold rubric's score of ``response`` to ``prompt_messages``, in [0, 1] (1 = ceiling)."""
     terms = gold_terms(prompt_messages, response)
     return round(sum(WEIGHTS[k] * v for k, v in terms.items()), 6)
-
-
-GOLD_CEILING = 1.0
 
 
 @functools.cache

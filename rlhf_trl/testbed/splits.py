@@ -22,8 +22,6 @@ from rlhf_trl.testbed import bank
 
 SPLITS = ("train", "pairs_test", "dev", "test")
 SHARES = {"train": 0.58, "pairs_test": 0.12, "dev": 0.15, "test": 0.15}
-PAIR_SPLITS = ("train", "pairs_test")
-PROMPT_SPLITS = ("dev", "test")
 
 # Words too common to tie two subjects together (they say what kind of request it is, not its topic).
 GENERIC = set(
