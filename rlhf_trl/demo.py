@@ -157,14 +157,32 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--stages", nargs="+", help="run only these stages (default: the config's demo.stages)"
     )
+    parser.add_argument(
+        "--seed", type=int, help="training and sampling seed of every stage (default: the config's seed)"
+    )
+    parser.add_argument(
+        "--run_dir", help="folder of this run (default: the config's run_dir), e.g. one folder per seed"
+    )
     return parser.parse_args(argv)
+
+
+def override_flags(ns: argparse.Namespace) -> list[str]:
+    """``--seed``/``--run_dir`` given to the demo, passed on to every stage."""
+    return [
+        *(["--seed", str(ns.seed)] if ns.seed is not None else []),
+        *(["--run_dir", ns.run_dir] if ns.run_dir else []),
+    ]
 
 
 def main(argv: list[str]) -> int:
     from rlhf_trl.config import parse_recipe_args
 
     ns = _parse(argv)
-    args = parse_recipe_args("demo", ["--config", ns.config])  # validates the whole file before anything runs
+    overrides = override_flags(ns)
+    # validates the whole file before anything runs
+    args = parse_recipe_args(
+        "demo", ["--config", ns.config, *(["--run_dir", ns.run_dir] if ns.run_dir else [])]
+    )
     stages = ns.stages or list(args.stage.stages)
     unknown = [s for s in stages if s not in (*TRAIN_STAGES, "evaluation")]
     if unknown:
@@ -202,8 +220,10 @@ def main(argv: list[str]) -> int:
         if marker.is_file():
             print(f"{header}: done already ({marker}); --restart to redo", flush=True)
             continue
-        flags = stage_flags(run_dir, stage, ns.restart) + (
-            sft_flags(run_dir, stage, sections) if from_sft else []
+        flags = (
+            overrides
+            + stage_flags(run_dir, stage, ns.restart)
+            + (sft_flags(run_dir, stage, sections) if from_sft else [])
         )
         print(
             f"\n{header}: python recipes/{recipe_file(stage).name} --config {' '.join([ns.config, *flags])}"
@@ -222,7 +242,7 @@ def main(argv: list[str]) -> int:
             stopped = returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
             print(
                 f"{header} {'stopped' if stopped else 'failed'} (exit {returncode}) after {_fmt(timings[stage])}; "
-                f"{'' if stopped else 'fix it and '}re-run `rlhf-trl demo --config {ns.config}` to resume from this stage",
+                f"{'' if stopped else 'fix it and '}re-run `rlhf-trl demo --config {' '.join([ns.config, *overrides])}` to resume from this stage",
                 file=sys.stderr,
             )
             return returncode

@@ -124,3 +124,42 @@ def test_the_evaluation_is_done_per_prompt_set(tmp_path):
     assert done_marker(tmp_path, "evaluation").is_file()
     assert done_marker(tmp_path, "evaluation", "test") == tmp_path / "evaluation_test" / "metrics.json"
     assert not done_marker(tmp_path, "evaluation", "test").is_file()
+
+
+def test_seed_and_run_dir_reach_every_stage(tmp_path):
+    """`--seed N --run_dir DIR` (one folder per training seed) move the whole chain, checks included."""
+    from rlhf_trl.demo import _parse, main, override_flags
+    from rlhf_trl.errors import UserError
+
+    assert override_flags(_parse(["--seed", "43", "--run_dir", "out/s43"])) == [
+        "--seed",
+        "43",
+        "--run_dir",
+        "out/s43",
+    ]
+    assert override_flags(_parse([])) == []
+    config = tmp_path / "demo.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [sft, dpo, evaluation]\n")
+    other = tmp_path / "seed43"
+    with pytest.raises(UserError, match=rf"its model {other}/checkpoints/sft, which does not exist yet"):
+        main(["--config", str(config), "--run_dir", str(other), "--seed", "43", "--stages", "dpo"])
+
+
+def test_the_evaluation_of_an_sft_chain_is_judged_against_the_sft_model(tmp_path):
+    """`rlhf-trl evaluate` alone picks the reference the demo passes: the chain's SFT model."""
+    from types import SimpleNamespace
+
+    from rlhf_trl.errors import UserError
+    from rlhf_trl.evaluation.harness import default_reference
+
+    config = tmp_path / "c.yaml"
+    args = SimpleNamespace(config_path=str(config), model=SimpleNamespace(model_name_or_path="base"))
+    config.write_text("demo:\n  stages: [reward, dpo, evaluation]\n")
+    assert default_reference(args, tmp_path) == "base"
+    config.write_text("demo:\n  stages: [sft, dpo, evaluation]\n")
+    with pytest.raises(UserError, match=r"the reference is the SFT model .*sft, which does not exist"):
+        default_reference(args, tmp_path)
+    (tmp_path / "checkpoints" / "sft").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "sft" / "config.json").write_text("{}")
+    assert default_reference(args, tmp_path) == str(tmp_path / "checkpoints" / "sft")
+    assert default_reference(SimpleNamespace(config_path=None, model=args.model), tmp_path) == "base"

@@ -55,8 +55,8 @@ def test_models_from_cli_yaml_list_and_yaml_mapping_agree(tmp_path):
         (["--models", "a|b=outputs/a"], "holds '|', '=' or a control character"),
         (["--models", "a=x", "a=y"], "label 'a' is given twice"),
         (["--models", "e=baseline:echo"], "baselines are chosen with baselines and best_of_n"),
-        (["--models", "a=x"], "models and compare_runs need output_dir"),
-        (["--compare-runs", "outputs/a"], "models and compare_runs need output_dir"),
+        (["--models", "a=x"], "models, compare_runs and checkpoints_of need output_dir"),
+        (["--compare-runs", "outputs/a"], "models, compare_runs and checkpoints_of need output_dir"),
     ],
 )
 def test_model_list_mistakes_are_one_line_errors(argv, expected):
@@ -434,3 +434,105 @@ def test_local_lm_judge_that_is_not_the_reference_is_not_called_one():
     )
     assert judge_label(metrics, "local_lm") == "local LM (test accuracy 0.81)"
     assert judge_lines({"settings": {}}) == [] and judge_label({}, "gold") == "gold rubric"
+
+
+# ------------------------------------------------------------------------ checkpoints along training
+
+
+def fake_stage(folder: Path, steps, final_step: int | None) -> Path:
+    """A stage folder: complete checkpoint-N folders for ``steps`` and, when ``final_step``, the final
+    model with the metrics.json every recipe writes last."""
+    from rlhf_trl.checkpoints import COMPLETE_MARKER
+
+    for step in steps:
+        fake_checkpoint(folder / f"checkpoint-{step}")
+        (folder / f"checkpoint-{step}" / COMPLETE_MARKER).write_text("{}")
+    if final_step is not None:
+        fake_checkpoint(folder)
+        (folder / "metrics.json").write_text(json.dumps({"global_step": final_step}))
+    return folder
+
+
+def test_checkpoints_of_labels_every_saved_model_by_stage_and_step(tmp_path):
+    from rlhf_trl.evaluation.model_specs import checkpoint_specs
+
+    ppo = fake_stage(tmp_path / "a" / "checkpoints" / "ppo", [16, 8, 24], final_step=24)
+    fake_checkpoint(ppo / "checkpoint-30")  # no completion marker: an interrupted save, not a point
+    fake_checkpoint(ppo / "tmp-checkpoint-32")
+    dpo = fake_stage(tmp_path / "a" / "checkpoints" / "dpo", [11], final_step=None)  # still training
+    specs = checkpoint_specs([str(ppo), str(dpo)])
+    assert [(s.name, s.curve, s.step) for s in specs] == [
+        ("ppo@8", "ppo", 8),
+        ("ppo@16", "ppo", 16),
+        ("ppo", "ppo", 24),  # checkpoint-24 is the final model: judged once, under the stage's name
+        ("dpo@11", "dpo", 11),
+    ]
+    assert specs[2].path == str(ppo) and specs[0].path == str(ppo / "checkpoint-8")
+    # the same stage of two runs: the curves are told apart by their run
+    other = fake_stage(tmp_path / "b" / "checkpoints" / "ppo", [8], final_step=16)
+    names = [s.name for s in checkpoint_specs([str(ppo), str(other)])]
+    assert names == ["a/ppo@8", "a/ppo@16", "a/ppo", "b/ppo@8", "b/ppo"]
+    # with select_models: after models, labels checked against baselines like any other
+    both = select(tmp_path, models=["hub=owner/name"], checkpoints_of=[str(dpo)])
+    assert [n for n, _ in both] == ["reference", "hub", "dpo@11"]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (
+            "missing",
+            r"checkpoints_of: .*nowhere is not a folder \(a stage's outputs/<run>/checkpoints/<stage>\)",
+        ),
+        (
+            "empty",
+            r"checkpoints_of: .*empty holds no model and no complete checkpoint-N folder; .*save_strategy: steps",
+        ),
+        ("no_output_dir", r"checkpoints_of need output_dir \(--output_dir FOLDER\)"),
+    ],
+)
+def test_checkpoints_of_mistakes_are_one_line_errors(tmp_path, case, expected):
+    from rlhf_trl.evaluation.config import EvaluationConfig
+
+    (tmp_path / "empty").mkdir()
+    folder = str(tmp_path / {"missing": "nowhere", "empty": "empty", "no_output_dir": "empty"}[case])
+    with pytest.raises((UserError, ValueError), match=expected) as err:
+        if case == "no_output_dir":
+            EvaluationConfig(checkpoints_of=[folder])
+        else:
+            select(tmp_path, checkpoints_of=[folder])
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fake_gold")
+def test_checkpoints_along_training_are_judged_and_drawn_as_curves(tiny_model_dir, tmp_path):
+    """`--checkpoints-of`: each saved model is a point with its step and KL; kl_curves.png and the report
+    show the curve."""
+    from rlhf_trl.checkpoints import COMPLETE_MARKER
+    from rlhf_trl.evaluation import harness
+
+    ppo = tmp_path / "run" / "checkpoints" / "ppo"
+    make_perturbed_copy(tiny_model_dir, ppo / "checkpoint-2", scale=0.05)
+    (ppo / "checkpoint-2" / COMPLETE_MARKER).write_text("{}")
+    make_perturbed_copy(tiny_model_dir, ppo, scale=0.5)
+    (ppo / "metrics.json").write_text(json.dumps({"global_step": 4}))
+    make_reward_model(tiny_model_dir, tmp_path / "run" / "checkpoints" / "reward")
+    out = tmp_path / "curves"
+    cfg = write_config(tmp_path, tiny_model_dir, "  baselines: []\n  best_of_n: [2]\n")
+    argv = ["--config", str(cfg), "--checkpoints-of", str(ppo), "--output_dir", str(out)]
+    metrics = harness.evaluate(parse_recipe_args("evaluation", argv), prompts=PROMPTS[:3])
+
+    models = metrics["models"]
+    assert list(models) == ["reference", "ppo@2", "ppo", "bon2"]
+    assert (models["ppo@2"]["curve"], models["ppo@2"]["step"]) == ("ppo", 2)
+    assert (models["ppo"]["curve"], models["ppo"]["step"]) == ("ppo", 4)
+    assert "curve" not in models["bon2"] and "curve" not in models["reference"]
+    # a smaller perturbation stays closer to the reference
+    assert (
+        0
+        <= models["ppo@2"]["metrics"]["kl_analytic"]["mean"]
+        < models["ppo"]["metrics"]["kl_analytic"]["mean"]
+    )
+    assert (out / "evaluation" / "kl_curves.png").stat().st_size > 0
+    assert "kl_curves.png" in (out / "evaluation" / "report.md").read_text()

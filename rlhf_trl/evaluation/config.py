@@ -53,12 +53,21 @@ class EvaluationConfig:
             "Adds to models; needs output_dir."
         },
     )
+    checkpoints_of: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Stage folders (outputs/<run>/checkpoints/ppo) whose saved models along training are judged: "
+            "each complete checkpoint-N (label ppo@N) and the final model (ppo). Plotted as curves of gold and "
+            "proxy reward against KL (kl_curves.png, Gao et al. 2022's over-optimisation view); train with "
+            "save_strategy: steps. Adds to models; needs output_dir."
+        },
+    )
     output_dir: str | None = field(
         default=None,
         metadata={
             "help": "Folder that gets this evaluation's evaluation/ (dev prompts) or evaluation_test/ (test "
             "prompts) folder, the way a run folder does (rlhf-trl report --run OUTPUT_DIR reads it); default "
-            "run_dir. Required with models or compare_runs, whose outputs belong to no single run."
+            "run_dir. Required with models, compare_runs or checkpoints_of, whose outputs belong to no single run."
         },
     )
     reference_model: str | None = field(
@@ -225,9 +234,9 @@ class EvaluationConfig:
         if isinstance(self.models, dict):  # YAML mapping LABEL: PATH -> the command line's LABEL=PATH
             self.models = [f"{label}={path}" for label, path in parse_model_entries(self.models)]
         parse_model_entries(self.models)
-        if (self.models or self.compare_runs) and not self.output_dir:
+        if (self.models or self.compare_runs or self.checkpoints_of) and not self.output_dir:
             raise ValueError(
-                "models and compare_runs need output_dir (--output_dir FOLDER): the comparison's outputs "
+                "models, compare_runs and checkpoints_of need output_dir (--output_dir FOLDER): the comparison's outputs "
                 "belong to no single run, so they go to a folder of their own"
             )
         if self.judge_accuracy_pairs < 0:

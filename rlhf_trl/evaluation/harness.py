@@ -1,11 +1,12 @@
 """`rlhf-trl evaluate --config FILE`: judge the reference and every trained policy of a run, or any
-checkpoints (``--models LABEL=PATH ...``, ``--compare-runs DIR ...``).
+checkpoints (``--models LABEL=PATH ...``, ``--compare-runs DIR ...``, ``--checkpoints-of STAGE_DIR ...``).
 
 Steps (each model sees the same prompts, sampling settings and per-batch seeds):
 
 1. select models (rlhf_trl.evaluation.model_specs): the reference (``model_name_or_path`` or
    ``reference_model``), then each stage in ``policies`` that has a checkpoint in
-   ``run_dir/checkpoints/<stage>``, or the ``models`` and ``compare_runs`` given; every path, label and
+   ``run_dir/checkpoints/<stage>``, or the ``models``, ``compare_runs`` and ``checkpoints_of`` given
+   (rlhf_trl.evaluation.model_specs); every path, label and
    tokenizer is checked before any model loads;
 2. sample: batched generation; for a policy also KL(π‖π_ref) per prompt on its own samples
    (Σ_t log π − log π_ref over generated tokens, both at the sampling temperature; not under
@@ -107,6 +108,25 @@ def load_policy(path: str, tokenizer, dtype: str):
         _fit_vocab(model, tokenizer)
         return count_positions_from_mask(model)
     return load_causal_lm(path, tokenizer, dtype=dtype)
+
+
+def default_reference(recipe_args, run_dir: Path) -> str:
+    """The run's starting point, the reference when none is named: with ``sft`` in the config's
+    ``demo.stages`` every policy of the chain starts from ``run_dir/checkpoints/sft`` (the demo passes
+    the same folder as ``--reference_model``), otherwise ``model_name_or_path``."""
+    import yaml
+
+    path = recipe_args.config_path
+    sections = (yaml.safe_load(Path(path).read_text()) or {}) if path else {}
+    if "sft" not in ((sections.get("demo") or {}).get("stages") or []):
+        return recipe_args.model.model_name_or_path
+    sft = run_dir / "checkpoints" / "sft"
+    if not (sft / "config.json").is_file():
+        raise UserError(
+            f"{path}: demo.stages has sft, so the reference is the SFT model {sft}, which does not exist; "
+            f"train it (rlhf-trl demo --config {path} --stages sft) or name a model with --reference PATH"
+        )
+    return str(sft)
 
 
 def kl_is_scored(cfg) -> bool:
@@ -385,10 +405,10 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars would bury ours
     cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)
     dtype = recipe_args.model.dtype
-    reference = cfg.reference_model or recipe_args.model.model_name_or_path
+    reference = cfg.reference_model or default_reference(recipe_args, run_dir)
     # --models/--compare-runs write to output_dir and read no run's logs; a run's own evaluation may be
     # written elsewhere too, and still shows that run's training curves
-    chosen = bool(cfg.models or cfg.compare_runs)
+    chosen = bool(cfg.models or cfg.compare_runs or cfg.checkpoints_of)
     root = Path(cfg.output_dir) if cfg.output_dir else run_dir
     notes: list[str] = []
     # User mistakes surface before any model loads.

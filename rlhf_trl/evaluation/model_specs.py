@@ -6,8 +6,9 @@ Besides the reference, the models come from one of (docs/evaluation.md, "What is
   labelled by its stage;
 * ``models: [LABEL=PATH, ...]`` (``--models ppo=outputs/a/checkpoints/ppo hub=owner/name``): any model
   folder, LoRA adapter folder, Hub id or ``embedded:NAME``, under a label of the user's choosing;
-* ``compare_runs: [DIR, ...]``: each stage checkpoint of each run folder, labelled ``<run>/<stage>``
-  (the two combine).
+* ``compare_runs: [DIR, ...]``: each stage checkpoint of each run folder, labelled ``<run>/<stage>``;
+* ``checkpoints_of: [STAGE_DIR, ...]``: every saved ``checkpoint-N`` of a stage (``ppo@N``) and its final
+  model (``ppo``), the points of its curve along training (all three combine).
 
 A label is shown as given in every table and plot; cache files use :func:`cache_name`, so a label with
 "/" or spaces is safe there. The checks here read configs and tokenizers only, never weights, so a wrong
@@ -38,6 +39,8 @@ _SAFE_NAME = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
 class ModelSpec:
     name: str  # the label: "reference", a stage, a label from `models`, "<run>/<stage>", a baseline's name
     path: str  # what load_policy gets; "baseline:<name>" for a baseline
+    curve: str | None = None  # checkpoints_of: the training run this model is a point of ("ppo")
+    step: int | None = None  # ... and its training step (update) there
 
 
 def label_problem(label: str) -> str | None:
@@ -201,6 +204,66 @@ def compare_run_specs(runs, policies) -> list[ModelSpec]:
     return specs
 
 
+def _final_step(folder: Path) -> int | None:
+    """The training step of a stage's final model: ``global_step`` of its metrics.json (every recipe
+    writes it last), else of the newest checkpoint's trainer_state.json."""
+    from rlhf_trl.checkpoints import latest_checkpoint
+
+    for file in (folder / "metrics.json", (latest_checkpoint(folder) or folder) / "trainer_state.json"):
+        try:
+            step = json.loads(file.read_text()).get("global_step")
+        except (OSError, ValueError):
+            continue
+        if isinstance(step, int):
+            return step
+    return None
+
+
+def checkpoint_specs(folders) -> list[ModelSpec]:
+    """Every saved model along the training of each stage folder of ``checkpoints_of``
+    (``outputs/<run>/checkpoints/ppo``): its complete ``checkpoint-N`` folders, labelled ``ppo@N``, and
+    the final model, labelled ``ppo`` (a checkpoint of the final step is that model: not repeated). The
+    curve is named by the folder (``<run>/ppo`` when two folders share a name)."""
+    from rlhf_trl.checkpoints import complete_checkpoints
+
+    paths = [Path(f).expanduser() for f in folders]
+    for folder, given in zip(paths, folders):
+        if not folder.is_dir():
+            raise UserError(
+                f"checkpoints_of: {given} is not a folder (a stage's outputs/<run>/checkpoints/<stage>)"
+            )
+    names = [p.resolve().name for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{p.resolve().parent.parent.name}/{p.resolve().name}" for p in paths]
+    if len(set(names)) < len(names):
+        raise UserError(
+            f"checkpoints_of: two folders are both called {names[0]!r}; label the checkpoints yourself "
+            "with --models LABEL=PATH ..."
+        )
+    specs = []
+    for folder, given, name in zip(paths, folders, names):
+        problem = label_problem(name)
+        if problem:
+            raise UserError(f"checkpoints_of: {given}: {problem}; rename the folder or use --models")
+        final = any((folder / f).is_file() for f in MODEL_FILES)
+        last = _final_step(folder) if final else None
+        points = [
+            ModelSpec(f"{name}@{int(c.name.split('-')[1])}", str(c), name, int(c.name.split("-")[1]))
+            for c in complete_checkpoints(folder)
+            if any((c / f).is_file() for f in MODEL_FILES)
+        ]
+        points = [p for p in points if p.step != last]
+        if final:
+            points.append(ModelSpec(name, str(folder), name, last))
+        if not points:
+            raise UserError(
+                f"checkpoints_of: {given} holds no model and no complete checkpoint-N folder; train the stage "
+                "with save_strategy: steps (and save_steps) to get points along training"
+            )
+        specs += points
+    return specs
+
+
 def check_model_path(path: str, where: str) -> None:
     """A local path must exist and hold a model (``config.json``) or a LoRA adapter whose base exists;
     an embedded name must be known. A Hub id passes: its tokenizer is read by :func:`check_tokenizer`."""
@@ -233,7 +296,7 @@ def select_models(cfg, run_dir, reference: str, notes: list[str], reserved=()) -
     given, else the run's stages (:func:`discover_models`). ``reserved``: the baselines' names, which no
     model may take. :class:`UserError` for a missing path, a folder without a model, a label given twice,
     or a ``models`` entry that is the reference itself."""
-    if not cfg.models and not cfg.compare_runs:
+    if not cfg.models and not cfg.compare_runs and not cfg.checkpoints_of:
         return discover_models(run_dir, cfg.policies, reference, notes)
     specs = [ModelSpec(REFERENCE, reference)]
     for label, path in parse_model_entries(cfg.models):
@@ -245,7 +308,7 @@ def select_models(cfg, run_dir, reference: str, notes: list[str], reserved=()) -
                 "or set --reference to the model to compare against"
             )
         specs.append(ModelSpec(label, path))
-    for spec in compare_run_specs(cfg.compare_runs, cfg.policies):
+    for spec in [*compare_run_specs(cfg.compare_runs, cfg.policies), *checkpoint_specs(cfg.checkpoints_of)]:
         if same_model(spec.path, reference):
             notes.append(f"{spec.name} is the reference ({reference}): not judged against itself")
             continue

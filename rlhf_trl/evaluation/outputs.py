@@ -171,6 +171,8 @@ def build_metrics(
         for n in (1, 2):
             m[f"distinct_{n}"] = _distinct_summary(texts, n)
         entry = {"path": spec.path, "role": _role(spec), "metrics": m}
+        if spec.curve is not None:  # a point along a training run (checkpoints_of)
+            entry["curve"], entry["step"] = spec.curve, spec.step
         if harmful is not None:
             entry["harmlessness"] = harmlessness_summary(
                 harmful, texts, scores[spec.name].get("gold"), boots, seed

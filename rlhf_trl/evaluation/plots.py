@@ -113,6 +113,75 @@ def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
     return True
 
 
+def kl_curves(metrics: dict) -> dict[str, list[tuple[int, str]]]:
+    """``{curve: [(step, label), ...]}`` of the models evaluated along training (``checkpoints_of``),
+    each curve sorted by step."""
+    curves: dict[str, list[tuple[int, str]]] = {}
+    for name, entry in metrics["models"].items():
+        if entry.get("curve") is not None:
+            curves.setdefault(entry["curve"], []).append((entry.get("step") or 0, name))
+    return {c: sorted(points) for c, points in curves.items()}
+
+
+def plot_kl_curves(metrics: dict, path: Path) -> bool:
+    """Gold and proxy reward against KL(π‖π_ref) along training (Gao et al. 2022): one line per stage
+    folder of ``checkpoints_of`` through its checkpoints (annotated with their step), starting at the
+    reference (KL 0), with best-of-n of the reference as crosses at its analytic KL. Where the proxy
+    keeps rising and gold turns down, the policy over-optimises the reward model."""
+    curves = kl_curves(metrics)
+    models = metrics["models"]
+    panels = [k for k in ("gold_score", "proxy_reward") if any(k in e["metrics"] for e in models.values())]
+    if not curves or not panels:
+        return False
+    plt = _plt()
+    colors = _colors(["reference", *curves])
+    bons = [n for n, e in models.items() if e.get("role") == "baseline" and n.startswith("bon")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    ref = models.get("reference", {}).get("metrics", {})
+    for ax, key in zip(axes[0], panels):
+        for curve, points in curves.items():
+            xs, ys, steps = [], [], []
+            if key in ref and ref[key]["mean"] is not None:
+                xs, ys, steps = [0.0], [ref[key]["mean"]], [0]
+            for step, name in points:
+                m = models[name]["metrics"]
+                if key in m and m[key]["mean"] is not None and m["kl"].get("mean") is not None:
+                    xs.append(m["kl"]["mean"])
+                    ys.append(m[key]["mean"])
+                    steps.append(step)
+            ax.plot(xs, ys, "o-", color=colors[curve], label=_text(curve), ms=5)
+            for x, y, step in zip(xs, ys, steps):
+                ax.annotate(str(step), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for name in bons:
+            m = models[name]["metrics"]
+            if key in m and m[key]["mean"] is not None and m["kl"].get("mean") is not None:
+                ax.plot(m["kl"]["mean"], m[key]["mean"], "x", color="#444444", ms=8)
+                ax.annotate(
+                    name,
+                    (m["kl"]["mean"], m[key]["mean"]),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize=8,
+                )
+        ax.set_xlabel("KL(π‖π_ref) per prompt [nats]")
+        ax.set_ylabel(
+            {"gold_score": "gold score (rubric)", "proxy_reward": "proxy reward (reward model)"}[key]
+        )
+        ax.set_title(
+            {"gold_score": "Gold reward along training", "proxy_reward": "Proxy reward along training"}[key]
+        )
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.suptitle(
+        f"Reward vs KL along training (numbers: update/step; x: best-of-n), means over {metrics['num_prompts']} prompts",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot_reward_distributions(scores: dict[str, dict[str, list[float]]], path: Path) -> bool:
     """Box plots (with the individual scores) of each model's gold and proxy scores."""
     judges = [j for j in ("gold", "reward_model") if any(j in s for s in scores.values())]
@@ -238,6 +307,7 @@ def plot_all(out_dir: Path, metrics: dict, scores: dict, run_dir: Path) -> list[
     """Write every plot that has data; returns the file names written."""
     jobs = [
         ("reward_vs_kl.png", lambda p: plot_reward_vs_kl(metrics, p)),
+        ("kl_curves.png", lambda p: plot_kl_curves(metrics, p)),
         ("reward_distributions.png", lambda p: plot_reward_distributions(scores, p)),
         ("win_rates.png", lambda p: plot_win_rates(metrics, p)),
         ("training_curves.png", lambda p: plot_training_curves(run_dir, p)),

@@ -217,6 +217,15 @@ def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
             "gold win rate ≤ 50%)."
         )
     out += ["", f"![reward vs KL]({image_prefix}reward_vs_kl.png)", ""]
+    if any(e.get("curve") is not None for e in metrics["models"].values()):
+        out += [
+            "Along training (checkpoints_of): each line runs from the reference (KL 0) through the saved "
+            "checkpoints (numbers: update/step); crosses are best-of-n of the reference. A proxy curve that "
+            "keeps rising while the gold curve turns down is over-optimisation of the reward model.",
+            "",
+            f"![reward vs KL along training]({image_prefix}kl_curves.png)",
+            "",
+        ]
     return out
 
 
