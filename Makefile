@@ -9,7 +9,7 @@ CONFIG ?= recipes/configs/demo.yaml
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo seed test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 demo: install
 	$(VENV)/bin/rlhf-trl demo --config $(CONFIG)
+
+# One training seed of the prototype (ANALYSIS.md pools seeds 42, 43, 44): train, evaluate on the test
+# prompts, keep the small outputs in docs/analysis/seeds/seedN (about 1h45m on 2 idle cores).
+SEED ?= 42
+SEED_RUN := outputs/prototype_seed$(SEED)
+SEED_OUT := docs/analysis/seeds/seed$(SEED)
+seed: install
+	$(VENV)/bin/rlhf-trl demo --config recipes/configs/prototype.yaml --seed $(SEED) --run_dir $(SEED_RUN) \
+		--stages sft reward ppo grpo dpo
+	$(VENV)/bin/rlhf-trl evaluate --config recipes/configs/prototype.yaml --seed $(SEED) --run_dir $(SEED_RUN) \
+		--prompt_set test --best_of_n 4 16
+	mkdir -p $(SEED_OUT)/stages
+	cp $(SEED_RUN)/evaluation_test/metrics.json $(SEED_OUT)/
+	gzip -9n -c $(SEED_RUN)/evaluation_test/samples.jsonl > $(SEED_OUT)/samples.jsonl.gz
+	for s in sft reward ppo grpo dpo; do cp $(SEED_RUN)/checkpoints/$$s/metrics.json $(SEED_OUT)/stages/$$s.json; done
 
 # The whole suite (slow tests included), offline.
 test: install

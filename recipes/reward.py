@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from trl import RewardTrainer
 
+    from rlhf_trl.evaluation.outputs import harmful_flags
     from rlhf_trl.guards import NonFiniteGuard
     from rlhf_trl.lexical_baseline import bag_of_words_accuracy
     from rlhf_trl.rewards import RewardModelScorer, preference_report
@@ -70,7 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
         metrics.update(
             {
                 f"test/{k}": v
-                for k, v in preference_report(scorer, splits["test"], cfg.similar_length_tokens).items()
+                for k, v in preference_report(
+                    scorer,
+                    splits["test"],
+                    cfg.similar_length_tokens,
+                    harmful=harmful_flags(splits["test"]["prompt"], args.data.dataset_name),
+                ).items()
             }
         )
         # the lexical baseline the RM's accuracy is read against (same train pairs, same test pairs)
@@ -79,7 +85,15 @@ def main(argv: list[str] | None = None) -> dict:
         write_stage_metrics(out_dir, "reward", metrics)
         print(
             f"reward: test accuracy {metrics['test/accuracy']:.3f} (bag-of-words logistic regression "
-            f"{bow['accuracy']:.3f}), margin {metrics['test/mean_margin']:.3f} -> {out_dir}"
+            f"{bow['accuracy']:.3f}), margin {metrics['test/mean_margin']:.3f}"
+            + (
+                f"; harmful requests {metrics['test/accuracy_by_request/harmful']:.3f}, benign "
+                f"{metrics['test/accuracy_by_request/benign']:.3f}"
+                if metrics.get("test/accuracy_by_request/harmful") is not None
+                and metrics.get("test/accuracy_by_request/benign") is not None
+                else ""
+            )
+            + f" -> {out_dir}"
         )
     return metrics
 

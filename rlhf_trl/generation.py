@@ -383,6 +383,9 @@ def generate_responses(
         top_p=top_p,
         do_sample=do_sample,
     )
+    # in the config, not as generate() arguments (transformers warns about mixing the two)
+    config.output_scores = return_sampler_logprobs
+    config.return_dict_in_generate = True
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     was_training = model.training
     model.eval()
@@ -397,8 +400,6 @@ def generate_responses(
                     input_ids=q,
                     attention_mask=m,
                     generation_config=config,
-                    output_scores=return_sampler_logprobs,
-                    return_dict_in_generate=True,
                 )
                 queries.append(q)
                 masks.append(m)

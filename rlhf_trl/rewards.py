@@ -413,7 +413,9 @@ def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     return None if sxx == 0 or syy == 0 else sxy / (sxx * syy) ** 0.5
 
 
-def preference_report(scorer: RewardModelScorer, pairs, similar_length_tokens: int = 8) -> dict[str, Any]:
+def preference_report(
+    scorer: RewardModelScorer, pairs, similar_length_tokens: int = 8, harmful: Sequence[bool] | None = None
+) -> dict[str, Any]:
     """How a reward model ranks held-out preference pairs, with two reward-hacking probes.
 
     ``pairs``: rows with ``prompt``, ``chosen``, ``rejected`` (conversational or plain). Returns
@@ -421,6 +423,9 @@ def preference_report(scorer: RewardModelScorer, pairs, similar_length_tokens: i
     ``accuracy_by_length/{chosen_longer,similar,chosen_shorter}`` with counts (response lengths in tokens;
     "similar" is |Δ| <= ``similar_length_tokens``), and ``reward_length_corr``: Pearson correlation of the
     reward with response length over all scored responses (near 1 means the model mostly measures length).
+    ``harmful`` (one flag per pair, the bundled testbed's labels) adds ``accuracy_by_request/{harmful,benign}``
+    with counts: a reward model that ranks benign pairs well but not harmful ones (refusal chosen over
+    compliance) cannot teach a policy to refuse.
     """
     tok = scorer.tokenizer
     rows = list(pairs)
@@ -453,4 +458,9 @@ def preference_report(scorer: RewardModelScorer, pairs, similar_length_tokens: i
     for key, values in buckets.items():
         report[f"accuracy_by_length/{key}"] = sum(values) / len(values) if values else None
         report[f"count_by_length/{key}"] = len(values)
+    if harmful is not None:
+        for key, flag in (("harmful", True), ("benign", False)):
+            values = [w for w, h in zip(wins, harmful) if h == flag]
+            report[f"accuracy_by_request/{key}"] = sum(values) / len(values) if values else None
+            report[f"count_by_request/{key}"] = len(values)
     return report

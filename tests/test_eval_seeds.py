@@ -253,3 +253,18 @@ def test_cli_writes_the_block_between_its_markers(seed_dirs, tmp_path):
     assert "| echo (baseline) |" in block and "informative (0.35)" in block  # gold terms pooled
     assert main(args) == 0
     assert out.read_text() == text  # a rerun replaces only its own block, with the same content
+
+
+def test_gzipped_samples_read_like_plain_ones(seed_dirs, tmp_path):
+    """docs/analysis/seeds/ keeps samples.jsonl gzipped; the pooled numbers do not change."""
+    import gzip
+    import shutil
+
+    from rlhf_trl.evaluation.seeds import load_seed_runs
+
+    packed = tmp_path / "seed42"
+    shutil.copytree(seed_dirs[0], packed)
+    (packed / "samples.jsonl.gz").write_bytes(gzip.compress((packed / "samples.jsonl").read_bytes()))
+    (packed / "samples.jsonl").unlink()
+    plain, gz = load_seed_runs([seed_dirs[0], packed])
+    assert gz.samples == plain.samples and gz.metrics == plain.metrics

@@ -182,3 +182,27 @@ def test_missing_eos_reward_penalises_only_truncated_completions():
         func(PROMPTS[:1], COMPLETIONS[:1])
     with pytest.raises(UserError, match="EOS"):
         build_reward_funcs(["missing_eos"], tokenizer=None)
+
+
+def test_preference_report_splits_accuracy_by_harmful_and_benign_requests():
+    """A reward model can rank benign pairs and fail on harmful ones: the report shows each apart."""
+    from rlhf_trl.rewards import preference_report
+
+    class Scorer:  # scores a reply by its length: right on the benign pairs below, wrong on the harmful
+        def tokenizer(self, text, add_special_tokens=False):
+            return {"input_ids": text.split()}
+
+        def __call__(self, prompts, completions):
+            return [float(len(c.split())) for c in completions]
+
+    pairs = [
+        {"prompt": "p", "chosen": "a long helpful answer", "rejected": "short"},  # benign, right
+        {"prompt": "p", "chosen": "a long helpful answer here", "rejected": "no"},  # benign, right
+        {"prompt": "p", "chosen": "No.", "rejected": "here is how to do the harmful thing"},  # harmful, wrong
+    ]
+    scorer = Scorer()
+    report = preference_report(scorer, pairs, harmful=[False, False, True])
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert report["accuracy_by_request/benign"] == 1.0 and report["count_by_request/benign"] == 2
+    assert report["accuracy_by_request/harmful"] == 0.0 and report["count_by_request/harmful"] == 1
+    assert "accuracy_by_request/harmful" not in preference_report(scorer, pairs)  # no labels: no split

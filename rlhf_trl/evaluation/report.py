@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         metavar="DIR",
         help="Several training seeds of one configuration: folders that each hold one evaluation's "
-        "metrics.json and samples.jsonl (e.g. copies of run_dir/evaluation_test/), on the same prompts; "
+        "metrics.json and samples.jsonl[.gz] (e.g. copies of run_dir/evaluation_test/), on the same prompts; "
         "writes means and spreads over seeds and pooled paired tests (docs/evaluation.md, 'Several seeds').",
     )
     parser.add_argument(

@@ -94,17 +94,24 @@ class SeedRun:
 
 
 def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
-    """Each folder's metrics.json and samples.jsonl; a one-line UserError when one is missing or when a
+    """Each folder's metrics.json and samples.jsonl (or .jsonl.gz); a one-line UserError when one is missing or when a
     folder's prompts differ from the first folder's (a pooled test pairs prompts across seeds)."""
+    import gzip
+
     runs = []
     for d in dirs:
-        for name in ("metrics.json", "samples.jsonl"):
-            if not (d / name).is_file():
+        # samples.jsonl, or gzipped (samples.jsonl.gz: how docs/analysis/seeds/ keeps them small)
+        samples = next((d / n for n in ("samples.jsonl", "samples.jsonl.gz") if (d / n).is_file()), None)
+        for path in (d / "metrics.json", samples or d / "samples.jsonl"):
+            if not path.is_file():
                 raise UserError(
-                    f"{d / name} does not exist: each --runs folder holds one evaluation's metrics.json and "
-                    "samples.jsonl (e.g. a copy of run_dir/evaluation_test/)"
+                    f"{path} does not exist: each --runs folder holds one evaluation's metrics.json and "
+                    "samples.jsonl or samples.jsonl.gz (e.g. a copy of run_dir/evaluation_test/)"
                 )
-        lines = (d / "samples.jsonl").read_text().splitlines()
+        text = (
+            gzip.decompress(samples.read_bytes()).decode() if samples.suffix == ".gz" else samples.read_text()
+        )
+        lines = text.splitlines()
         runs.append(
             SeedRun(
                 d, json.loads((d / "metrics.json").read_text()), [json.loads(x) for x in lines if x.strip()]
