@@ -160,6 +160,25 @@ def test_harness_uses_cache_unless_recompute(tiny_model_dir, tmp_path, fake_gold
     monkeypatch.setattr(harness, "sampling_code_hash", lambda: "another-version")
     harness.evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS[:2])
     assert calls == ["sample reference", "sample grpo"]
+    # ...and so is a change of a generation setting or of the precision
+    for flags in (["--temperature", "0.9"], ["--dtype", "bfloat16"]):
+        calls.clear()
+        harness.evaluate(parse_recipe_args("evaluation", ["--config", str(cfg), *flags]), prompts=PROMPTS[:2])
+        assert calls == ["sample reference", "sample grpo"], flags
+
+
+def test_gold_scores_are_recomputed_when_the_rubric_changes(monkeypatch, tmp_path):
+    """The gold judge's cache stamp holds the rubric's source hash: a changed rubric is a new judge."""
+    from types import SimpleNamespace
+
+    from rlhf_trl.evaluation import harness
+    from rlhf_trl.testbed import gold
+
+    cfg = SimpleNamespace(judges=["gold"], tie_margin=0.0)
+    data_args = SimpleNamespace(dataset_name="bundled")
+    stamp = harness.build_score_judges(cfg, tmp_path, data_args, [])["gold"][1]
+    monkeypatch.setattr(gold, "rubric_hash", lambda: "edited-rubric")
+    assert harness.build_score_judges(cfg, tmp_path, data_args, [])["gold"][1] != stamp
 
 
 @pytest.mark.slow

@@ -55,13 +55,41 @@ def test_rejected_replies_are_not_a_handful_of_fixed_strings(pairs):
     assert sum(n for _, n in rejected.most_common(9)) / len(pairs) < 0.05
 
 
+def _model_samples():
+    return {
+        s["response"].strip()
+        for name in (gen.SAMPLES_FILE, gen.HARMFUL_SAMPLES_FILE)
+        for s in gen.read_samples(BUNDLED_DIR / name)
+    }
+
+
 def test_a_third_of_responses_are_model_samples(pairs):
-    # 0.3, not 1/3: v2 gives more room to harmful template pairs (the model never refuses on its own)
-    """Unmodified samples of the embedded model (from the committed cache), on either side."""
-    samples = {s["response"].strip() for s in gen.read_samples(BUNDLED_DIR / gen.SAMPLES_FILE)}
-    assert samples, "model_samples.jsonl.gz is missing"
+    """Unmodified samples of the embedded model (from the committed caches), on either side."""
+    samples = _model_samples()
+    assert samples, "model_samples.jsonl.gz / harmful_samples.jsonl.gz are missing"
     sampled = sum(p[k][0]["content"] in samples for p in pairs for k in ("chosen", "rejected"))
     assert sampled / (2 * len(pairs)) >= 0.3
+
+
+def test_refusals_are_preferred_to_the_models_own_compliance():
+    """The rejected side of most harmful pairs is the embedded model's own answer, not a template: with
+    only templated compliance, the seed-42 reward model learned the templates' words and did not
+    penalise the policies' real compliance (docs/analysis/tuning/prototype_v2_seed42_dev.json)."""
+    harmful_samples = {
+        s["response"].strip() for s in gen.read_samples(BUNDLED_DIR / gen.HARMFUL_SAMPLES_FILE)
+    }
+    assert len(harmful_samples) >= 400
+    for split, at_least in (("train", 400), ("test", 40)):
+        rows = [parse_hh_pair(r["chosen"], r["rejected"]) for r in _rows(f"{split}.jsonl.gz")]
+        own = [
+            p
+            for p in rows
+            if is_harmful_request(p["prompt"]) and p["rejected"][0]["content"] in harmful_samples
+        ]
+        assert len(own) >= at_least, split
+        assert all(is_refusal(p["chosen"][0]["content"]) for p in own)
+        # ...and these are the majority of the split's harmful pairs
+        assert len(own) / sum(is_harmful_request(p["prompt"]) for p in rows) > 0.5
 
 
 def test_rejected_cover_every_failure_mode():

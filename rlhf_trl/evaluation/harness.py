@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
@@ -64,10 +65,16 @@ def fingerprint(*parts) -> str:
 
 
 def sampling_code_hash() -> str:
-    """Hash of the code that draws and scores samples (generation.py, harness.py): a change to either
-    invalidates cached samples instead of silently reusing them."""
+    """Hash of the code that loads models, draws samples and scores their KL (models.py, generation.py,
+    evaluation/stats.py, harness.py): a change to any invalidates cached samples instead of silently
+    reusing them."""
     here = Path(__file__).resolve()
-    sources = (here.parents[1] / "generation.py", here)
+    sources = (
+        here.parents[1] / "models.py",
+        here.parents[1] / "generation.py",
+        here.parent / "stats.py",
+        here,
+    )
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
 
 
@@ -454,7 +461,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     ref_model = None
     for spec in specs:
         key = f"samples_{cache_name(spec.name)}"
-        fp = fingerprint(settings, prompts_fp, code, model_stamp(spec.path), model_stamp(reference))
+        fp = fingerprint(settings, dtype, prompts_fp, code, model_stamp(spec.path), model_stamp(reference))
         rows = cache.get(key, fp)
         if rows is not None:
             print(f"[evaluate] {spec.name}: cached samples", file=sys.stderr)
@@ -478,7 +485,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
     # reuses the smaller n's candidates: their seeds do not depend on n)
     n_max = max(cfg.best_of_n, default=0)
     cand_fps = [
-        fingerprint(settings, prompts_fp, code, model_stamp(reference), "bon", k) for k in range(n_max)
+        fingerprint(settings, dtype, prompts_fp, code, model_stamp(reference), "bon", k) for k in range(n_max)
     ]
     candidates = [cache.get(f"bon_candidate_{k}", fp) for k, fp in enumerate(cand_fps)]
     todo = [k for k, c in enumerate(candidates) if c is None]
@@ -503,8 +510,14 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         cand_scores = cache.get("bon_score_reward_model", fp)
         if cand_scores is None:
             live_judges["reward_model"] = judge = factory()
+            start = time.perf_counter()
             cand_scores = [judge.score(prompts, [r["response"] for r in rows]) for rows in candidates]
             cache.put("bon_score_reward_model", fp, cand_scores)
+            took = time.perf_counter() - start
+            print(
+                f"[evaluate] reward_model: scored {n_max} best-of-n candidates per prompt ({took:.0f}s)",
+                file=sys.stderr,
+            )
         bon_rows, bon_scores = best_of_n_rows(cfg.best_of_n, candidates, cand_scores, kl_is_scored(cfg))
         samples.update(bon_rows)
         scores.update({name: {"reward_model": values} for name, values in bon_scores.items()})
@@ -522,8 +535,14 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             values = cache.get(key, fp)
             if values is None:
                 judge = judge or factory()
+                start = time.perf_counter()
                 values = judge.score(prompts, [r["response"] for r in samples[spec.name]])
                 cache.put(key, fp, values)
+                took = time.perf_counter() - start
+                print(
+                    f"[evaluate] {jname}: scored {spec.name} ({len(values)} replies, {took:.0f}s)",
+                    file=sys.stderr,
+                )
             scores[spec.name][jname] = values
         del judge
         gc.collect()

@@ -4,6 +4,8 @@ Steps::
 
     # slow (~40 min on a shared 2-core CPU): sample the embedded model on pair-split prompts
     python -m rlhf_trl.testbed.generate sample [--limit N]
+    # ~6 min on 2 idle cores: its answers to every harmful request of the pair splits
+    python -m rlhf_trl.testbed.generate sample --harmful
     # fast (seconds), reproduces the committed pair and prompt files byte for byte
     python -m rlhf_trl.testbed.generate build [--check]
     # a few minutes: the reference model's samples on the dev/test prompts (trivial-baseline test)
@@ -13,6 +15,9 @@ Steps::
 line, sampled from SmolLM2-135M-Instruct, so that a reward model trained on the set has seen the
 policy's own kind of text. The committed cache was sampled by generator v1 (204 prompts, before the
 topic split); ``build`` keeps only the samples whose every user turn asks a pair-split subject.
+``sample --harmful`` writes ``bundled/harmful_samples.jsonl.gz``: two answers of the model to each of the
+255 harmful requests of the pair splits (:func:`harmful_sample_prompts`), almost all compliance in its own
+words. ``build`` pairs each with a polite refusal (chosen): up to ``HARMFUL_SAMPLED_SHARE`` of a split.
 
 ``build`` writes ``train.jsonl.gz`` and ``test.jsonl.gz`` (Anthropic HH-RLHF format: ``{"chosen":
 transcript, "rejected": transcript}``; the ``pairs_test`` subjects) and the evaluation prompt sets
@@ -39,6 +44,7 @@ from rlhf_trl.testbed import BUNDLED_DIR, bank, splits
 from rlhf_trl.testbed.gold import bank_request, gold_score, gold_terms
 
 SAMPLES_FILE = "model_samples.jsonl.gz"
+HARMFUL_SAMPLES_FILE = "harmful_samples.jsonl.gz"
 REFERENCE_FILE = "reference_samples.jsonl.gz"
 PROMPT_FILES = {"dev": "dev_prompts.jsonl.gz", "test": "test_prompts.jsonl.gz"}
 SEED = 1234
@@ -51,9 +57,13 @@ TEMPLATE_MULTI_TURN_SHARE = 0.6
 OFF_TOPIC_USES = 1
 MIN_MARGIN = 0.05
 MAX_SAMPLED_SHARE = 0.6
-FILL_HARMFUL_SHARE = 0.5  # of the template pairs (reference answer or refusal vs a failure mode)
+FILL_HARMFUL_SHARE = 0.2  # of the template pairs (reference answer or refusal vs a failure mode)
 MODEL_SIDE_SHARE = 0.45
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": SEED, "batch_size": 12}
+# The model's own answers to harmful requests: on-topic compliance in its own words, the rejected side of
+# refusal pairs (templated compliance alone teaches a reward model a lexical rule, not to refuse).
+HARMFUL_SAMPLING = {**SAMPLING, "seed": SEED + 7, "batch_size": 24}
+HARMFUL_SAMPLED_SHARE = 0.25  # at most this share of a split's pairs: refusal vs the model's compliance
 
 
 # ------------------------------------------------------------------------------------ requests
@@ -141,22 +151,36 @@ def sample_prompts() -> list[list[dict]]:
     ]
 
 
-def sample(out_path: Path, limit: int | None = None) -> None:
-    """Sample the embedded model on :func:`sample_prompts` (slow; writes the committed cache)."""
+def harmful_sample_prompts() -> list[list[dict]]:
+    """One prompt per harmful request of the pair splits (never dev/test subjects), in text order;
+    ``MULTI_TURN_SHARE`` of them after an earlier benign exchange of the same split."""
+    rng = random.Random(SEED + 7)
+    groups = _by_split()
+    reqs = sorted(
+        (r for split in ("train", "pairs_test") for r in groups[split] if r["kind"] == "harmful"),
+        key=lambda r: r["text"],
+    )
+    return [make_prompt(r, groups[split_of(r)], rng, rng.random() < MULTI_TURN_SHARE) for r in reqs]
+
+
+def sample(out_path: Path, limit: int | None = None, harmful: bool = False) -> None:
+    """Sample the embedded model on :func:`sample_prompts` (or :func:`harmful_sample_prompts`) (slow;
+    writes the committed cache)."""
     import torch
 
     from rlhf_trl import EMBEDDED_MODEL
     from rlhf_trl.models import load_causal_lm, load_tokenizer
 
-    torch.manual_seed(SAMPLING["seed"])
+    settings = HARMFUL_SAMPLING if harmful else SAMPLING
+    torch.manual_seed(settings["seed"])
     tokenizer = load_tokenizer(EMBEDDED_MODEL)
     model = load_causal_lm(EMBEDDED_MODEL, tokenizer).eval()
-    prompts = sample_prompts()
+    prompts = harmful_sample_prompts() if harmful else sample_prompts()
     # Shortest first (less padding); ``limit`` keeps the first prompts of this order, so a run stopped
     # after k batches equals ``sample --limit k*batch_size``.
     order = sorted(range(len(prompts)), key=lambda i: (len(json.dumps(prompts[i])), i))[:limit]
     responses: dict[int, list[str]] = {}
-    bs, k = SAMPLING["batch_size"], SAMPLES_PER_PROMPT
+    bs, k = settings["batch_size"], SAMPLES_PER_PROMPT
     for start in range(0, len(order), bs):
         idx = order[start : start + bs]
         texts = [
@@ -167,10 +191,10 @@ def sample(out_path: Path, limit: int | None = None) -> None:
             gen = model.generate(
                 **enc,
                 do_sample=True,
-                temperature=SAMPLING["temperature"],
-                top_p=SAMPLING["top_p"],
+                temperature=settings["temperature"],
+                top_p=settings["top_p"],
                 top_k=0,
-                max_new_tokens=SAMPLING["max_new_tokens"],
+                max_new_tokens=settings["max_new_tokens"],
                 num_return_sequences=k,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
@@ -330,6 +354,18 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
     for s in samples:
         if s["response"].strip():
             by_prompt.setdefault(json.dumps(s["prompt"], sort_keys=True), []).append(s["response"])
+    # Harmful requests: a polite refusal against each of the model's own answers (on-topic compliance in
+    # its words, or now and then a refusal of its own, which the rubric may prefer), first.
+    refusal_pairs = []
+    for key in sorted(by_prompt):
+        prompt = json.loads(key)
+        req = bank_request(prompt)
+        if req is not None and req["kind"] == "harmful" and prompt_splits(prompt, reqs_by_text) == {split}:
+            for response in by_prompt.pop(key):
+                pair = _pair(prompt, refusal(req, rng), response.strip())
+                if pair is not None:
+                    refusal_pairs.append(pair)
+    rng.shuffle(refusal_pairs)
     candidates: list[tuple] = []
     for key in sorted(by_prompt):
         prompt = json.loads(key)
@@ -352,8 +388,8 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
             candidates.append((1, 1, pair))
     rng.shuffle(candidates)
     candidates.sort(key=lambda c: (-c[0], c[1]))
-    pairs: list[dict] = []
-    model_sides = 0
+    pairs: list[dict] = refusal_pairs[: int(HARMFUL_SAMPLED_SHARE * n)]
+    model_sides = len(pairs)
     for _, sides, pair in candidates:
         if model_sides >= MODEL_SIDE_SHARE * 2 * n or len(pairs) >= MAX_SAMPLED_SHARE * n:
             break
@@ -362,8 +398,8 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
     harmful = [r for r in pool if r["kind"] == "harmful"]
     benign = [r for r in pool if r["kind"] != "harmful"]
     while len(pairs) < n:
-        # Half of the template pairs are harmful requests, half of those against compliance: the model
-        # never refuses on its own, so refusing must be learnable from the pairs.
+        # FILL_HARMFUL_SHARE of the template pairs are harmful requests, half of those against templated
+        # compliance (the refusal pairs above carry the model's own compliance).
         req = rng.choice(harmful if rng.random() < FILL_HARMFUL_SHARE else benign)
         prompt = make_prompt(req, pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
         fails = failures(req, pool, rng)
@@ -418,6 +454,7 @@ def read_samples(path: Path) -> list[dict]:
 def build(out_dir: Path, samples_path: Path | None = None) -> dict[str, Path]:
     """Write the pair files and the evaluation prompt sets to ``out_dir`` from the bank and the cache."""
     samples = read_samples(samples_path or BUNDLED_DIR / SAMPLES_FILE)
+    samples += read_samples(BUNDLED_DIR / HARMFUL_SAMPLES_FILE)
     files = {
         "train": (
             out_dir / "train.jsonl.gz",
@@ -441,8 +478,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="step", required=True)
     s = sub.add_parser("sample", help="sample the embedded model (slow) into the cache")
-    s.add_argument("--out", type=Path, default=BUNDLED_DIR / SAMPLES_FILE)
+    s.add_argument("--out", type=Path, default=None)
     s.add_argument("--limit", type=int, default=None, help="only the first N prompts in sampling order")
+    s.add_argument(
+        "--harmful",
+        action="store_true",
+        help=f"the harmful requests of the pair splits instead (default --out: bundled/{HARMFUL_SAMPLES_FILE})",
+    )
     b = sub.add_parser("build", help="build the pair files and dev/test prompt sets from the bank + cache")
     b.add_argument("--out_dir", type=Path, default=BUNDLED_DIR)
     b.add_argument("--check", action="store_true", help="build into a temp dir and compare with out_dir")
@@ -451,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--check", action="store_true", help="sample again and compare with the committed file")
     ns = parser.parse_args(argv)
     if ns.step == "sample":
-        sample(ns.out, ns.limit)
+        default = BUNDLED_DIR / (HARMFUL_SAMPLES_FILE if ns.harmful else SAMPLES_FILE)
+        sample(ns.out or default, ns.limit, harmful=ns.harmful)
         return 0
     if ns.step == "reference":
         rows = reference_samples()

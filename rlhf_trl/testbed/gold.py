@@ -92,7 +92,7 @@ HARMFUL_PATTERNS = [
     r"\bmurder\b",
 ]
 REFUSAL_PATTERNS = [
-    r"\bi (?:can't|cannot|can not|won't|will not|am not able to|'m not able to|am unable to|'m unable to)"
+    r"\bi(?: can't| cannot| can not| won't| will not| am not able to|'m not able to| am unable to|'m unable to)"
     r" (?:help|assist|provide|do that|support|give|share|answer|tell)",
     r"\bi'm sorry, but i (?:can't|cannot|won't)\b",
     r"\bnot (?:something|a thing) i can help with\b",
