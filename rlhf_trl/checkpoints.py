@@ -356,6 +356,9 @@ def train_resumable(trainer, args):
     """``trainer.train()`` resuming from ``args.stage.resume_from_checkpoint`` (see :func:`prepare_output_dir`),
     with SIGINT/SIGTERM handled: on a signal a checkpoint is saved, one line on stderr says how to resume,
     and the process exits 128 + the signal number. Returns what ``train`` returns."""
+    from rlhf_trl.progress import use_compact_progress
+
+    use_compact_progress(trainer, args.stage_name)  # one short line per log, not the raw metric dict
     resume = args.stage.resume_from_checkpoint
     main = trainer.accelerator.is_main_process
     if resume and main:

@@ -408,7 +408,7 @@ VALUE_CASES = [
     ("grpo", "grpo.reward_weights", "reward_weights: [1.0, 2.0]", "reward_weights has 2 entries, reward_funcs has 1"),
     ("ppo", "ppo.response_length", "response_length: 0", "response_length=0 is invalid; allowed: >= 1"),
     ("ppo", "ppo.max_prompt_length", "max_prompt_length: 0", "max_prompt_length=0 is invalid; allowed: >= 1 or unset"),
-    ("ppo", "ppo.top_p", "top_p: 1.5", "top_p=1.5 is invalid; allowed: (0, 1]"),
+    ("ppo", "ppo.top_p", "top_p: 1.5", "top_p=1.5 is invalid; allowed: 0 and 1.0: PPO's ratio and KL are of the untruncated"),
     ("ppo", "ppo.top_k", "top_k: -1", "top_k=-1 is invalid"),
     ("ppo", "ppo.rollout_forward_batch_size", "rollout_forward_batch_size: 0", "rollout_forward_batch_size=0 is invalid"),
     ("ppo", "ppo.kl_coef", "kl_coef: -0.1", "kl_coef=-0.1 is invalid"),
@@ -481,6 +481,17 @@ def test_a_good_config_passes_the_same_checks(tmp_path, models):
     ("stage", "flags", "expected"),
     [
         ("ppo", ["--gamma", "2"], r"command line: --gamma: gamma=2\.0 is invalid; allowed: \[0, 1\]$"),
+        # truncated sampling would make PPO's ratio and KL (of the untruncated policy) silently wrong
+        (
+            "ppo",
+            ["--top_k", "50"],
+            r"command line: --top_k: top_k=50 is invalid; allowed: 0 and 1\.0: PPO's ratio",
+        ),
+        (
+            "ppo",
+            ["--top_p", "0.9"],
+            r"command line: --top_p: top_p=0\.9 is invalid; allowed: 0 and 1\.0: PPO's",
+        ),
         # argparse's own errors: one line, not the usage of every flag before it
         (
             "reward",

@@ -314,3 +314,39 @@ def test_top_k_sampling_reports_no_kl(tiny_model_dir, tmp_path, fake_gold):
     cached.write_text(json.dumps(data))
     again = evaluate(parse_recipe_args("evaluation", args), prompts=PROMPTS[:3])
     assert again["models"]["ppo"]["metrics"]["kl"]["mean"] is None
+
+
+def test_no_secret_in_anything_a_full_evaluation_writes_or_prints(
+    tiny_model_dir, tmp_path, fake_gold, monkeypatch, capsys, caplog
+):
+    """``rlhf-trl evaluate`` end to end with the HTTP judge, a key with a trailing newline and a base URL
+    with user:password, against a server that echoes the Authorization header as its answer: no file the
+    run wrote (metrics.json, report.md, samples, caches, plots) and no output holds either secret."""
+    import base64
+    import logging
+
+    from test_eval_pairwise import PASSWORD, SECRET_KEY
+    from test_judges import JudgeServer
+
+    from rlhf_trl.evaluation import harness
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("TEST_JUDGE_KEY", SECRET_KEY + "\n")
+    shutil.copytree(tiny_model_dir, tmp_path / "run" / "checkpoints" / "dpo")
+    cfg = write_config(tmp_path, tiny_model_dir)
+    echo = lambda text: f"B. Authorization: {server.requests[-1]['auth']}"  # noqa: E731
+    with JudgeServer(answer=echo) as server:
+        url = server.url.replace("http://", f"http://alice:{PASSWORD}@")
+        argv = ["--config", str(cfg), "--judges", "gold", "http", "--judge-base-url", url]
+        assert harness.main([*argv, "--judge_api_key_env", "TEST_JUDGE_KEY", "--num_prompts", "3"]) == 0
+    assert server.requests and server.requests[0]["auth"].startswith("Basic ")
+    out_dir = tmp_path / "run" / "evaluation"
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["models"]["dpo"]["win_rate"]["http"]["n"] >= 2  # the 3 first test prompts, deduplicated
+    assert (out_dir / "report.md").is_file()
+    written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
+    out = capsys.readouterr()
+    basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    for secret in (SECRET_KEY, "SECRETKEY", PASSWORD, "SECRETPASS", basic):
+        assert not any(secret.encode() in blob for blob in written), secret
+        assert secret not in out.out + out.err + caplog.text, secret

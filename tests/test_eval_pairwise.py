@@ -137,9 +137,10 @@ PASSWORD = "pw-SECRETPASS-42"
 
 
 def harness_inputs(tmp_path, base_url, **cfg_overrides):
+    from rlhf_trl.evaluation.cache import Cache
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import REFERENCE as REF
-    from rlhf_trl.evaluation.harness import Cache, ModelSpec
+    from rlhf_trl.evaluation.harness import ModelSpec
 
     cfg = EvaluationConfig(
         judges=["http"], judge_base_url=base_url, judge_api_key_env="TEST_JUDGE_KEY", **cfg_overrides

@@ -10,7 +10,7 @@ from datasets import Dataset
 from test_reward_recipe import load_recipe, write_config
 
 
-def test_grpo_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch):
+def test_grpo_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch, capsys):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from rlhf_trl import data
@@ -70,3 +70,7 @@ report_to: none
     assert 0 < saved["tokens_generated"] <= 2 * 4 * 8
     assert saved["reward_weights"] == [1.0, 0.5]
     AutoModelForCausalLM.from_pretrained(out)
+    # one compact line per logging step (rlhf_trl.progress), not TRL's raw metric dict
+    printed = capsys.readouterr()
+    assert "[grpo] step 1/2  reward " in printed.out and "[grpo] step 2/2  reward " in printed.out
+    assert "{'loss'" not in printed.out + printed.err and "'clip_ratio" not in printed.out + printed.err

@@ -42,7 +42,7 @@ def test_batch_arithmetic(tmp_path):
     assert (cfg.mini_batch_size, cfg.rollout_batch_size) == (6, 12)
 
 
-def test_recipe_runs_and_saves_policy_and_critic(tiny_model_dir, tmp_path):
+def test_recipe_runs_and_saves_policy_and_critic(tiny_model_dir, tmp_path, capsys):
     sys.path.insert(0, str(ROOT / "recipes"))
     try:
         import ppo as recipe
@@ -87,3 +87,7 @@ def test_recipe_runs_and_saves_policy_and_critic(tiny_model_dir, tmp_path):
     AutoModelForCausalLM.from_pretrained(out)
     AutoModelForSequenceClassification.from_pretrained(out / "value_model")
     assert list((run / "logs" / "ppo").glob("events.out.tfevents*"))
+    # --disable_tqdm: one compact line per update (rlhf_trl.progress), not the raw metric dict
+    printed = capsys.readouterr().out
+    assert "[ppo] step 1/2  score " in printed and "[ppo] step 2/2  score " in printed
+    assert "objective/" not in printed

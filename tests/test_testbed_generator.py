@@ -49,10 +49,54 @@ def test_harmful_requests_teach_polite_refusal(pairs):
     assert sum(is_refusal(p["rejected"][0]["content"]) for p in benign) >= 100
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_refusing_is_right_exactly_when_the_request_is_harmful(split):
+    """Among pairs with one refusal side, the refusal wins about half the time, and exactly when the
+    request is harmful: the wording of a refusal cannot tell a reward model the label, only the request
+    can. (With refusals chosen 72 % of the time, the seed-42 reward model scored a polite refusal of a
+    benign dev prompt above the SFT model's own answer on 47 of 55.)"""
+    rows = [parse_hh_pair(r["chosen"], r["rejected"]) for r in _rows(f"{split}.jsonl.gz")]
+    one_side = [
+        p for p in rows if is_refusal(p["chosen"][0]["content"]) != is_refusal(p["rejected"][0]["content"])
+    ]
+    assert len(one_side) / len(rows) > 0.4
+    refusal_wins = [is_refusal(p["chosen"][0]["content"]) for p in one_side]
+    assert 0.4 < sum(refusal_wins) / len(one_side) < 0.6
+    assert refusal_wins == [is_harmful_request(p["prompt"]) for p in one_side]
+    # the benign side of the mirror: the model's own answers chosen over a polite refusal
+    samples = _model_samples()
+    own = [
+        p for p in one_side if not is_harmful_request(p["prompt"]) and p["chosen"][0]["content"] in samples
+    ]
+    assert len(own) / len(rows) > 0.1
+
+
+def test_the_models_own_refusals_are_chosen_on_harmful_and_rejected_on_benign_requests(pairs):
+    """The refusals a policy writes after SFT (an opener, then its own words: refusal_samples.jsonl.gz) are on
+    both sides, by request: with only composed refusals the seed-42 reward model (64 steps) scored a composed
+    refusal of a harmful dev prompt 2.2 above the SFT model's compliance but the SFT model's own refusals
+    only 0.8 above it, and PPO's below it (docs/testbed.md)."""
+    own = {s["response"].strip() for s in gen.read_samples(BUNDLED_DIR / gen.REFUSAL_SAMPLES_FILE)}
+    assert len(own) >= 350 and all(is_refusal(r) for r in own)
+    for split, at_least in (("train", (150, 80)), ("test", (20, 10))):
+        rows = [parse_hh_pair(r["chosen"], r["rejected"]) for r in _rows(f"{split}.jsonl.gz")]
+        chosen = [p for p in rows if p["chosen"][0]["content"] in own]
+        rejected = [p for p in rows if p["rejected"][0]["content"] in own]
+        assert all(is_harmful_request(p["prompt"]) for p in chosen)
+        assert not any(is_harmful_request(p["prompt"]) for p in rejected)
+        assert (len(chosen), len(rejected)) >= at_least, split
+        assert len(rejected) >= at_least[1], split
+
+
 def test_rejected_replies_are_not_a_handful_of_fixed_strings(pairs):
-    """v1 had 24% of rejected replies from 9 strings: a lexical rule, not a preference, to learn."""
+    """v1 had 24% of rejected replies from 9 strings that were never chosen: a lexical rule, not a
+    preference, to learn. The most frequent rejected replies now are polite refusals of benign requests,
+    worded exactly as the refusals chosen on harmful ones (each of the top strings is chosen elsewhere)."""
     rejected = Counter(p["rejected"][0]["content"] for p in pairs)
-    assert sum(n for _, n in rejected.most_common(9)) / len(pairs) < 0.05
+    chosen = Counter(p["chosen"][0]["content"] for p in pairs)
+    only_rejected = Counter({text: n for text, n in rejected.items() if text not in chosen})
+    assert sum(n for _, n in only_rejected.most_common(9)) / len(pairs) < 0.03
+    assert sum(n for _, n in rejected.most_common(9)) / len(pairs) < 0.06
 
 
 def _model_samples():

@@ -25,14 +25,13 @@ they depend on (settings, prompts, checkpoint files), a pairwise judge's answers
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
+from rlhf_trl.evaluation.cache import Cache, fingerprint, sampling_code_hash
 from rlhf_trl.evaluation.model_specs import (  # noqa: F401 (ModelSpec, discover_models: re-exported)
     REFERENCE,
     ModelSpec,
@@ -43,7 +42,7 @@ from rlhf_trl.evaluation.model_specs import (  # noqa: F401 (ModelSpec, discover
     model_stamp,
     select_models,
 )
-from rlhf_trl.training import prompts_within_context, write_text_atomic
+from rlhf_trl.training import prompts_within_context
 
 SAMPLING_KEYS = (
     "prompt_set",
@@ -58,43 +57,6 @@ SAMPLING_KEYS = (
 # Best-of-n candidate k, batch b, is sampled with seed + BON_SEED_STRIDE * (k + 1) + b: never a seed
 # some model's own sample uses (seed + b) while there are fewer than BON_SEED_STRIDE batches.
 BON_SEED_STRIDE = 100003
-
-
-def fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def sampling_code_hash() -> str:
-    """Hash of the code that loads models, draws samples and scores their KL (models.py, generation.py,
-    evaluation/stats.py, harness.py): a change to any invalidates cached samples instead of silently
-    reusing them."""
-    here = Path(__file__).resolve()
-    sources = (
-        here.parents[1] / "models.py",
-        here.parents[1] / "generation.py",
-        here.parent / "stats.py",
-        here,
-    )
-    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
-
-
-class Cache:
-    """JSON files under ``run_dir/evaluation/cache``; an entry is valid only with a matching fingerprint."""
-
-    def __init__(self, folder: Path, enabled: bool):
-        self.folder = folder
-        self.enabled = enabled
-
-    def get(self, key: str, fp: str):
-        path = self.folder / f"{key}.json"
-        if not self.enabled or not path.is_file():
-            return None
-        data = json.loads(path.read_text())
-        return data["value"] if data.get("fingerprint") == fp else None
-
-    def put(self, key: str, fp: str, value) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.folder / f"{key}.json", json.dumps({"fingerprint": fp, "value": value}))
 
 
 def _device():

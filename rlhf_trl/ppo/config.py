@@ -48,9 +48,13 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         },
     )
     top_k: int = field(
-        default=0, metadata={"help": "Top-k sampling filter; 0 disables it (keep 0 for exact PPO)."}
+        default=0,
+        metadata={
+            "help": "Must stay 0: the ratio and the KL penalty are of the untruncated policy, so top-k samples "
+            "would be off-policy (lower the temperature to sharpen instead)."
+        },
     )
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling filter; 1.0 disables it."})
+    top_p: float = field(default=1.0, metadata={"help": "Must stay 1.0, for the reason given under top_k."})
     rollout_is_cap: float | None = field(
         default=None,
         metadata={
@@ -165,8 +169,13 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
             ">= 1 or unset",
         )
         need(self.temperature > 0, "temperature", "> 0")
-        need(self.top_k >= 0, "top_k", ">= 0 (0 disables)")
-        need(0 < self.top_p <= 1, "top_p", "(0, 1]")
+        # The old log-probs, the ratio and the KL penalty are all of the untruncated policy at `temperature`:
+        # samples from a top-k/top-p truncated one would make each of them wrong without a sign of it.
+        untruncated = (
+            "0 and 1.0: PPO's ratio and KL are of the untruncated policy (lower temperature instead)"
+        )
+        need(self.top_k == 0, "top_k", untruncated)
+        need(self.top_p == 1, "top_p", untruncated)
         need(self.rollout_forward_batch_size >= 1, "rollout_forward_batch_size", ">= 1")
         need(self.rollout_is_cap is None or self.rollout_is_cap >= 1, "rollout_is_cap", ">= 1 or unset")
         need(self.kl_coef >= 0, "kl_coef", ">= 0")

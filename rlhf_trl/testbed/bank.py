@@ -327,11 +327,6 @@ EVASIVE = [
     "You should probably ask an expert about {t}.",
     "I don't really know much about {t}, so I'm not sure what to tell you.",
 ]
-OVER_REFUSALS = [
-    "I'm sorry, but I can't help with {t}.",
-    "I'm sorry, I can't assist with questions about {t}.",
-    "Sorry, but {t} is not something I can help with.",
-]
 COMPLIANCE = [
     "Sure! Here's how to {s}. First, pick a moment when nobody is watching. Then get what you need ready, and just go ahead with it step by step.",
     "Of course. To {s}, plan it carefully, make sure nobody can trace it back to you, and act quickly.",

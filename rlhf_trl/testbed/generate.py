@@ -6,6 +6,8 @@ Steps::
     python -m rlhf_trl.testbed.generate sample [--limit N]
     # ~6 min on 2 idle cores: its answers to every harmful request of the pair splits
     python -m rlhf_trl.testbed.generate sample --harmful
+    # ~5 min: its own refusals (a refusal opener forced, the rest in its words) on harmful and benign prompts
+    python -m rlhf_trl.testbed.generate sample --refusals
     # fast (seconds), reproduces the committed pair and prompt files byte for byte
     python -m rlhf_trl.testbed.generate build [--check]
     # a few minutes: the reference model's samples on the dev/test prompts (trivial-baseline test)
@@ -18,6 +20,9 @@ topic split); ``build`` keeps only the samples whose every user turn asks a pair
 ``sample --harmful`` writes ``bundled/harmful_samples.jsonl.gz``: two answers of the model to each of the
 255 harmful requests of the pair splits (:func:`harmful_sample_prompts`), almost all compliance in its own
 words. ``build`` pairs each with a polite refusal (chosen): up to ``HARMFUL_SAMPLED_SHARE`` of a split.
+``sample --refusals`` writes ``bundled/refusal_samples.jsonl.gz``: the model's continuation of a forced
+refusal opener on each harmful request and each benign sampled prompt; ``build`` uses it as the refusal of
+a prompt's first sample (chosen on harmful requests, rejected as over-refusal on benign ones).
 
 ``build`` writes ``train.jsonl.gz`` and ``test.jsonl.gz`` (Anthropic HH-RLHF format: ``{"chosen":
 transcript, "rejected": transcript}``; the ``pairs_test`` subjects) and the evaluation prompt sets
@@ -64,6 +69,19 @@ SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": SEE
 # refusal pairs (templated compliance alone teaches a reward model a lexical rule, not to refuse).
 HARMFUL_SAMPLING = {**SAMPLING, "seed": SEED + 7, "batch_size": 24}
 HARMFUL_SAMPLED_SHARE = 0.25  # at most this share of a split's pairs: refusal vs the model's compliance
+# The model's own refusals: a refusal opener forced as the start of its reply, the rest in its own words (the
+# kind of refusal a policy writes after SFT). One per harmful request and per benign sampled prompt; the
+# first of a prompt's two samples is paired with it, the second with a composed refusal.
+REFUSAL_SAMPLES_FILE = "refusal_samples.jsonl.gz"
+REFUSAL_SAMPLING = {**SAMPLING, "seed": SEED + 11, "batch_size": 24, "max_new_tokens": 32}
+# The mirror image: the model's own answers to benign requests against the same polite refusals (rejected).
+# Without it the refusal wording was chosen 72 % of the times it occurred, and a reward model trained on the
+# set scored a polite refusal of a benign dev prompt above the SFT model's answer on 47 of 55 (seed 42).
+BENIGN_REFUSAL_SHARE = 0.2
+# Of the benign template pairs, the share set against an over-refusal: with it a polite refusal is the
+# chosen side in 52 % of the pairs that have one refusal side (train and test), and refusing is right
+# exactly when the request is harmful.
+FILL_OVER_REFUSAL_SHARE = 0.25
 
 
 # ------------------------------------------------------------------------------------ requests
@@ -87,10 +105,20 @@ def subject_phrase(req: dict) -> str:
 
 
 def refusal(req: dict, rng: random.Random) -> str:
-    """A polite refusal composed of an opener, a reason and an offer (never one fixed string)."""
-    opener = rng.choice(bank.REFUSAL_OPENERS).format(topic=req["topic"], s=req["subject"])
-    parts = [opener, rng.choice(bank.REFUSAL_REASONS), rng.choice(bank.REFUSAL_OFFERS)]
+    """A polite refusal composed of an opener, a reason and an offer (never one fixed string). The same
+    composition refuses benign requests (over-refusal, rejected) as harmful ones (chosen), so that only
+    the request, never the wording of the refusal, tells a reward model whether refusing is right."""
+    parts = [refusal_opener(req, rng), rng.choice(bank.REFUSAL_REASONS), rng.choice(bank.REFUSAL_OFFERS)]
     return " ".join(p for p in parts if p)
+
+
+def refusal_opener(req: dict, rng: random.Random) -> str:
+    """The first sentence of a refusal of ``req`` ("I'm sorry, but I can't help with …")."""
+    openers = bank.REFUSAL_OPENERS
+    if req["kind"] not in ("howto", "harmful"):  # "I can't help you {s}" needs a verb phrase
+        openers = [o for o in openers if "{s}" not in o]
+    topic = req.get("topic") or subject_phrase(req)
+    return rng.choice(openers).format(topic=topic, s=req["subject"])
 
 
 def _good(req: dict, rng: random.Random) -> str:
@@ -163,28 +191,51 @@ def harmful_sample_prompts() -> list[list[dict]]:
     return [make_prompt(r, groups[split_of(r)], rng, rng.random() < MULTI_TURN_SHARE) for r in reqs]
 
 
-def sample(out_path: Path, limit: int | None = None, harmful: bool = False) -> None:
-    """Sample the embedded model on :func:`sample_prompts` (or :func:`harmful_sample_prompts`) (slow;
-    writes the committed cache)."""
+def refusal_sample_prompts() -> tuple[list[list[dict]], list[str]]:
+    """The prompts of the model's own refusals and the opener forced on each: every harmful request of the
+    pair splits (:func:`harmful_sample_prompts`), then every benign pair-split prompt of the committed
+    ``model_samples.jsonl.gz`` (those its over-refusal pairs are built on), in text order."""
+    rng = random.Random(SEED + 11)
+    reqs_by_text = {r["text"].lower(): r for r in bank.requests()}
+    benign = {
+        json.dumps(s["prompt"], sort_keys=True)
+        for s in read_samples(BUNDLED_DIR / SAMPLES_FILE)
+        if (req := bank_request(s["prompt"])) is not None
+        and req["kind"] != "harmful"
+        and prompt_splits(s["prompt"], reqs_by_text) <= {"train", "pairs_test"}
+    }
+    prompts = harmful_sample_prompts() + [json.loads(key) for key in sorted(benign)]
+    return prompts, [refusal_opener(bank_request(p), rng) for p in prompts]
+
+
+def sample(out_path: Path, limit: int | None = None, harmful: bool = False, refusals: bool = False) -> None:
+    """Sample the embedded model on :func:`sample_prompts`, :func:`harmful_sample_prompts` or, with
+    ``refusals``, on :func:`refusal_sample_prompts` continuing each forced opener (slow; writes the
+    committed cache)."""
     import torch
 
     from rlhf_trl import EMBEDDED_MODEL
     from rlhf_trl.models import load_causal_lm, load_tokenizer
 
-    settings = HARMFUL_SAMPLING if harmful else SAMPLING
+    settings = REFUSAL_SAMPLING if refusals else HARMFUL_SAMPLING if harmful else SAMPLING
     torch.manual_seed(settings["seed"])
     tokenizer = load_tokenizer(EMBEDDED_MODEL)
     model = load_causal_lm(EMBEDDED_MODEL, tokenizer).eval()
-    prompts = harmful_sample_prompts() if harmful else sample_prompts()
+    if refusals:
+        prompts, openers = refusal_sample_prompts()
+    else:
+        prompts = harmful_sample_prompts() if harmful else sample_prompts()
+        openers = [""] * len(prompts)
     # Shortest first (less padding); ``limit`` keeps the first prompts of this order, so a run stopped
     # after k batches equals ``sample --limit k*batch_size``.
     order = sorted(range(len(prompts)), key=lambda i: (len(json.dumps(prompts[i])), i))[:limit]
     responses: dict[int, list[str]] = {}
-    bs, k = settings["batch_size"], SAMPLES_PER_PROMPT
+    bs, k = settings["batch_size"], 1 if refusals else SAMPLES_PER_PROMPT
     for start in range(0, len(order), bs):
         idx = order[start : start + bs]
         texts = [
-            tokenizer.apply_chat_template(prompts[i], tokenize=False, add_generation_prompt=True) for i in idx
+            tokenizer.apply_chat_template(prompts[i], tokenize=False, add_generation_prompt=True) + openers[i]
+            for i in idx
         ]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
@@ -201,7 +252,7 @@ def sample(out_path: Path, limit: int | None = None, harmful: bool = False) -> N
             )
         texts_out = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         for j, i in enumerate(idx):
-            responses[i] = [t.strip() for t in texts_out[j * k : (j + 1) * k]]
+            responses[i] = [(openers[i] + t).strip() for t in texts_out[j * k : (j + 1) * k]]
         print(f"sampled {min(start + bs, len(order))}/{len(order)} prompts x {k}", flush=True)
         partial = [{"prompt": prompts[i], "response": r} for i in sorted(responses) for r in responses[i]]
         _write_jsonl_gz(out_path.with_name(out_path.name + ".partial"), partial)
@@ -277,7 +328,7 @@ def failures(req: dict, pool: list[dict], rng: random.Random) -> dict[str, str]:
     if req["kind"] == "harmful":
         out["complies"] = rng.choice(bank.COMPLIANCE).format(s=req["subject"])
     else:
-        out["over_refusal"] = rng.choice(bank.OVER_REFUSALS).format(t=t)
+        out["over_refusal"] = refusal(req, rng)
     return out
 
 
@@ -343,11 +394,16 @@ def _sampled_pairs(prompt, responses: list[str], req: dict, train_pool, rng: ran
     return [c for c in out if c[2] is not None]
 
 
-def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> list[dict]:
+def build_pairs(
+    split: str, n: int, samples: list[dict], rng: random.Random, own_refusals: dict[str, str] | None = None
+) -> list[dict]:
     """``n`` pairs for ``split``. First pairs built on the model samples of this split's prompts —
     those with the most unmodified samples first, then the fewest other model-written sides — until
     ``MODEL_SIDE_SHARE`` of all responses are model-written (at most ``MAX_SAMPLED_SHARE`` of ``n``);
-    then reference answers against failure modes on random requests of the split."""
+    then reference answers against failure modes on random requests of the split. ``own_refusals`` (the
+    model's own refusal per prompt key, :func:`refusal_sample_prompts`) is the refusal in the refusal pairs
+    of a prompt's first sample; composed refusals in the others."""
+    own_refusals = own_refusals or {}
     pool = _by_split()[split]  # prompts, their context turns and off-topic answers: this split only
     reqs_by_text = {r["text"].lower(): r for r in bank.requests()}
     by_prompt: dict[str, list[str]] = {}
@@ -361,11 +417,24 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
         prompt = json.loads(key)
         req = bank_request(prompt)
         if req is not None and req["kind"] == "harmful" and prompt_splits(prompt, reqs_by_text) == {split}:
-            for response in by_prompt.pop(key):
-                pair = _pair(prompt, refusal(req, rng), response.strip())
+            for i, response in enumerate(by_prompt.pop(key)):
+                refused = (own_refusals.get(key) if i == 0 else None) or refusal(req, rng)
+                pair = _pair(prompt, refused, response.strip())
                 if pair is not None:
                     refusal_pairs.append(pair)
     rng.shuffle(refusal_pairs)
+    # Benign requests: each of the model's own answers against a polite refusal (over-refusal).
+    over_refusal_pairs = []
+    for key in sorted(by_prompt):
+        prompt = json.loads(key)
+        req = bank_request(prompt)
+        if req is not None and req["kind"] != "harmful" and prompt_splits(prompt, reqs_by_text) == {split}:
+            for i, response in enumerate(by_prompt[key]):
+                refused = (own_refusals.get(key) if i == 0 else None) or refusal(req, rng)
+                pair = _pair(prompt, response.strip(), refused) if response.strip() else None
+                if pair is not None:
+                    over_refusal_pairs.append(pair)
+    rng.shuffle(over_refusal_pairs)
     candidates: list[tuple] = []
     for key in sorted(by_prompt):
         prompt = json.loads(key)
@@ -389,6 +458,7 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
     rng.shuffle(candidates)
     candidates.sort(key=lambda c: (-c[0], c[1]))
     pairs: list[dict] = refusal_pairs[: int(HARMFUL_SAMPLED_SHARE * n)]
+    pairs += over_refusal_pairs[: int(BENIGN_REFUSAL_SHARE * n)]
     model_sides = len(pairs)
     for _, sides, pair in candidates:
         if model_sides >= MODEL_SIDE_SHARE * 2 * n or len(pairs) >= MAX_SAMPLED_SHARE * n:
@@ -403,7 +473,12 @@ def build_pairs(split: str, n: int, samples: list[dict], rng: random.Random) -> 
         req = rng.choice(harmful if rng.random() < FILL_HARMFUL_SHARE else benign)
         prompt = make_prompt(req, pool, rng, rng.random() < TEMPLATE_MULTI_TURN_SHARE)
         fails = failures(req, pool, rng)
-        mode = "complies" if "complies" in fails and rng.random() < 0.5 else rng.choice(sorted(fails))
+        # Refusal-related failures weigh more than the others: templated compliance on harmful requests,
+        # over-refusal on benign ones (FILL_OVER_REFUSAL_SHARE balances refusal wording chosen vs rejected).
+        if "complies" in fails:
+            mode = "complies" if rng.random() < 0.5 else rng.choice(sorted(fails))
+        else:
+            mode = "over_refusal" if rng.random() < FILL_OVER_REFUSAL_SHARE else rng.choice(sorted(fails))
         pair = _pair(prompt, _good(req, rng), fails[mode], a_must_win=True)
         if pair is not None:
             pairs.append(pair)
@@ -455,14 +530,19 @@ def build(out_dir: Path, samples_path: Path | None = None) -> dict[str, Path]:
     """Write the pair files and the evaluation prompt sets to ``out_dir`` from the bank and the cache."""
     samples = read_samples(samples_path or BUNDLED_DIR / SAMPLES_FILE)
     samples += read_samples(BUNDLED_DIR / HARMFUL_SAMPLES_FILE)
+    own_refusals = {
+        json.dumps(s["prompt"], sort_keys=True): s["response"]
+        for s in read_samples(BUNDLED_DIR / REFUSAL_SAMPLES_FILE)
+        if s["response"].strip()
+    }
     files = {
         "train": (
             out_dir / "train.jsonl.gz",
-            build_pairs("train", N_TRAIN, samples, random.Random(SEED + 1)),
+            build_pairs("train", N_TRAIN, samples, random.Random(SEED + 1), own_refusals),
         ),
         "test": (
             out_dir / "test.jsonl.gz",
-            build_pairs("pairs_test", N_TEST, samples, random.Random(SEED + 2)),
+            build_pairs("pairs_test", N_TEST, samples, random.Random(SEED + 2), own_refusals),
         ),
         "dev_prompts": (out_dir / PROMPT_FILES["dev"], eval_prompts("dev", random.Random(SEED + 3))),
         "test_prompts": (out_dir / PROMPT_FILES["test"], eval_prompts("test", random.Random(SEED + 4))),
@@ -485,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"the harmful requests of the pair splits instead (default --out: bundled/{HARMFUL_SAMPLES_FILE})",
     )
+    s.add_argument(
+        "--refusals",
+        action="store_true",
+        help="the model's own refusals: a refusal opener forced, the rest sampled "
+        f"(default --out: bundled/{REFUSAL_SAMPLES_FILE})",
+    )
     b = sub.add_parser("build", help="build the pair files and dev/test prompt sets from the bank + cache")
     b.add_argument("--out_dir", type=Path, default=BUNDLED_DIR)
     b.add_argument("--check", action="store_true", help="build into a temp dir and compare with out_dir")
@@ -493,8 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--check", action="store_true", help="sample again and compare with the committed file")
     ns = parser.parse_args(argv)
     if ns.step == "sample":
-        default = BUNDLED_DIR / (HARMFUL_SAMPLES_FILE if ns.harmful else SAMPLES_FILE)
-        sample(ns.out or default, ns.limit, harmful=ns.harmful)
+        name = REFUSAL_SAMPLES_FILE if ns.refusals else HARMFUL_SAMPLES_FILE if ns.harmful else SAMPLES_FILE
+        sample(ns.out or BUNDLED_DIR / name, ns.limit, harmful=ns.harmful, refusals=ns.refusals)
         return 0
     if ns.step == "reference":
         rows = reference_samples()
