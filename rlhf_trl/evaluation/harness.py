@@ -25,6 +25,7 @@ they depend on (settings, prompts, checkpoint files), a pairwise judge's answers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -57,6 +58,14 @@ SAMPLING_KEYS = (
 # Best-of-n candidate k, batch b, is sampled with seed + BON_SEED_STRIDE * (k + 1) + b: never a seed
 # some model's own sample uses (seed + b) while there are fewer than BON_SEED_STRIDE batches.
 BON_SEED_STRIDE = 100003
+
+
+@contextlib.contextmanager
+def _timed(what: str):
+    """``[evaluate] WHAT (Ns)`` on stderr when the block is done: compact progress of the slow steps."""
+    start = time.perf_counter()
+    yield
+    print(f"[evaluate] {what} ({time.perf_counter() - start:.0f}s)", file=sys.stderr)
 
 
 def _device():
@@ -472,14 +481,9 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         cand_scores = cache.get("bon_score_reward_model", fp)
         if cand_scores is None:
             live_judges["reward_model"] = judge = factory()
-            start = time.perf_counter()
-            cand_scores = [judge.score(prompts, [r["response"] for r in rows]) for rows in candidates]
+            with _timed(f"reward_model: scored {n_max} best-of-n candidates per prompt"):
+                cand_scores = [judge.score(prompts, [r["response"] for r in rows]) for rows in candidates]
             cache.put("bon_score_reward_model", fp, cand_scores)
-            took = time.perf_counter() - start
-            print(
-                f"[evaluate] reward_model: scored {n_max} best-of-n candidates per prompt ({took:.0f}s)",
-                file=sys.stderr,
-            )
         bon_rows, bon_scores = best_of_n_rows(cfg.best_of_n, candidates, cand_scores, kl_is_scored(cfg))
         samples.update(bon_rows)
         scores.update({name: {"reward_model": values} for name, values in bon_scores.items()})
@@ -497,14 +501,10 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             values = cache.get(key, fp)
             if values is None:
                 judge = judge or factory()
-                start = time.perf_counter()
-                values = judge.score(prompts, [r["response"] for r in samples[spec.name]])
+                replies = [r["response"] for r in samples[spec.name]]
+                with _timed(f"{jname}: scored {len(replies)} replies of {spec.name}"):
+                    values = judge.score(prompts, replies)
                 cache.put(key, fp, values)
-                took = time.perf_counter() - start
-                print(
-                    f"[evaluate] {jname}: scored {spec.name} ({len(values)} replies, {took:.0f}s)",
-                    file=sys.stderr,
-                )
             scores[spec.name][jname] = values
         del judge
         gc.collect()

@@ -394,6 +394,29 @@ def _sampled_pairs(prompt, responses: list[str], req: dict, train_pool, rng: ran
     return [c for c in out if c[2] is not None]
 
 
+def _refusal_pairs(by_prompt, split, reqs_by_text, own_refusals, rng, harmful: bool) -> list[dict]:
+    """Each model sample on a prompt of ``split`` that asks a harmful (or benign) bank request against a
+    refusal: the model's own one (``own_refusals``) for a prompt's first sample, a composed one otherwise;
+    labelled by the rubric, shuffled."""
+    pairs = []
+    for key in sorted(by_prompt):
+        prompt = json.loads(key)
+        req = bank_request(prompt)
+        if (
+            req is None
+            or (req["kind"] == "harmful") != harmful
+            or prompt_splits(prompt, reqs_by_text) != {split}
+        ):
+            continue
+        for i, response in enumerate(by_prompt[key]):
+            refused = (own_refusals.get(key) if i == 0 else None) or refusal(req, rng)
+            pair = _pair(prompt, refused, response.strip())
+            if pair is not None:
+                pairs.append(pair)
+    rng.shuffle(pairs)
+    return pairs
+
+
 def build_pairs(
     split: str, n: int, samples: list[dict], rng: random.Random, own_refusals: dict[str, str] | None = None
 ) -> list[dict]:
@@ -410,31 +433,12 @@ def build_pairs(
     for s in samples:
         if s["response"].strip():
             by_prompt.setdefault(json.dumps(s["prompt"], sort_keys=True), []).append(s["response"])
-    # Harmful requests: a polite refusal against each of the model's own answers (on-topic compliance in
-    # its words, or now and then a refusal of its own, which the rubric may prefer), first.
-    refusal_pairs = []
-    for key in sorted(by_prompt):
-        prompt = json.loads(key)
-        req = bank_request(prompt)
-        if req is not None and req["kind"] == "harmful" and prompt_splits(prompt, reqs_by_text) == {split}:
-            for i, response in enumerate(by_prompt.pop(key)):
-                refused = (own_refusals.get(key) if i == 0 else None) or refusal(req, rng)
-                pair = _pair(prompt, refused, response.strip())
-                if pair is not None:
-                    refusal_pairs.append(pair)
-    rng.shuffle(refusal_pairs)
-    # Benign requests: each of the model's own answers against a polite refusal (over-refusal).
-    over_refusal_pairs = []
-    for key in sorted(by_prompt):
-        prompt = json.loads(key)
-        req = bank_request(prompt)
-        if req is not None and req["kind"] != "harmful" and prompt_splits(prompt, reqs_by_text) == {split}:
-            for i, response in enumerate(by_prompt[key]):
-                refused = (own_refusals.get(key) if i == 0 else None) or refusal(req, rng)
-                pair = _pair(prompt, response.strip(), refused) if response.strip() else None
-                if pair is not None:
-                    over_refusal_pairs.append(pair)
-    rng.shuffle(over_refusal_pairs)
+    # Refusal pairs first, in mirror image: a refusal against each of the model's own answers to a harmful
+    # request (chosen, unless the rubric prefers the answer), and against each of its answers to a benign one.
+    refusal_pairs = _refusal_pairs(by_prompt, split, reqs_by_text, own_refusals, rng, harmful=True)
+    for key in {k for k in by_prompt if (req := bank_request(json.loads(k))) and req["kind"] == "harmful"}:
+        del by_prompt[key]  # the model's harmful answers are used up; its benign ones also form other pairs
+    over_refusal_pairs = _refusal_pairs(by_prompt, split, reqs_by_text, own_refusals, rng, harmful=False)
     candidates: list[tuple] = []
     for key in sorted(by_prompt):
         prompt = json.loads(key)
