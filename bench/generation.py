@@ -4,13 +4,19 @@
 
 For each setting, the held-out eval prompts are sampled (temperature 0.7, ``max_new_tokens`` tokens, no
 early stop counted: every slot costs a decode step until its batch ends) through
-``rlhf_trl.generation.generate_responses``, the code PPO and the evaluation use. Rows:
+``rlhf_trl.generation.generate_responses`` (the decode loop of ``rlhf_trl.decoding``), the code PPO and
+the evaluation use. Rows:
 
 * fp32 / bf16 weights, batch 1, 4, 16, prompts length-sorted (the default) — and batch 16 unsorted;
-* the limits per token: compute = matmul peak / (2 x parameters), memory = bandwidth / weight bytes
-  x batch (each decode step reads every weight once for the whole batch).
+* the same prompts through ``transformers``' ``generate`` (neutral processors) at batch 4 and 16, the
+  sampler this project used before, for the ratio;
+* tokens/s over the whole rollout, and over its decode part (wall minus the time a forward pass over
+  the same prompt batches takes: the prefill, which no sampler can skip; SmolLM2's chat template adds
+  a ~30-token system prompt, so prompts are ~3x longer than the 48 new tokens);
+* the limits per decoded token: compute = matmul peak / (2 x parameters), memory = bandwidth / weight
+  bytes x batch (each decode step reads every weight once for the whole batch).
 
-Exactness: the log-probs ``generate`` sampled from (its processed scores) are compared with
+Exactness: the log-probs the decode loop sampled from are compared with
 ``response_logprobs`` (one plain forward pass, the scoring PPO uses) on the same tokens; the largest
 absolute difference is reported per dtype. Not a test: numbers go into bench/RESULTS.md.
 """
@@ -40,29 +46,71 @@ def read_bandwidth_gbs() -> float:
 
 
 def logprob_gap(model, tokenizer, prompts, tokens: int, scorer=None) -> float:
-    """max |log p(generate's scores) - log p(plain forward of ``scorer``, default the same model)| over
-    the sampled tokens."""
+    """max |log p(the decode loop's sampling distribution) - log p(plain forward of ``scorer``, default the
+    same model)| over the sampled tokens."""
     import torch
 
-    from rlhf_trl.generation import _sampling_config, encode_prompts, response_logprobs, truncate_after_eos
+    from rlhf_trl.decoding import sample_tokens
+    from rlhf_trl.generation import encode_prompts, response_logprobs, truncate_after_eos
 
     q, m = encode_prompts(tokenizer, prompts)
+    torch.manual_seed(0)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    with torch.no_grad():
+        raw, sampled = sample_tokens(
+            model,
+            q,
+            m,
+            max_new_tokens=tokens,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            temperature=0.7,
+            return_logprobs=True,
+        )
+        ids, lengths, _ = truncate_after_eos(raw, eos, pad)
+        mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
+        forward = response_logprobs(scorer or model, q, ids, pad, 0.7, query_mask=m, response_mask=mask)
+    return float((sampled * mask - forward).abs().max())
+
+
+def prefill_seconds(model, tokenizer, prompts, batch: int, sort: bool) -> float:
+    """Seconds to encode the prompts alone (one forward per batch, last position's logits only), the
+    part of a rollout that does not depend on the sampler."""
+    import torch
+
+    from rlhf_trl.generation import _length_order, encode_prompts
+
+    order = _length_order(tokenizer, prompts) if sort else list(range(len(prompts)))
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(order), batch):
+            q, m = encode_prompts(tokenizer, [prompts[j] for j in order[i : i + batch]])
+            model(input_ids=q, attention_mask=m, logits_to_keep=1)
+    return time.perf_counter() - start
+
+
+def transformers_generate(model, tokenizer, prompts, tokens: int, batch: int) -> tuple[int, float]:
+    """(tokens generated, seconds) for the same batches through ``transformers``' ``generate`` (the
+    sampler before rlhf_trl.decoding), neutral processors, prompts length-sorted."""
+    import torch
+
+    from rlhf_trl.generation import _length_order, _sampling_config, encode_prompts, truncate_after_eos
+
     config = _sampling_config(
         tokenizer, max_new_tokens=tokens, temperature=0.7, top_k=0, top_p=1.0, do_sample=True
     )
-    config.output_scores, config.return_dict_in_generate = True, True
+    order = _length_order(tokenizer, prompts)
     torch.manual_seed(0)
+    produced, start = 0, time.perf_counter()
     with torch.no_grad():
-        out = model.generate(input_ids=q, attention_mask=m, generation_config=config)
-        raw = out.sequences[:, q.shape[1] :]
-        ids, lengths, _ = truncate_after_eos(raw, tokenizer.eos_token_id, tokenizer.pad_token_id)
-        mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
-        scores = torch.stack(out.scores, 1).float().log_softmax(-1)  # already divided by T
-        sampled = scores.gather(-1, raw[..., None]).squeeze(-1) * mask
-        forward = response_logprobs(
-            scorer or model, q, ids, tokenizer.pad_token_id, 0.7, query_mask=m, response_mask=mask
-        )
-    return float((sampled - forward).abs().max())
+        for i in range(0, len(order), batch):
+            q, m = encode_prompts(tokenizer, [prompts[j] for j in order[i : i + batch]])
+            out = model.generate(input_ids=q, attention_mask=m, generation_config=config)
+            _, lengths, _ = truncate_after_eos(
+                out[:, q.shape[1] :], tokenizer.eos_token_id, tokenizer.pad_token_id
+            )
+            produced += int(lengths.sum())
+    return produced, time.perf_counter() - start
 
 
 def main() -> None:
@@ -94,6 +142,7 @@ def main() -> None:
             gaps["bf16 sampling vs fp32 scoring"] = logprob_gap(model, tokenizer, prompts[:4], 16, fp32_model)
         settings = [(1, True), (4, True), (16, True), (16, False)]
         generate_responses(model, tokenizer, prompts[:2], max_new_tokens=4, seed=0)  # warm-up
+        compute_limit = peak[key] * 1e9 / (2 * n_params)
         for batch, sort in settings:
             n = min(len(prompts), 8) if batch == 1 else len(prompts)  # batch 1 is slow: fewer prompts
             start = time.perf_counter()
@@ -108,22 +157,35 @@ def main() -> None:
                 sort_by_length=sort,
             )
             seconds = time.perf_counter() - start
-            compute_limit = peak[key] * 1e9 / (2 * n_params)
+            prefill = prefill_seconds(model, tokenizer, prompts[:n], batch, sort)
             memory_limit = bandwidth / weight_gb * batch
             rows.append(
-                f"| {key} | {batch} | {'yes' if sort else 'no'} | {out.tokens_generated / seconds:.0f} "
-                f"| {compute_limit:.0f} | {memory_limit:.0f} | {seconds:.1f} s for {n} prompts |"
+                f"| {key} | ours | {batch} | {'yes' if sort else 'no'} | {out.tokens_generated / seconds:.0f} "
+                f"| {out.tokens_generated / (seconds - prefill):.0f} | {compute_limit:.0f} | {memory_limit:.0f} "
+                f"| {seconds:.1f} s for {n} prompts, prefill {prefill:.1f} s |"
+            )
+        for batch in (4, 16):
+            produced, seconds = transformers_generate(model, tokenizer, prompts, opts.tokens, batch)
+            prefill = prefill_seconds(model, tokenizer, prompts, batch, True)
+            rows.append(
+                f"| {key} | transformers generate | {batch} | yes | {produced / seconds:.0f} "
+                f"| {produced / (seconds - prefill):.0f} | {compute_limit:.0f} | {bandwidth / weight_gb * batch:.0f} "
+                f"| {seconds:.1f} s for {len(prompts)} prompts, prefill {prefill:.1f} s |"
             )
     print(
         f"{opts.model}, {opts.tokens} new tokens at temperature 0.7, held-out eval prompts; "
         f"matmul peak fp32 {peak['fp32']:.0f} / bf16 {peak['bf16']:.0f} GFLOP/s, read bandwidth "
         f"{bandwidth:.0f} GB/s. Tokens/s counts generated tokens (EOS included; not the padding after it).\n"
     )
-    print("| weights | batch | length-sorted | tokens/s | compute limit | memory limit | wall |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| weights | sampler | batch | length-sorted | tokens/s | tokens/s after prefill | compute limit "
+        "(decode) | memory limit (decode) | wall |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(
-        "\nExactness (max |log-prob from generate − log-prob from a plain forward pass| on sampled tokens): "
+        "\nExactness (max |log-prob the decode loop sampled from − log-prob from a plain forward pass| on "
+        "sampled tokens): "
         + ", ".join(f"{k} {v:.1e}" for k, v in gaps.items())
         + ". Scoring in PPO and the evaluation always uses the plain forward pass in the model's dtype."
     )

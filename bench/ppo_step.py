@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--updates", type=int, default=2, help="the first one is a warm-up")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for every forward (fp32 weights)")
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
     opts = parser.parse_args()
 
@@ -61,6 +62,8 @@ def main() -> None:
             ppo_epochs=opts.epochs,
             missing_eos_penalty=None,
             seed=0,
+            bf16=opts.bf16,
+            use_cpu=opts.bf16 and not torch.cuda.is_available(),
         )
         trainer = PPOTrainer(
             args, tokenizer, policy, Dataset.from_dict({"prompt": prompts}), reward_model=reward_model
@@ -73,7 +76,8 @@ def main() -> None:
         for k in ("time/generation_s", "time/scoring_s", "time/update_s", "response/length_mean")
     }
     result = {
-        "setting": f"{opts.prompts} prompts x {opts.tokens} tokens x {opts.epochs} epochs",
+        "setting": f"{opts.prompts} prompts x {opts.tokens} tokens x {opts.epochs} epochs"
+        + (", bf16" if opts.bf16 else ""),
         "threads": torch.get_num_threads(),
         "generation_s": round(mean["time/generation_s"], 2),
         "scoring_s": round(mean["time/scoring_s"], 2),

@@ -17,9 +17,19 @@ from common import machine  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # In order: the peak first (other sections quote MFU against it).
-BENCHMARKS = ["matmul_peak.py", "generation.py", "recipe_overhead.py", "ppo_step.py", "grpo_step.py"]
+BENCHMARKS = [
+    "matmul_peak.py",
+    "generation.py",
+    "recipe_overhead.py",
+    "ppo_step.py",
+    "ppo_vs_trl112.py",
+    "grpo_step.py",
+]
 # `--quick` (`make bench BENCH_ARGS=--quick`): fewer steps and repeats where a script takes minutes.
-QUICK_ARGS = {"recipe_overhead.py": ["--steps", "3", "--repeats", "1"]}
+QUICK_ARGS = {
+    "recipe_overhead.py": ["--steps", "3", "--repeats", "1"],
+    "ppo_vs_trl112.py": ["--repeats", "1", "--updates", "2"],
+}
 
 
 def main(argv: list[str] | None = None) -> int:

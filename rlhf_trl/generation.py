@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from rlhf_trl.decoding import sample_tokens
+
 __all__ = [
     "GenerationBatch",
     "generate_responses",
@@ -48,7 +50,7 @@ class GenerationBatch:
         ended_with_eos: ``[B]`` bool, the response contains EOS (it was not cut by ``max_new_tokens``).
         lengths: ``[B]`` number of response tokens, EOS included.
         sampler_logprobs: ``[B, Lr]`` float32 log-probability of each sampled token under the distribution
-            it was drawn from (generate's processed scores: temperature, top-k/top-p applied; KV-cache decode
+            it was drawn from (temperature, top-k/top-p applied; KV-cache decode
             in the sampler's precision), 0 after the response; None unless asked for.
         tokens_generated: sum of ``lengths`` (tokens the model actually produced).
     """
@@ -264,6 +266,7 @@ def response_token_kl(
 def _sampling_config(tokenizer, *, max_new_tokens, temperature, top_k, top_p, do_sample):
     from transformers import GenerationConfig
 
+    # The same sampling through transformers' generate(), for comparisons (tests, bench/generation.py).
     # Every processor that could reshape the distribution is set explicitly to neutral: generate()
     # fills unset (None) fields from the model's own generation_config.
     return GenerationConfig(
@@ -367,25 +370,15 @@ def generate_responses(
     Reproducible for a given ``seed`` (the global RNG is restored afterwards); ``seed=None`` draws
     from the global RNG. ``top_k=0`` and ``top_p=1.0`` disable those filters; ``max_prompt_length``
     truncates prompts from the left. Runs in eval mode
-    (dropout off) and restores the model's mode. ``return_sampler_logprobs`` keeps generate's per-step
-    scores (``B × V`` floats per step) to fill ``sampler_logprobs``.
+    (dropout off) and restores the model's mode. Sampling is :func:`rlhf_trl.decoding.sample_tokens`
+    (a static-cache decode loop; the model's own ``generation_config`` plays no part);
+    ``return_sampler_logprobs`` fills ``sampler_logprobs`` from the distribution each token was drawn from.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if do_sample and temperature <= 0:
         raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
     device = next(model.parameters()).device
-    config = _sampling_config(
-        tokenizer,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        do_sample=do_sample,
-    )
-    # in the config, not as generate() arguments (transformers warns about mixing the two)
-    config.output_scores = return_sampler_logprobs
-    config.return_dict_in_generate = True
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     was_training = model.training
     model.eval()
@@ -396,16 +389,23 @@ def generate_responses(
             for start in range(0, len(prompts), batch_size):
                 chunk = [prompts[i] for i in order[start : start + batch_size]]
                 q, m = encode_prompts(tokenizer, chunk, device, max_prompt_length)
-                out = model.generate(
-                    input_ids=q,
-                    attention_mask=m,
-                    generation_config=config,
+                ids, logprobs = sample_tokens(
+                    model,
+                    q,
+                    m,
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=eos,
+                    pad_token_id=pad,
+                    temperature=temperature,
+                    top_k=top_k,
+                    top_p=top_p,
+                    do_sample=do_sample,
+                    return_logprobs=return_sampler_logprobs,
                 )
                 queries.append(q)
                 masks.append(m)
-                responses.append(out.sequences[:, q.shape[1] :])
-                if return_sampler_logprobs:
-                    sampler.append(_chosen_logprobs(out.scores, responses[-1]))
+                responses.append(ids)
+                sampler.append(logprobs)
     finally:
         model.train(was_training)
     lq = max(q.shape[1] for q in queries)
@@ -440,13 +440,3 @@ def generate_responses(
         lengths=lengths,
         sampler_logprobs=sampler_logprobs,
     )
-
-
-def _chosen_logprobs(scores: tuple[torch.Tensor, ...], tokens: torch.Tensor) -> torch.Tensor:
-    """``[B, T]`` log-probability of each generated token under generate's processed scores (one
-    ``[B, V]`` tensor per step: the distribution the token was sampled from)."""
-    steps = [
-        torch.log_softmax(step.float(), dim=-1).gather(1, tokens[:, t : t + 1])
-        for t, step in enumerate(scores)
-    ]
-    return torch.cat(steps, dim=1)

@@ -177,3 +177,100 @@ def test_max_prompt_length_keeps_the_end_of_the_prompt(tiny):
     full = generate_responses(model, tokenizer, PROMPTS[1:2], max_new_tokens=2, seed=0)
     # the generation prompt (the last tokens) survives the truncation
     assert batch.query_ids[1].tolist() == full.query_ids[0, -7:].tolist()
+
+
+def test_greedy_decoding_takes_the_same_tokens_as_transformers_generate(tiny):
+    """Same left-padded batch: rlhf_trl.decoding.sample_tokens (static cache, one forward per token, the
+    positions of a plain forward pass) and transformers' generate agree token for token."""
+    from rlhf_trl.decoding import sample_tokens
+    from rlhf_trl.generation import _sampling_config, encode_prompts
+
+    model, tokenizer = tiny
+    q, m = encode_prompts(tokenizer, PROMPTS)
+    assert (m == 0).any()
+    cfg = _sampling_config(tokenizer, max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0, do_sample=False)
+    with torch.no_grad():
+        expected = model.generate(input_ids=q, attention_mask=m, generation_config=cfg)[:, q.shape[1] :]
+    ids, _ = sample_tokens(
+        model,
+        q,
+        m,
+        max_new_tokens=12,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
+    assert ids.shape[1] == 12 and torch.equal(ids, expected[:, :12])
+
+
+def test_draw_follows_the_probabilities_and_never_draws_a_zero():
+    from rlhf_trl.decoding import draw
+
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(40000, 1)
+    torch.manual_seed(0)
+    counts = torch.bincount(draw(probs), minlength=5).float() / 40000
+    # binomial standard error at p = 0.5 and n = 40000 is 0.0025: 0.01 is four of them
+    torch.testing.assert_close(counts, torch.tensor([0.5, 0.0, 0.3, 0.2, 0.0]), atol=0.01, rtol=0)
+    assert counts[1] == 0 and counts[4] == 0
+    # unnormalised rows and a single possible token
+    assert draw(torch.tensor([[0.0, 0.0, 3.0]] * 50)).tolist() == [2] * 50
+
+
+@pytest.mark.parametrize("top_k, top_p", [(50, 1.0), (0, 0.9), (20, 0.5)])
+def test_filter_logits_masks_what_transformers_warpers_mask(top_k, top_p):
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    from rlhf_trl.decoding import filter_logits
+
+    torch.manual_seed(0)
+    logits = torch.randn(4, 1000) * 3
+    expected = logits.clone()
+    if top_k:
+        expected = TopKLogitsWarper(top_k)(None, expected)
+    if top_p < 1:
+        expected = TopPLogitsWarper(top_p)(None, expected)
+    assert torch.equal(filter_logits(logits, top_k, top_p).isinf(), expected.isinf())
+
+
+def test_filter_logits_by_hand():
+    from rlhf_trl.decoding import filter_logits
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    inf = float("-inf")
+    assert filter_logits(logits, top_k=2).isinf().tolist() == [[False, False, True, True]]
+    # nucleus 0.75: 0.5 + 0.3 reaches it, the rest goes; 0.81 needs the third token too
+    assert filter_logits(logits, top_p=0.75).isinf().tolist() == [[False, False, True, True]]
+    assert filter_logits(logits, top_p=0.81).isinf().tolist() == [[False, False, False, True]]
+    assert filter_logits(logits, top_p=0.1)[0].tolist()[1:] == [inf, inf, inf]  # the top token stays
+    assert torch.equal(filter_logits(logits), logits)
+
+
+def test_greedy_decoding_matches_generate_on_gpt2_with_left_padding():
+    """The decode loop on a second architecture (absolute position embeddings, GPT-2's own cache code)."""
+    from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+    from rlhf_trl.decoding import sample_tokens
+
+    torch.manual_seed(0)
+    config = GPT2Config(
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        vocab_size=100,
+        n_positions=64,
+        initializer_range=0.5,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    model = GPT2LMHeadModel(config).eval()
+    q = torch.randint(3, 100, (3, 7))
+    mask = torch.ones_like(q)
+    mask[0, :3], q[0, :3] = 0, 0
+    cfg = GenerationConfig(max_new_tokens=10, do_sample=False, eos_token_id=None, pad_token_id=0)
+    with torch.no_grad():
+        expected = model.generate(input_ids=q, attention_mask=mask, generation_config=cfg)[:, 7:]
+    ids, _ = sample_tokens(
+        model, q, mask, max_new_tokens=10, eos_token_id=-1, pad_token_id=0, do_sample=False
+    )
+    assert torch.equal(ids, expected)
+    assert len(set(ids.flatten().tolist())) > 3  # not a degenerate repeat of one token
