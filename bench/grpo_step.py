@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
 
+    from rlhf_trl.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as recipes/grpo.py does (RLHF_TRL_MALLOC=default: glibc's own settings)
     import torch
     from datasets import Dataset
     from transformers import TrainerCallback

@@ -2,7 +2,7 @@
 
     python bench/ppo_step.py [--prompts 4 --tokens 32 --epochs 4 --updates 2]
 
-The setting of TRL 1.12's last PPOTrainer bar (~25 s per update on a 2-core CPU): 4 prompts x 32 new
+The setting bench/ppo_vs_trl112.py times TRL 1.12's last PPOTrainer in: 4 prompts x 32 new
 tokens x 4 PPO epochs, a reward model and a critic of the same size (random score heads here: speed
 does not depend on what they learned). Reports the mean over updates after the first (warm-up).
 Not a test: the row goes into bench/RESULTS.md (``--json`` for the raw numbers).
@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
     opts = parser.parse_args()
 
+    from rlhf_trl.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as every recipe does (RLHF_TRL_MALLOC=default: glibc's own settings)
     import torch
     from datasets import Dataset
 

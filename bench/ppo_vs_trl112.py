@@ -13,6 +13,8 @@ per update, ``--tokens`` new tokens at temperature 0.7 stopping at EOS, ``--epoc
 mini-batch, no missing-EOS penalty. Each side runs ``--updates`` updates in a fresh process; the first
 is a warm-up, the rest are averaged. Sides alternate (ours first on odd repeats, TRL first on even ones)
 and the fastest repeat of each is kept. Mean response lengths are printed: they change the cost.
+Our side runs as a recipe does, with glibc malloc set to keep freed memory (rlhf_trl/allocator.py); TRL
+runs twice, with glibc's defaults (as a user runs it) and with that same setting.
 Not a test: the table goes into bench/RESULTS.md.
 """
 
@@ -90,6 +92,10 @@ def _models(tokenizer):
 
 def run_trl(opts) -> dict:
     """One TRL 1.12 PPOTrainer run in this process (the TRL virtualenv): seconds per update, lengths."""
+    if opts.keep_freed_memory:  # the allocator setting our recipes apply (rlhf_trl/allocator.py)
+        from rlhf_trl.allocator import keep_freed_memory
+
+        assert keep_freed_memory()
     import torch
     import trl
     from datasets import Dataset
@@ -194,6 +200,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--trl-side", action="store_true", help=argparse.SUPPRESS)  # inside the TRL venv
+    parser.add_argument("--keep-freed-memory", action="store_true", help=argparse.SUPPRESS)  # TRL side
     opts = parser.parse_args()
     if opts.trl_side:
         sys.path.insert(0, str(ROOT))
@@ -205,38 +212,50 @@ def main() -> None:
         f"--{k}={getattr(opts, k)}" for k in ("updates", "prompts", "tokens", "epochs")
     ]
 
-    def trl_run() -> dict:
-        out = subprocess.run(trl_args, capture_output=True, text=True, cwd=ROOT)
+    def trl_run(keep: bool = False) -> dict:
+        out = subprocess.run(
+            trl_args + ["--keep-freed-memory"] * keep, capture_output=True, text=True, cwd=ROOT
+        )
         if out.returncode != 0:
             sys.exit(f"TRL {TRL_VERSION} side failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    sides = {"ours": lambda: run_ours(opts), "ours_bf16": lambda: run_ours(opts, bf16=True), "trl": trl_run}
+    sides = {
+        "ours": lambda: run_ours(opts),
+        "ours_bf16": lambda: run_ours(opts, bf16=True),
+        "trl": trl_run,
+        "trl_keep": lambda: trl_run(keep=True),
+    }
     runs = {side: [] for side in sides}
     for repeat in range(opts.repeats):
         order = list(sides) if repeat % 2 == 0 else list(reversed(sides))
         for side in order:
             runs[side].append(sides[side]())
     best = {side: min(results, key=lambda r: r["total_s"]) for side, results in runs.items()}
-    trl = best["trl"]
+    trl, trl_keep = best["trl"], best["trl_keep"]
     setting = f"{opts.prompts} prompts x {opts.tokens} tokens x {opts.epochs} epochs"
     print(
         f"{setting}, embedded SmolLM2-135M (policy, reward model and critic); fastest of {opts.repeats} "
         f"alternating runs per side, each the mean of {opts.updates - 1} updates after a warm-up. TRL 1.12's "
         "PPOTrainer builds its own Accelerator without mixed precision: it runs fp32 only; ours runs fp32 "
-        "and with `bf16: true` (bf16 autocast, fp32 master weights).\n"
+        "and with `bf16: true` (bf16 autocast, fp32 master weights). Our recipes set glibc malloc to keep "
+        "freed memory (rlhf_trl/allocator.py); TRL runs once as a user runs it (glibc defaults) and once "
+        "with that same setting, so the table separates the allocator from the trainer.\n"
     )
-    print("| PPO update | seconds | ours / TRL | mean response tokens | split |")
-    print("|---|---|---|---|---|")
     print(
-        f"| TRL {TRL_VERSION} PPOTrainer, fp32 | {trl['total_s']:.2f} | – | {trl['mean_response_tokens']:.1f} | – |"
+        "| PPO update | seconds | ours / TRL | ours / TRL with our allocator | mean response tokens | split |"
     )
+    print("|---|---|---|---|---|---|")
+    for r, name in ((trl, "glibc defaults"), (trl_keep, "our allocator setting")):
+        print(
+            f"| TRL {TRL_VERSION} PPOTrainer, fp32, {name} | {r['total_s']:.2f} | – | – | {r['mean_response_tokens']:.1f} | – |"
+        )
     for side, name in (("ours", "ours, fp32"), ("ours_bf16", "ours, bf16")):
         r = best[side]
         print(
             f"| {name} | {r['total_s']:.2f} | **{r['total_s'] / trl['total_s']:.2f}** | "
-            f"{r['mean_response_tokens']:.1f} | generation {r['generation_s']:.2f}, scoring "
-            f"{r['scoring_s']:.2f}, update {r['update_s']:.2f} |"
+            f"{r['total_s'] / trl_keep['total_s']:.2f} | {r['mean_response_tokens']:.1f} | generation "
+            f"{r['generation_s']:.2f}, scoring {r['scoring_s']:.2f}, update {r['update_s']:.2f} |"
         )
     print("\nTarget: ours / TRL ≤ 0.5 (time per update).")
 

@@ -7,7 +7,8 @@ hyper-parameters are trained for ``--steps`` steps twice: once through ``recipes
 layer, trainer subclasses, callbacks, reward wrappers) and once through the bare TRL trainer built by
 hand. Runs alternate (raw, ours, raw, ours …) and the fastest of ``--repeats`` counts, so a noisy
 neighbour hurts both sides alike. Only ``trainer.train()`` is timed (model loading and the recipes'
-test reports are outside it).
+test reports are outside it). Both sides run in this one process, so both get the allocator setting
+our recipes apply (rlhf_trl/allocator.py): the ratio is the layer's cost alone.
 
 MFU: model FLOPs counted per forward call (a hook on every model's input embedding: 2·P·tokens
 without grad, 6·P·tokens with grad, P = the parameters the forward multiplies by, attention score

@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from rlhf_trl import EMBEDDED_MODEL
+from rlhf_trl.allocator import keep_freed_memory
 from rlhf_trl.errors import UserError
 
 # Stage name -> "module:Class" of its config dataclass. Imported lazily: TRL configs are heavy.
@@ -290,6 +291,7 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     Validates the whole file (every section, not only ``stage``'s) so a typo anywhere fails fast.
     Sets ``TENSORBOARD_LOGGING_DIR`` to ``run_dir/logs/<stage>`` for transformers' TensorBoard callback.
     """
+    keep_freed_memory()  # before the first large tensor (rlhf_trl/allocator.py)
     # Before any config object exists: TrainingArguments sets up the device (and the process group)
     # in __post_init__.
     _use_cpu_backend_when_distributed_without_cuda()
