@@ -120,12 +120,33 @@ def score_at_last_token(model, input_ids, attention_mask):
     return head(hidden[rows, index]).squeeze(-1).float()
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
+    """Indices of ``lengths`` in batches of similar length: ascending, at most ``batch_size`` each, and a
+    batch is closed before padding would exceed ``max_padding`` of its padded tokens (one long text among
+    short ones gets its own batch instead of padding all of them to its length)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+        padded = (len(current) + 1) * lengths[i]  # ascending: the new text is the batch's longest
+        if current and (len(current) == batch_size or padded - real - lengths[i] > max_padding * padded):
+            batches.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += lengths[i]
+    if current:
+        batches.append(current)
+    return batches
+
+
 class RewardModelScorer:
     """A trained reward model as a reward function (and a batch scorer for evaluation/PPO).
 
     ``scorer(prompts, completions)`` -> list of rewards; ``scorer.score_texts(texts)`` for texts that
-    are already templated. Runs in inference mode, batches of ``batch_size``, truncating from the
-    left to ``max_length`` tokens so the response end (where the reward is read) is kept.
+    are already templated. Runs in inference mode, truncating from the left to ``max_length`` tokens so
+    the response end (where the reward is read) is kept, in batches of at most ``batch_size`` texts of
+    similar length (:func:`length_batches`; on the demo's 16 evaluation replies one batch of 16 padded to
+    the longest took 4.8 s, batch size 1 4.6 s). Scores come back in the input order.
     """
 
     def __init__(
@@ -155,22 +176,22 @@ class RewardModelScorer:
         import torch
 
         device = next(self.model.parameters()).device
-        out: list[float] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = list(texts[start : start + self.batch_size])
-            ids = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
-            if self.max_length is not None:  # keep the end of the transcript: the reward is read there
-                ids = [row[-self.max_length :] for row in ids]
+        if not texts:
+            return []
+        all_ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        if self.max_length is not None:  # keep the end of the transcript: the reward is read there
+            all_ids = [row[-self.max_length :] for row in all_ids]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        out: list[float] = [0.0] * len(texts)
+        for batch in length_batches([len(row) for row in all_ids], self.batch_size):
+            ids = [all_ids[i] for i in batch]
             width = max(len(row) for row in ids)
-            pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             input_ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in ids])
             mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids])
-            enc = {"input_ids": input_ids, "attention_mask": mask}
             with torch.inference_mode():
-                scores = score_at_last_token(
-                    self.model, enc["input_ids"].to(device), enc["attention_mask"].to(device)
-                )
-            out.extend(scores.cpu().tolist())
+                scores = score_at_last_token(self.model, input_ids.to(device), mask.to(device))
+            for i, score in zip(batch, scores.cpu().tolist()):
+                out[i] = score
         return out
 
     def __call__(self, prompts, completions, **kwargs) -> list[float]:

@@ -12,6 +12,7 @@ from rlhf_trl.rewards import (
     build_reward_funcs,
     combined_reward,
     last_token_index,
+    length_batches,
     resolve_dotted,
     score_at_last_token,
     transcript_text,
@@ -103,6 +104,35 @@ def test_scores_read_at_last_real_token_despite_pad_equal_eos(tiny_rm):
     with torch.no_grad():
         naive = model(**enc).logits[:, 0].tolist()
     assert all(abs(a - b) > 1e-4 for a, b in zip(naive, expected))
+
+
+def test_length_batches_group_similar_lengths_within_the_padding_bound():
+    # the demo's 16 evaluation transcripts: 13 short ones and 3 long ones
+    lengths = [71] * 13 + [135, 137, 164]
+    assert length_batches(lengths, 16) == [list(range(13)), [13, 14, 15]]
+    # 71 padded to 135 wastes 64 of 270 tokens (<= 25%): the last short one rides with the long ones
+    assert length_batches(lengths, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+    lengths = [5, 300, 40, 41, 7, 6, 39, 280]
+    batches = length_batches(lengths, 3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        widths = [lengths[i] for i in batch]
+        assert widths == sorted(widths) and len(batch) <= 3
+        assert len(batch) == 1 or len(batch) * max(widths) - sum(widths) <= 0.25 * len(batch) * max(widths)
+    assert length_batches([], 4) == []
+
+
+def test_scores_come_back_in_input_order_across_length_batches(tiny_rm):
+    model, tokenizer = tiny_rm
+    scorer = RewardModelScorer(model, tokenizer, batch_size=2, max_length=None)
+    prompts = PROMPTS * 2
+    completions = [
+        [{"role": "assistant", "content": c[0]["content"] * k}] for k in (1, 3) for c in COMPLETIONS
+    ]
+    texts = [transcript_text(tokenizer, p, c) for p, c in zip(prompts, completions)]
+    assert len({len(tokenizer(t)["input_ids"]) for t in texts}) > 3  # several batches, reordered
+    expected = [unpadded_score(model, tokenizer, t) for t in texts]
+    assert scorer.score_texts(texts) == pytest.approx(expected, abs=1e-4)
 
 
 def test_left_and_right_padding_give_the_same_scores(tiny_rm):
