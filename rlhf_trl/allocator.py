@@ -10,7 +10,8 @@ frees and re-allocates the same sizes every step reuses them once the heap has g
 (a few steps). Peak memory does not change (the same tensors are alive at the peak); memory freed below
 the top of the heap stays with the process until it exits.
 
-Every recipe and ``rlhf-trl`` subcommand calls it first. ``RLHF_TRL_MALLOC=default`` leaves glibc's
+Every recipe calls it first (``parse_recipe_args``), and so do ``rlhf-trl evaluate`` and each stage of
+``rlhf-trl demo``, which parse their config the same way. ``RLHF_TRL_MALLOC=default`` leaves glibc's
 defaults; on other C libraries (musl, macOS) it does nothing. ``bench/ppo_vs_trl112.py`` measures the
 effect on both sides.
 """

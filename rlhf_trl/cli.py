@@ -9,7 +9,6 @@ import importlib.util
 import sys
 
 from rlhf_trl import __version__
-from rlhf_trl.allocator import keep_freed_memory
 from rlhf_trl.errors import run_cli
 
 # name -> (module:function taking argv, one-line description)
@@ -53,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rlhf-trl {ns.subcommand} is not implemented yet", file=sys.stderr)
         return 1
     func = getattr(importlib.import_module(module_name), func_name)
-    run_cli(keep_freed_memory)  # before the first large tensor (rlhf_trl/allocator.py)
     return run_cli(func, ns.args) or 0
 
 

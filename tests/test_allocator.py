@@ -1,4 +1,4 @@
-"""rlhf_trl/allocator.py: freed large blocks are reused without new page faults; every entry point applies it."""
+"""rlhf_trl/allocator.py: freed large blocks are reused without new page faults; every recipe applies it."""
 
 from __future__ import annotations
 
@@ -52,13 +52,10 @@ def test_bad_setting_is_a_one_line_error(monkeypatch):
         allocator.keep_freed_memory()
 
 
-def test_recipes_and_cli_apply_it(monkeypatch, tmp_path):
-    import rlhf_trl.cli
+def test_recipes_apply_it(monkeypatch, tmp_path):
     import rlhf_trl.config
 
     calls = []
     monkeypatch.setattr(rlhf_trl.config, "keep_freed_memory", lambda: calls.append("recipe"))
-    monkeypatch.setattr(rlhf_trl.cli, "keep_freed_memory", lambda: calls.append("cli"))
     rlhf_trl.config.parse_recipe_args("dpo", ["--run_dir", str(tmp_path)])
-    assert rlhf_trl.cli.main(["keys", "dpo"]) == 0
-    assert calls == ["recipe", "cli"]
+    assert calls == ["recipe"]
