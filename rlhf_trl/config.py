@@ -331,6 +331,10 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         derived["output_dir"] = str(Path(run_args.run_dir) / "checkpoints" / stage)
     if "run_dir" in stage_fields and "run_dir" not in flat:
         derived["run_dir"] = run_args.run_dir
+    # A machine without any accelerator trains on the CPU anyway; saying so lets `bf16: true` (bf16 autocast,
+    # fp32 master weights) work there, which transformers otherwise refuses without `use_cpu`.
+    if "use_cpu" in stage_fields and "use_cpu" not in flat and not _has_accelerator():
+        derived["use_cpu"] = True
     _apply_values(parser, derived, {k: "<derived>" for k in derived})
     _apply_values(parser, flat, where)
     sources = dict(where)
@@ -396,6 +400,19 @@ def _use_cpu_backend_when_distributed_without_cuda() -> None:
                 "would silently train with plain DDP. On a CPU use --config_file accelerate_configs/cpu_2proc.yaml"
             )
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
+def _has_accelerator() -> bool:
+    """Any device transformers would train on instead of the CPU: what torch registers as an accelerator
+    (CUDA/ROCm, MPS, XPU, plug-in backends) and the ones transformers detects itself (TPU through XLA,
+    Ascend NPU, Gaudi HPU, MLU, MUSA, Neuron)."""
+    import torch
+    from transformers import utils
+
+    if torch.accelerator.is_available():
+        return True
+    names = ("xla", "npu", "hpu", "mlu", "musa", "neuron", "mps", "xpu")
+    return any(getattr(utils, f"is_torch_{name}_available", lambda: False)() for name in names)
 
 
 def _quiet_library_progress_bars() -> None:

@@ -10,10 +10,9 @@ and pays for it on every token; a rollout needs none of it. :func:`sample_tokens
   same position ids as a plain forward pass of the padded sequence (:func:`position_ids_from_mask`),
   so the log-probs of the sampled tokens equal the scoring pass within float tolerance;
 * the next token is drawn from ``softmax(logits / T)`` (top-k / top-p applied when asked) by inverting
-  its cumulative distribution at one uniform number per row (:func:`draw`): ``torch.multinomial`` draws
-  one exponential number per vocabulary entry, ~28 ms per step at batch 16 over SmolLM2's 49k tokens on
-  a 2-core CPU, a sixth of the step; rows that have emitted EOS are fed the pad token, and the loop
-  stops as soon as every row has ended.
+  its cumulative distribution at one uniform number per row (:func:`draw`), where ``torch.multinomial``
+  draws one exponential number per vocabulary entry (49k for SmolLM2) and row; rows that have emitted
+  EOS are fed the pad token, and the loop stops as soon as every row has ended.
 
 Models whose cache cannot be static (``_can_compile_fullgraph`` false in ``transformers``) get a
 ``DynamicCache``; nothing else changes.

@@ -210,6 +210,10 @@ def main(argv: list[str]) -> int:
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)
 
+    # Compact output: a stage prints its data line and one line per logging step; the per-map progress
+    # bars of TRL's dataset preparation (4-6 per stage) would bury them. Set before `datasets` is imported
+    # (forked stages inherit the preloaded module); a user's own setting wins. Direct recipe runs keep them.
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     fork, preloaded = can_fork(), False
     total_start = time.monotonic()
@@ -259,9 +263,18 @@ def main(argv: list[str]) -> int:
 
 
 def print_results(run_dir: Path) -> None:
-    """The final tables (one row per model) from run_dir/evaluation/metrics.json."""
-    from rlhf_trl.evaluation.outputs import metrics_table, win_rate_table
+    """The final tables (one row per model) and the verdicts in words, from run_dir/evaluation/metrics.json."""
+    from rlhf_trl.evaluation.outputs import metrics_table, verdict_lines, win_rate_table
 
     metrics = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
-    print("\n" + metrics_table(metrics) + "\n\n" + win_rate_table(metrics))
+    print("\n" + metrics_table(metrics) + "\n\n" + win_rate_table(metrics) + "\n")
+    verdicts = verdict_lines(metrics)
+    for line in verdicts:
+        print(line)
+    if verdicts and verdicts[0].startswith("Verdict: no method differs"):
+        print(
+            f"No method's effect is visible at this run's scale ({metrics['num_prompts']} held-out prompts, "
+            "its config's training steps). recipes/configs/demo.yaml is sized to run every stage end to end "
+            "in minutes; recipes/configs/prototype.yaml compares the methods (ANALYSIS.md)."
+        )
     print(f"\nreport: {run_dir / 'evaluation' / 'report.md'}   analysis: {run_dir / 'ANALYSIS.md'}")

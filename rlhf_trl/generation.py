@@ -161,6 +161,7 @@ def response_logprobs(
     query_mask: torch.Tensor | None = None,
     response_mask: torch.Tensor | None = None,
     return_entropy: bool = False,
+    entropy_grad: bool = True,
 ):
     """Per-token log-probs of the response tokens under ``model``: ``[B, Lr]``, masked positions 0.
 
@@ -171,6 +172,8 @@ def response_logprobs(
         query_mask, response_mask: ``[B, Lq]``, ``[B, Lr]``; derived from ``pad_token_id`` when omitted
             (see :func:`query_mask_from_ids`, :func:`response_mask_from_ids`).
         return_entropy: also return the per-token entropy ``[B, Lr]`` of ``softmax(logits / T)``.
+        entropy_grad: False computes that entropy outside autograd (a logged statistic, e.g. PPO without
+            an entropy bonus): its softmax over the vocabulary then stays out of the backward pass.
 
     Gradients flow when called with grad enabled (PPO's update uses this function too).
     """
@@ -186,7 +189,9 @@ def response_logprobs(
     logprobs = selective_log_softmax(logits, response_ids) * response_mask
     if not return_entropy:
         return logprobs
-    return logprobs, entropy_from_logits(logits) * response_mask
+    with torch.set_grad_enabled(torch.is_grad_enabled() and entropy_grad):
+        entropy = entropy_from_logits(logits) * response_mask
+    return logprobs, entropy
 
 
 def token_kl_from_logits(

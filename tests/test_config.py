@@ -110,6 +110,25 @@ def test_cpu_defaults_need_no_gpu_flags():
     assert args.stage.activation_checkpointing is False
 
 
+@pytest.mark.parametrize("stage", ["sft", "reward", "dpo", "grpo", "ppo"])
+def test_bf16_on_a_machine_without_accelerator_trains_on_the_cpu(tmp_path, stage, monkeypatch):
+    """transformers refuses bf16 without a bf16 GPU unless use_cpu is set: with no accelerator at all the
+    CPU is where training runs anyway, so `bf16: true` alone must work (autocast on the CPU)."""
+    import rlhf_trl.config as config
+
+    monkeypatch.setattr(config, "_has_accelerator", lambda: False)
+    args = parse_recipe_args(stage, ["--bf16", "true"])
+    assert args.stage.bf16 is True and args.stage.use_cpu is True
+    import torch
+
+    if not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):  # a bf16 GPU accepts it
+        cfg = write(tmp_path, f"{stage}:\n  use_cpu: false\n  bf16: true\n")
+        with pytest.raises(UserError, match="use_cpu"):  # the user's own setting is kept, refused clearly
+            parse_recipe_args(stage, ["--config", cfg])
+    monkeypatch.setattr(config, "_has_accelerator", lambda: True)  # a GPU machine: nothing is derived
+    assert parse_recipe_args(stage, []).stage.use_cpu is False
+
+
 def test_a_cli_flag_beats_a_yaml_alias_and_both_names_at_one_level_is_an_error(tmp_path):
     cfg = write(tmp_path, "grpo:\n  group_size: 4\n  kl_coef: 0.2\n")
     args = parse_recipe_args(

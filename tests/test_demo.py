@@ -49,6 +49,7 @@ def test_demo_chain_runs_prints_table_and_resumes(tmp_path, tiny_model_dir):
     # The final table names every model and the gold win rate of each policy.
     for model in ("reference", "ppo", "grpo", "dpo"):
         assert f"| {model} |" in first.stdout
+    assert "Verdict: " in first.stdout  # the verdicts in words, or plainly that there is none
 
     again = subprocess.run(
         [BIN, "demo", "--config", str(config)], capture_output=True, text=True, env=env, timeout=300
@@ -84,6 +85,7 @@ def test_demo_stage_runs_forked_or_in_a_fresh_interpreter(tmp_path, tiny_model_d
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[1/1] reward: finished" in proc.stdout
     assert "reward: test accuracy" in proc.stdout  # the stage's own stdout reaches the demo's
+    assert "Tokenizing" not in proc.stderr  # no per-map dataset progress bars in the demo's output
     assert (run_dir / "checkpoints" / "reward" / "metrics.json").is_file()
 
 

@@ -469,3 +469,48 @@ def test_notebook_executes_on_fake_comparison(fake_comparison, tmp_path):
     assert "echo" in text and "bon4" in text and "image/png" in text
     assert "the reference model itself: self-preference" in text and "202.5" in text
     assert f"{metrics['models']['lr 3e-5/ppo']['win_rate']['gold']['win_rate']:.3f}" in text
+
+
+def _verdict_metrics(entries: dict) -> dict:
+    """A minimal metrics.json: ``entries`` maps model -> (role, judge -> (wins, ties, losses, p_holm))."""
+    from rlhf_trl.evaluation.stats import sign_test
+
+    models = {"reference": {"role": "reference", "metrics": {}}}
+    for name, (role, judged) in entries.items():
+        wr = {}
+        for judge, (wins, ties, losses, p_holm) in judged.items():
+            verdict = (
+                "no significant difference" if p_holm >= 0.05 else "better" if wins > losses else "worse"
+            )
+            paired = {"p_sign": sign_test(wins, losses), "p_holm": p_holm, "verdict": verdict}
+            wr[judge] = {"wins": wins, "ties": ties, "losses": losses, "paired": paired}
+        models[name] = {"role": role, "metrics": {}, "win_rate": wr}
+    return {"models": models, "num_prompts": 16, "settings": {}}
+
+
+def test_verdict_lines_name_the_winners_or_say_plainly_what_a_win_needed():
+    from rlhf_trl.evaluation.outputs import verdict_lines
+
+    # 5 verdicts at 16 prompts, two of them baselines with p (sign) 3e-5 that Holm rejects first; a method
+    # then needs 3 x 2 x 0.5^w < 0.05, first at w = 7 (Holm's first step alone, 5 x ..., would say 8)
+    quiet = _verdict_metrics(
+        {
+            "ppo": ("policy", {"gold": (3, 12, 1, 1.0), "reward_model": (6, 8, 2, 0.9)}),
+            "grpo": ("policy", {"gold": (2, 12, 2, 1.0)}),
+            "refuse_all": ("baseline", {"gold": (16, 0, 0, 0.0002)}),  # a baseline's win is no method's
+            "echo": ("baseline", {"gold": (0, 0, 16, 0.0002)}),
+        }
+    )
+    (line,) = verdict_lines(quiet)
+    assert line.startswith("Verdict: no method differs from the reference by any judge")
+    assert "at 16 prompts a 'better' needed at least 7 wins without a loss on one judge" in line
+    assert "Holm over this run's 5 verdicts" in line
+    assert "Closest: ppo by the reward model, 6 wins / 8 ties / 2 losses" in line
+    loud = _verdict_metrics(
+        {"dpo": ("policy", {"gold": (13, 3, 0, 0.0004)}), "ppo": ("policy", {"gold": (0, 4, 12, 0.002)})}
+    )
+    assert verdict_lines(loud) == [
+        "Verdict: dpo is better than the reference by the gold rubric (13 wins / 0 losses, p (Holm) <0.001).",
+        "Verdict: ppo is worse than the reference by the gold rubric (0 wins / 12 losses, p (Holm) 0.002).",
+    ]
+    assert verdict_lines(_verdict_metrics({"echo": ("baseline", {"gold": (0, 0, 16, 0.001)})})) == []

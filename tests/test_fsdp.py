@@ -23,7 +23,7 @@ from torch.distributed.fsdp import fully_shard
 
 from rlhf_trl.generation import generate_responses, response_logprobs
 from rlhf_trl.models import load_causal_lm, load_tokenizer
-from rlhf_trl.ppo.trainer import PolicyAndValue, value_model_from_policy
+from rlhf_trl.ppo.policy_and_value import PolicyAndValue, value_model_from_policy
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()

@@ -106,6 +106,22 @@ def test_logprobs_alone_equal_inside_left_padded_batch(tiny):
     assert (batch.query_mask == 0).any()
 
 
+def test_entropy_without_grad_is_the_same_number_outside_the_backward_pass(tiny):
+    """PPO without an entropy bonus only logs the entropy: entropy_grad=False gives the same values with
+    no autograd graph, while the log-probs keep theirs."""
+    model, tokenizer = tiny
+    batch = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=6, seed=0, temperature=0.7)
+    kwargs = dict(query_mask=batch.query_mask, response_mask=batch.response_mask, return_entropy=True)
+    lp, ent = response_logprobs(model, batch.query_ids, batch.response_ids, -1, 0.7, **kwargs)
+    lp2, ent2 = response_logprobs(
+        model, batch.query_ids, batch.response_ids, -1, 0.7, entropy_grad=False, **kwargs
+    )
+    assert ent.requires_grad and not ent2.requires_grad and lp2.requires_grad
+    torch.testing.assert_close(ent2, ent.detach(), atol=0, rtol=0)
+    torch.testing.assert_close(lp2, lp, atol=0, rtol=0)
+    assert (ent2[batch.response_mask == 1] > 0).all()
+
+
 def test_logprobs_match_the_sampling_distribution(tiny):
     """The scores generate() sampled from, log-softmaxed, equal our temperature-scaled log-probs."""
     model, tokenizer = tiny

@@ -11,7 +11,8 @@ import torch
 from conftest import tiny_llama_config, tiny_ppo_config
 from datasets import Dataset
 
-from rlhf_trl.ppo.trainer import PPOTrainer, token_values
+from rlhf_trl.ppo.policy_and_value import token_values
+from rlhf_trl.ppo.trainer import PPOTrainer
 
 WORDS = ["cats", "dogs", "rain", "tea", "code", "maps", "stars", "bread"]
 PROMPTS = [[{"role": "user", "content": f"Say something about {w}" + "!" * i}] for i, w in enumerate(WORDS)]
@@ -284,16 +285,16 @@ def test_truncated_importance_sampling_weights_by_the_sampler_gap(
     capped at rollout_is_cap."""
     import math
 
-    from rlhf_trl.ppo import trainer as trainer_module
+    from rlhf_trl.ppo import policy_and_value as sampling_module  # PolicyAndValue samples the rollouts
 
-    generate = trainer_module.generate_responses
+    generate = sampling_module.generate_responses
 
     def shifted(*a, **kw):
         batch = generate(*a, **kw)
         batch.sampler_logprobs = (batch.sampler_logprobs + math.log(shift)) * batch.response_mask
         return batch
 
-    monkeypatch.setattr(trainer_module, "generate_responses", shifted)
+    monkeypatch.setattr(sampling_module, "generate_responses", shifted)
     policy = _policy(tiny_model_dir, tok)
     args = _config(tmp_path, ppo_epochs=1, max_steps=1, rollout_is_cap=2.0, bf16=bf16, use_cpu=True)
     reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
@@ -377,7 +378,7 @@ def test_responses_that_stop_at_eos_are_masked_scored_and_penalised_inside_the_t
     tiny_model_dir, tok, tmp_path, monkeypatch
 ):
     from rlhf_trl.ppo import core
-    from rlhf_trl.ppo import trainer as trainer_module
+    from rlhf_trl.ppo import policy_and_value as sampling_module  # PolicyAndValue samples the rollouts
 
     seen = {}
 
@@ -387,10 +388,10 @@ def test_responses_that_stop_at_eos_are_masked_scored_and_penalised_inside_the_t
             seen.setdefault(name, []).append((args, out))
             return out
 
-        monkeypatch.setattr(core if hasattr(core, name) else trainer_module, name, wrapped)
+        monkeypatch.setattr(core if hasattr(core, name) else sampling_module, name, wrapped)
 
     for name in ("apply_missing_eos_penalty", "kl_penalized_rewards", "compute_gae", "generate_responses"):
-        spy(name, getattr(core, name, None) or getattr(trainer_module, name))
+        spy(name, getattr(core, name, None) or getattr(sampling_module, name))
     policy = _eos_policy(tiny_model_dir, tok, bias=9.0)  # temperature 1: P(EOS) ~ 0.2 per token
     rm = _reward_model(tiny_model_dir, tok)
     args = _config(tmp_path, max_steps=2, missing_eos_penalty=1.0, kl_coef=0.1, response_length=6)

@@ -299,6 +299,54 @@ HARMLESSNESS_EXPLAINED = (
 )
 
 
+def verdict_lines(metrics: dict) -> list[str]:
+    """The run's verdicts in words: each method (not a baseline) found better or worse than the reference,
+    or, when none is, that plainly, with what a "better" would have taken at this number of prompts (the
+    fewest wins without a loss whose sign test passes Holm beside the run's other p-values) and the
+    method that came closest. Empty when nothing was judged or for a metrics.json without paired tests."""
+    tests = [
+        (name, judge, w)
+        for name, entry in metrics["models"].items()
+        for judge, w in entry.get("win_rate", {}).items()
+        if (w.get("paired") or {}).get("p_holm") is not None
+    ]
+    methods = [t for t in tests if metrics["models"][t[0]].get("role") != "baseline"]
+    if not methods:
+        return []
+    alpha = metrics["settings"].get("alpha", ALPHA)
+    found = [
+        f"{name} is {w['paired']['verdict']} than the reference by the {judge_label(metrics, judge)} "
+        f"({w['wins']} wins / {w['losses']} losses, p (Holm) {fmt_p(w['paired']['p_holm'])})"
+        for name, judge, w in methods
+        if w["paired"]["verdict"] in ("better", "worse")
+    ]
+    if found:
+        return [f"Verdict: {line}." for line in found]
+    # What a "better" would have taken: the fewest wins without a loss whose sign test passes Holm
+    # next to the run's other p-values (baselines' included: they are in the same family).
+    p_sign = {(name, judge): w["paired"]["p_sign"] for name, judge, w in tests}
+
+    def passes(key, wins: int) -> bool:
+        return holm({**p_sign, key: sign_test(wins, 0)})[key] < alpha
+
+    n = metrics["num_prompts"]
+    sweep = min(
+        (next((w for w in range(1, n + 1) if passes((name, judge), w)), n + 1) for name, judge, _ in methods)
+    )
+    name, judge, w = min(methods, key=lambda t: t[2]["paired"]["p_sign"])
+    need = (
+        f"at {n} prompts a 'better' needed at least {sweep} wins without a loss on one judge (sign test, "
+        f"Holm over this run's {len(tests)} verdicts)"
+        if sweep <= n
+        else f"at {n} prompts not even {n} wins without a loss would pass Holm over {len(tests)} verdicts"
+    )
+    return [
+        f"Verdict: no method differs from the reference by any judge (alpha {alpha}); {need}. Closest: "
+        f"{name} by the {judge_label(metrics, judge)}, {w['wins']} wins / {w['ties']} ties / {w['losses']} "
+        f"losses, p (sign) {fmt_p(w['paired']['p_sign'])}."
+    ]
+
+
 def judge_label(metrics: dict, judge: str) -> str:
     """A judge's name in a table, with what qualifies its verdicts: for the local LM judge, whether it is
     the reference itself and its accuracy on preference test pairs (``metrics["judges"]``)."""
@@ -434,6 +482,7 @@ def report_md(metrics: dict, plots: list[str]) -> str:
         "",
         PAIRED_EXPLAINED.format(alpha=s.get("alpha", ALPHA)),
         "",
+        *(line + "\n" for line in verdict_lines(metrics)),
         *(line + "\n" for line in judge_lines(metrics)),
     ]
     harmless = harmlessness_table(metrics)

@@ -28,93 +28,19 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from torch import nn
 from transformers import Trainer, TrainerState
 from transformers.trainer_callback import ExportableState
 
 from rlhf_trl.checkpoints import AtomicCheckpointMixin
 from rlhf_trl.errors import NonFiniteError
-from rlhf_trl.generation import generate_responses, position_ids_from_mask, response_logprobs
+from rlhf_trl.generation import response_logprobs
 from rlhf_trl.ppo import core
 from rlhf_trl.ppo.config import PPOConfig
+from rlhf_trl.ppo.policy_and_value import PolicyAndValue, value_model_from_policy
 
 VALUE_MODEL_DIR = "value_model"
 PPO_STATE_FILE = "ppo_state.json"
 RANK_SEED_STRIDE = 100003  # per-rank sampling seed = seed + rank x this prime (TRL 1.12, cleanrl)
-
-
-def token_values(value_model, query_ids, response_ids, query_mask, response_mask) -> torch.Tensor:
-    """Critic values ``[B, Lr]``: entry ``t`` is V(prompt + response[:t]), the state in which
-    response token ``t`` is chosen (read from the hidden state just before it), 0 on padding."""
-    input_ids = torch.cat([query_ids, response_ids], dim=1)
-    attention_mask = torch.cat([query_mask, response_mask], dim=1).long()
-    backbone = getattr(value_model, value_model.base_model_prefix)
-    hidden = backbone(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids_from_mask(attention_mask),
-        use_cache=False,
-    ).last_hidden_state
-    lq = query_ids.shape[1]
-    values = value_model.score(hidden[:, lq - 1 : -1]).squeeze(-1).float()
-    return values * response_mask
-
-
-def value_model_from_policy(policy):
-    """A sequence classifier (one label) with the policy's backbone weights and a fresh score head."""
-    from transformers import AutoModelForSequenceClassification
-
-    base = policy.get_base_model() if hasattr(policy, "get_base_model") else policy
-    config = copy.deepcopy(base.config)
-    config.num_labels = 1
-    model = AutoModelForSequenceClassification.from_config(config, dtype=base.dtype)
-    missing, _ = model.load_state_dict(base.state_dict(), strict=False)
-    if [k for k in missing if not k.startswith("score.")]:
-        raise RuntimeError(f"value model init from the policy left weights untouched: {missing[:5]}")
-    return model.to(base.device)
-
-
-class PolicyAndValue(nn.Module):
-    """Policy and critic in one module, so one ``accelerator.prepare`` and one optimizer cover both."""
-
-    def __init__(self, policy, value_model):
-        super().__init__()
-        self.policy = policy
-        self.value_model = value_model
-        self.config = policy.config  # Trainer reads model.config
-
-    def forward(
-        self,
-        query_ids=None,
-        response_ids=None,
-        query_mask=None,
-        response_mask=None,
-        temperature=1.0,
-        *,
-        sample=None,
-    ):
-        """-> ``(logprobs [B, Lr], entropy [B, Lr], values [B, Lr])``.
-
-        With ``sample`` (keyword arguments of :func:`~rlhf_trl.generation.generate_responses` but the
-        model): sample responses from the policy instead and return the ``GenerationBatch``. Sampling
-        enters through this forward so that a sharding wrapper around this module (FSDP) gathers the
-        root's own parameters (embeddings, LM head, final norm) first; ``policy.generate`` called
-        directly would meet them sharded.
-        """
-        if sample is not None:
-            return generate_responses(self.policy, **sample)
-        logprobs, entropy = response_logprobs(
-            self.policy,
-            query_ids,
-            response_ids,
-            pad_token_id=-1,
-            temperature=temperature,
-            query_mask=query_mask,
-            response_mask=response_mask,
-            return_entropy=True,
-        )
-        values = token_values(self.value_model, query_ids, response_ids, query_mask, response_mask)
-        return logprobs, entropy, values
 
 
 class PPOTrainer(AtomicCheckpointMixin, Trainer):
@@ -497,6 +423,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             batch.query_mask[micro],
             batch.response_mask[micro],
             args.temperature,
+            entropy_grad=args.entropy_coef > 0 and args.policy_loss_enabled,
         )
         mm = batch.response_mask[micro].float()
         pg_loss, pg_stats = core.policy_loss(
@@ -514,7 +441,9 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         ent = (entropy * mm).sum() / n_tokens
         loss = args.vf_coef * vf_loss
         if args.policy_loss_enabled:  # the entropy bonus moves the policy too: part of the policy loss
-            loss = loss + pg_loss - args.entropy_coef * ent
+            loss = loss + pg_loss
+            if args.entropy_coef > 0:
+                loss = loss - args.entropy_coef * ent
         parts = {
             "loss/policy_avg": pg_loss.detach(),
             "loss/value_avg": vf_loss.detach(),
