@@ -29,7 +29,8 @@ demo: install
 	$(VENV)/bin/rlhf-trl demo --config $(CONFIG)
 
 # One training seed of the prototype (ANALYSIS.md pools seeds 42, 43, 44): train, evaluate on the test
-# prompts, keep the small outputs in docs/analysis/seeds/seedN (about 1h45m on 2 idle cores).
+# prompts, keep the small outputs in docs/analysis/seeds/seedN. About 2h40m on 2 idle cores (dev runs 5-6:
+# SFT 8m, reward 47m, PPO ~21m, GRPO ~14m, DPO ~9m; test evaluation with best-of-16 ~50m, estimated).
 SEED ?= 42
 SEED_RUN := outputs/prototype_seed$(SEED)
 SEED_OUT := docs/analysis/seeds/seed$(SEED)
