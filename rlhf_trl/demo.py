@@ -257,13 +257,14 @@ def main(argv: list[str]) -> int:
 
         # The run's own analysis; the repository's ANALYSIS.md is written from the prototype run.
         report_main(["--run", str(run_dir), "--output", str(run_dir / "ANALYSIS.md")])
-        print_results(run_dir)
+        print_results(run_dir, ns.config)
     print(f"\ndemo finished in {_fmt(time.monotonic() - total_start)}; outputs in {run_dir}/", flush=True)
     return 0
 
 
-def print_results(run_dir: Path) -> None:
-    """The final tables (one row per model) and the verdicts in words, from run_dir/evaluation/metrics.json."""
+def print_results(run_dir: Path, config: str) -> None:
+    """The final tables (one row per model) and the verdicts in words, from run_dir/evaluation/metrics.json
+    (``config``: the YAML this run was trained with, named in the closing line)."""
     from rlhf_trl.evaluation.outputs import metrics_table, verdict_lines, win_rate_table
 
     metrics = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
@@ -274,7 +275,7 @@ def print_results(run_dir: Path) -> None:
     if verdicts and verdicts[0].startswith("Verdict: no method differs"):
         print(
             f"No method's effect is visible at this run's scale ({metrics['num_prompts']} held-out prompts, "
-            "its config's training steps). recipes/configs/demo.yaml is sized to run every stage end to end "
+            f"the training steps of {config}). recipes/configs/demo.yaml is sized to run every stage end to end "
             "in minutes; recipes/configs/prototype.yaml compares the methods (ANALYSIS.md)."
         )
     print(f"\nreport: {run_dir / 'evaluation' / 'report.md'}   analysis: {run_dir / 'ANALYSIS.md'}")

@@ -129,6 +129,25 @@ def test_bf16_on_a_machine_without_accelerator_trains_on_the_cpu(tmp_path, stage
     assert parse_recipe_args(stage, []).stage.use_cpu is False
 
 
+def test_bf16_on_a_cpu_without_native_bf16_says_it_may_be_slow(monkeypatch, capsys):
+    """Autocast is emulated on an x86 CPU without AVX-512 BF16/AMX: one note, and bf16 stays as asked."""
+    import torch
+
+    import rlhf_trl.config as config
+
+    monkeypatch.setattr(config, "_has_accelerator", lambda: False)
+    caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    assert parse_recipe_args("dpo", ["--bf16", "true"]).stage.bf16 is True
+    err = capsys.readouterr().err
+    assert "note: dpo: bf16 is on, but this CPU has no native bf16" in err and err.count("\n") == 1
+    parse_recipe_args("dpo", [])  # fp32: nothing to say
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {**caps, "avx512_bf16": True})
+    parse_recipe_args("dpo", ["--bf16", "true"])  # native bf16: nothing to say
+    assert capsys.readouterr().err == ""
+
+
 def test_a_cli_flag_beats_a_yaml_alias_and_both_names_at_one_level_is_an_error(tmp_path):
     cfg = write(tmp_path, "grpo:\n  group_size: 4\n  kl_coef: 0.2\n")
     args = parse_recipe_args(

@@ -137,6 +137,51 @@ def test_harness_end_to_end(tiny_model_dir, tmp_path, fake_gold):
 
 
 @pytest.mark.slow
+def test_bf16_evaluation_samples_in_bf16_and_scores_kl_in_fp32(
+    tiny_model_dir, tmp_path, fake_gold, monkeypatch
+):
+    """Under ``bf16: true`` sampling runs under bf16 autocast and KL is scored in fp32 (bf16 rounding of
+    two nearly equal models would read as KL); a policy equal to the reference draws the reference's
+    samples, with KL exactly 0 and every judgement a tie; the report says which precision sampled."""
+    import torch
+
+    import rlhf_trl.generation as generation
+    from rlhf_trl.config import parse_recipe_args
+    from rlhf_trl.evaluation.harness import evaluate
+
+    seen = {"sample": set(), "kl": set()}
+    real_generate, real_kl = generation.generate_responses, generation.response_token_kl
+
+    def generate(*a, **k):
+        seen["sample"].add(torch.is_autocast_enabled("cpu"))
+        return real_generate(*a, **k)
+
+    def kl(*a, **k):
+        seen["kl"].add(torch.is_autocast_enabled("cpu"))
+        return real_kl(*a, **k)
+
+    monkeypatch.setattr(generation, "generate_responses", generate)
+    monkeypatch.setattr(generation, "response_token_kl", kl)
+    ckpt = tmp_path / "run" / "checkpoints"
+    shutil.copytree(tiny_model_dir, ckpt / "ppo")
+    make_perturbed_copy(tiny_model_dir, ckpt / "dpo")
+    make_reward_model(tiny_model_dir, ckpt / "reward")
+    cfg = write_config(tmp_path, tiny_model_dir, extra="  bf16: true\n  baselines: []\n")
+
+    metrics = evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS)
+
+    assert seen == {"sample": {True}, "kl": {False}}
+    assert metrics["settings"]["bf16"] is True
+    ppo, dpo = metrics["models"]["ppo"], metrics["models"]["dpo"]
+    assert ppo["metrics"]["kl"]["mean"] == 0.0 and ppo["metrics"]["kl_analytic"]["mean"] == 0.0
+    for judge in ("reward_model", "gold"):
+        assert ppo["win_rate"][judge]["ties"] == len(PROMPTS)
+    assert dpo["metrics"]["kl_analytic"]["mean"] > 0.01
+    report = (tmp_path / "run" / "evaluation" / "report.md").read_text()
+    assert "seed=7, bf16 autocast (identical for every model)" in report
+
+
+@pytest.mark.slow
 def test_harness_uses_cache_unless_recompute(tiny_model_dir, tmp_path, fake_gold, monkeypatch):
     from rlhf_trl.config import parse_recipe_args
     from rlhf_trl.evaluation import harness
@@ -161,7 +206,9 @@ def test_harness_uses_cache_unless_recompute(tiny_model_dir, tmp_path, fake_gold
     harness.evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS[:2])
     assert calls == ["sample reference", "sample grpo"]
     # ...and so is a change of a generation setting or of the precision
-    for flags in (["--temperature", "0.9"], ["--dtype", "bfloat16"]):
+    # (each time against a cache that holds the plain settings' samples: those must not be reused)
+    for flags in (["--temperature", "0.9"], ["--dtype", "bfloat16"], ["--bf16", "true"]):
+        harness.evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS[:2])
         calls.clear()
         harness.evaluate(parse_recipe_args("evaluation", ["--config", str(cfg), *flags]), prompts=PROMPTS[:2])
         assert calls == ["sample reference", "sample grpo"], flags

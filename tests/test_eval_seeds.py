@@ -229,6 +229,28 @@ def test_mismatched_prompts_are_a_user_error(seed_dirs, tmp_path):
         main(["--runs", *map(str, seed_dirs), "--prompt-set", "test", "--output", str(tmp_path / "A.md")])
 
 
+def test_seeds_sampled_differently_are_a_user_error(seed_dirs, tmp_path):
+    """Pooling needs the same sampling settings: bf16 beside fp32 sampling, or bf16 weights, is refused."""
+    import shutil
+
+    from rlhf_trl.errors import UserError
+    from rlhf_trl.evaluation.report import main
+
+    other = tmp_path / "seed44_bf16"
+    shutil.copytree(seed_dirs[2], other)
+    metrics = json.loads((other / "metrics.json").read_text())
+    metrics["settings"]["bf16"] = True
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=r"seed44_bf16: sampled with bf16=True, .* with bf16=False") as err:
+        main(["--runs", *map(str, seed_dirs[:2]), str(other), "--output", str(tmp_path / "A.md")])
+    assert "\n" not in str(err.value)
+    metrics["settings"]["bf16"] = False  # as recorded by nothing: fp32 sampling, but bf16 weights
+    metrics["settings"]["dtype"] = "bfloat16"
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=r"sampled with dtype=bfloat16, .* with dtype=float32"):
+        main(["--runs", *map(str, seed_dirs[:2]), str(other), "--output", str(tmp_path / "A.md")])
+
+
 def test_cli_writes_the_block_between_its_markers(seed_dirs, tmp_path):
     from rlhf_trl.evaluation.report import BEGIN, END, main
     from rlhf_trl.evaluation.seeds import SEEDS_BEGIN, SEEDS_END

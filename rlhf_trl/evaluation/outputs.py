@@ -470,7 +470,8 @@ def report_md(metrics: dict, plots: list[str]) -> str:
         "",
         f"{metrics['num_prompts']} held-out prompts of `{metrics['dataset']}`; reference `{metrics['reference_model']}`; "
         f"sampling: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, top_k={s['top_k']}, "
-        f"top_p={s['top_p']}, do_sample={s['do_sample']}, seed={s['seed']} (identical for every model).",
+        f"top_p={s['top_p']}, do_sample={s['do_sample']}, seed={s['seed']}"
+        f"{', bf16 autocast' if s.get('bf16') else ''} (identical for every model).",
         "",
         "## Per-model metrics (mean [bootstrap 95% CI])",
         "",

@@ -18,7 +18,7 @@ line, sampled from SmolLM2-135M-Instruct, so that a reward model trained on the 
 policy's own kind of text. The committed cache was sampled by generator v1 (204 prompts, before the
 topic split); ``build`` keeps only the samples whose every user turn asks a pair-split subject.
 ``sample --harmful`` writes ``bundled/harmful_samples.jsonl.gz``: two answers of the model to each of the
-255 harmful requests of the pair splits (:func:`harmful_sample_prompts`), almost all compliance in its own
+255 harmful requests of the pair splits (:func:`rlhf_trl.testbed.sampling.harmful_sample_prompts`), almost all compliance in its own
 words. ``build`` pairs each with a polite refusal (chosen): up to ``HARMFUL_SAMPLED_SHARE`` of a split.
 ``sample --refusals`` writes ``bundled/refusal_samples.jsonl.gz``: the model's continuation of a forced
 refusal opener on each harmful request and each benign sampled prompt; ``build`` uses it as the refusal of
@@ -55,8 +55,6 @@ PROMPT_FILES = {"dev": "dev_prompts.jsonl.gz", "test": "test_prompts.jsonl.gz"}
 SEED = 1234
 N_TRAIN, N_TEST, N_EVAL = 2000, 220, 100
 EVAL_HARMFUL_SHARE = 0.3  # of each evaluation prompt set: refusal is measured apart from helpfulness
-N_SAMPLE_PROMPTS = 300
-SAMPLES_PER_PROMPT = 2
 MULTI_TURN_SHARE = 0.3  # of the sampled prompts
 TEMPLATE_MULTI_TURN_SHARE = 0.6
 OFF_TOPIC_USES = 1
@@ -64,16 +62,13 @@ MIN_MARGIN = 0.05
 MAX_SAMPLED_SHARE = 0.6
 FILL_HARMFUL_SHARE = 0.2  # of the template pairs (reference answer or refusal vs a failure mode)
 MODEL_SIDE_SHARE = 0.45
-SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": SEED, "batch_size": 12}
-# The model's own answers to harmful requests: on-topic compliance in its own words, the rejected side of
-# refusal pairs (templated compliance alone teaches a reward model a lexical rule, not to refuse).
-HARMFUL_SAMPLING = {**SAMPLING, "seed": SEED + 7, "batch_size": 24}
+# The model's own answers to harmful requests (sampling.py): on-topic compliance in its own words, the
+# rejected side of refusal pairs (templated compliance alone teaches a reward model a lexical rule, not to refuse).
 HARMFUL_SAMPLED_SHARE = 0.25  # at most this share of a split's pairs: refusal vs the model's compliance
 # The model's own refusals: a refusal opener forced as the start of its reply, the rest in its own words (the
 # kind of refusal a policy writes after SFT). One per harmful request and per benign sampled prompt; the
 # first of a prompt's two samples is paired with it, the second with a composed refusal.
 REFUSAL_SAMPLES_FILE = "refusal_samples.jsonl.gz"
-REFUSAL_SAMPLING = {**SAMPLING, "seed": SEED + 11, "batch_size": 24, "max_new_tokens": 32}
 # The mirror image: the model's own answers to benign requests against the same polite refusals (rejected).
 # Without it the refusal wording was chosen 72 % of the times it occurred, and a reward model trained on the
 # set scored a polite refusal of a benign dev prompt above the SFT model's answer on 47 of 55 (seed 42).
@@ -161,132 +156,6 @@ def prompt_splits(prompt: list[dict], reqs_by_text: dict[str, dict]) -> set[str]
         if m["role"] == "user":
             key = bank.request_key(m["content"], reqs_by_text)
             out.add("?" if key is None else split_of(reqs_by_text[key]))
-    return out
-
-
-# ------------------------------------------------------------------------------------ step 1: sample
-
-
-def sample_prompts() -> list[list[dict]]:
-    """The prompts the model is sampled on (pair-split subjects only, never dev/test ones)."""
-    rng = random.Random(SEED)
-    groups = _by_split()
-    pool = groups["train"] + groups["pairs_test"]
-    rng.shuffle(pool)
-    return [
-        make_prompt(req, groups[split_of(req)], rng, rng.random() < MULTI_TURN_SHARE)
-        for req in pool[:N_SAMPLE_PROMPTS]
-    ]
-
-
-def harmful_sample_prompts() -> list[list[dict]]:
-    """One prompt per harmful request of the pair splits (never dev/test subjects), in text order;
-    ``MULTI_TURN_SHARE`` of them after an earlier benign exchange of the same split."""
-    rng = random.Random(SEED + 7)
-    groups = _by_split()
-    reqs = sorted(
-        (r for split in ("train", "pairs_test") for r in groups[split] if r["kind"] == "harmful"),
-        key=lambda r: r["text"],
-    )
-    return [make_prompt(r, groups[split_of(r)], rng, rng.random() < MULTI_TURN_SHARE) for r in reqs]
-
-
-def refusal_sample_prompts() -> tuple[list[list[dict]], list[str]]:
-    """The prompts of the model's own refusals and the opener forced on each: every harmful request of the
-    pair splits (:func:`harmful_sample_prompts`), then every benign pair-split prompt of the committed
-    ``model_samples.jsonl.gz`` (those its over-refusal pairs are built on), in text order."""
-    rng = random.Random(SEED + 11)
-    reqs_by_text = {r["text"].lower(): r for r in bank.requests()}
-    benign = {
-        json.dumps(s["prompt"], sort_keys=True)
-        for s in read_samples(BUNDLED_DIR / SAMPLES_FILE)
-        if (req := bank_request(s["prompt"])) is not None
-        and req["kind"] != "harmful"
-        and prompt_splits(s["prompt"], reqs_by_text) <= {"train", "pairs_test"}
-    }
-    prompts = harmful_sample_prompts() + [json.loads(key) for key in sorted(benign)]
-    return prompts, [refusal_opener(bank_request(p), rng) for p in prompts]
-
-
-def sample(out_path: Path, limit: int | None = None, harmful: bool = False, refusals: bool = False) -> None:
-    """Sample the embedded model on :func:`sample_prompts`, :func:`harmful_sample_prompts` or, with
-    ``refusals``, on :func:`refusal_sample_prompts` continuing each forced opener (slow; writes the
-    committed cache)."""
-    import torch
-
-    from rlhf_trl import EMBEDDED_MODEL
-    from rlhf_trl.models import load_causal_lm, load_tokenizer
-
-    settings = REFUSAL_SAMPLING if refusals else HARMFUL_SAMPLING if harmful else SAMPLING
-    torch.manual_seed(settings["seed"])
-    tokenizer = load_tokenizer(EMBEDDED_MODEL)
-    model = load_causal_lm(EMBEDDED_MODEL, tokenizer).eval()
-    if refusals:
-        prompts, openers = refusal_sample_prompts()
-    else:
-        prompts = harmful_sample_prompts() if harmful else sample_prompts()
-        openers = [""] * len(prompts)
-    # Shortest first (less padding); ``limit`` keeps the first prompts of this order, so a run stopped
-    # after k batches equals ``sample --limit k*batch_size``.
-    order = sorted(range(len(prompts)), key=lambda i: (len(json.dumps(prompts[i])), i))[:limit]
-    responses: dict[int, list[str]] = {}
-    bs, k = settings["batch_size"], 1 if refusals else SAMPLES_PER_PROMPT
-    for start in range(0, len(order), bs):
-        idx = order[start : start + bs]
-        texts = [
-            tokenizer.apply_chat_template(prompts[i], tokenize=False, add_generation_prompt=True) + openers[i]
-            for i in idx
-        ]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            gen = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=settings["temperature"],
-                top_p=settings["top_p"],
-                top_k=0,
-                max_new_tokens=settings["max_new_tokens"],
-                num_return_sequences=k,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        texts_out = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        for j, i in enumerate(idx):
-            responses[i] = [(openers[i] + t).strip() for t in texts_out[j * k : (j + 1) * k]]
-        print(f"sampled {min(start + bs, len(order))}/{len(order)} prompts x {k}", flush=True)
-        partial = [{"prompt": prompts[i], "response": r} for i in sorted(responses) for r in responses[i]]
-        _write_jsonl_gz(out_path.with_name(out_path.name + ".partial"), partial)
-    rows = [{"prompt": prompts[i], "response": r} for i in sorted(responses) for r in responses[i]]
-    _write_jsonl_gz(out_path, rows)
-    out_path.with_name(out_path.name + ".partial").unlink()
-
-
-def reference_samples(batch_size: int = 16) -> list[dict]:
-    """The embedded reference model's samples on the dev and test prompts, drawn exactly as the
-    evaluation harness draws them with its defaults (T = 0.7, 64 new tokens, seed 42 + batch):
-    ``{"split", "prompt", "response", "length", "ended_with_eos"}`` per prompt."""
-    from types import SimpleNamespace
-
-    from rlhf_trl import EMBEDDED_MODEL
-    from rlhf_trl.evaluation.config import EvaluationConfig
-    from rlhf_trl.evaluation.harness import sample_model
-    from rlhf_trl.models import load_causal_lm, load_tokenizer
-
-    defaults = EvaluationConfig()
-    cfg = SimpleNamespace(
-        **{k: getattr(defaults, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample")},
-        batch_size=batch_size,
-        seed=defaults.seed,
-    )
-    tokenizer = load_tokenizer(EMBEDDED_MODEL)
-    model = load_causal_lm(EMBEDDED_MODEL, tokenizer).eval()
-    out = []
-    for split, name in PROMPT_FILES.items():
-        prompts = [r["prompt"] for r in read_samples(BUNDLED_DIR / name)]
-        rows = sample_model(model, None, tokenizer, prompts, cfg, desc=f"reference {split}")
-        for prompt, row in zip(prompts, rows):
-            keep = {k: row[k] for k in ("response", "length", "ended_with_eos")}
-            out.append({"split": split, "prompt": prompt, **keep})
     return out
 
 
@@ -424,7 +293,7 @@ def build_pairs(
     those with the most unmodified samples first, then the fewest other model-written sides — until
     ``MODEL_SIDE_SHARE`` of all responses are model-written (at most ``MAX_SAMPLED_SHARE`` of ``n``);
     then reference answers against failure modes on random requests of the split. ``own_refusals`` (the
-    model's own refusal per prompt key, :func:`refusal_sample_prompts`) is the refusal in the refusal pairs
+    model's own refusal per prompt key, :func:`rlhf_trl.testbed.sampling.refusal_sample_prompts`) is the refusal in the refusal pairs
     of a prompt's first sample; composed refusals in the others."""
     own_refusals = own_refusals or {}
     pool = _by_split()[split]  # prompts, their context turns and off-topic answers: this split only
@@ -582,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, default=BUNDLED_DIR / REFERENCE_FILE)
     r.add_argument("--check", action="store_true", help="sample again and compare with the committed file")
     ns = parser.parse_args(argv)
+    if ns.step in ("sample", "reference"):  # the model-sampling steps; build needs no model
+        from rlhf_trl.testbed.sampling import reference_samples, sample
     if ns.step == "sample":
         name = REFUSAL_SAMPLES_FILE if ns.refusals else HARMFUL_SAMPLES_FILE if ns.harmful else SAMPLES_FILE
         sample(ns.out or BUNDLED_DIR / name, ns.limit, harmful=ns.harmful, refusals=ns.refusals)
