@@ -463,6 +463,12 @@ def side_by_side(prompts, specs, samples, scores, judgements, n: int) -> str:
     return "\n".join(out)
 
 
+def precision_note(settings: dict) -> str:
+    """The sampling line's precision suffix: ', bf16 autocast' when sampled in bf16 (settings record ``bf16``
+    only when on), else empty."""
+    return ", bf16 autocast" if settings.get("bf16") else ""
+
+
 def report_md(metrics: dict, plots: list[str]) -> str:
     s = metrics["settings"]
     lines = [
@@ -471,7 +477,7 @@ def report_md(metrics: dict, plots: list[str]) -> str:
         f"{metrics['num_prompts']} held-out prompts of `{metrics['dataset']}`; reference `{metrics['reference_model']}`; "
         f"sampling: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, top_k={s['top_k']}, "
         f"top_p={s['top_p']}, do_sample={s['do_sample']}, seed={s['seed']}"
-        f"{', bf16 autocast' if s.get('bf16') else ''} (identical for every model).",
+        f"{precision_note(s)} (identical for every model).",
         "",
         "## Per-model metrics (mean [bootstrap 95% CI])",
         "",

@@ -38,6 +38,7 @@ from rlhf_trl.evaluation.outputs import (
     fmt_p,
     harmful_flags,
     harmlessness_summary,
+    precision_note,
 )
 from rlhf_trl.evaluation.report import gold_term_means, splice_block
 from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test
@@ -350,7 +351,7 @@ def render_seeds(dirs: list[Path]) -> str:
         f"({', '.join(seed_labels(runs))}), each evaluated on the same {len(_prompts(runs[0]))} prompts of the "
         f"**{prompt_set}** prompt set of `{runs[0].metrics['dataset']}`; reference {references}; judges: "
         f"{', '.join(s['judges'])}; sampling temperature {s['temperature']}, max_new_tokens {s['max_new_tokens']}"
-        f"{', bf16 autocast' if s.get('bf16') else ''}._",
+        f"{precision_note(s)}._",
         "",
         "## Several training seeds",
         "",
