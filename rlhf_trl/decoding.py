@@ -107,6 +107,15 @@ def sample_tokens(
         use_cache=True,
         logits_to_keep=1,
     )
+    if cache.get_seq_length() == 0:  # transformers before 5.2x takes `past_key_values=`, ignores `cache=`
+        import transformers
+
+        from rlhf_trl.errors import UserError
+
+        raise UserError(
+            f"transformers {transformers.__version__} ignored the KV cache passed as `cache=`: every decode step "
+            "would see one token without its context; install the pinned version (pip install -r requirements.txt)"
+        )
     next_position = position[:, -1:] + 1
     tokens, logprobs = [], []
     finished = torch.zeros(batch, dtype=torch.bool, device=device)

@@ -135,6 +135,33 @@ def test_fake_run_outputs(fake_run):
     assert gold["ci95"][0] <= gold["win_rate"] <= gold["ci95"][1]
 
 
+def test_without_matplotlib_no_plot_is_drawn_stale_ones_go_and_stderr_says_why(
+    fake_run, tmp_path, monkeypatch, capsys
+):
+    """A bare environment (the GPU image had neither in the issue's first check): one stderr line, no
+    plot and no stale plot left from an earlier evaluation; without tensorboard only the curves go."""
+    import json
+    import shutil
+
+    from rlhf_trl.evaluation import plots
+
+    run, metrics = fake_run
+    out = tmp_path / "evaluation"
+    shutil.copytree(run / "evaluation", out)
+    assert (out / "win_rates.png").is_file()
+    monkeypatch.setattr(plots, "missing_plot_packages", lambda: ["tensorboard"])
+    assert "training_curves.png" not in plots.plot_all(out, metrics, {}, run_dir=run)
+    assert not (out / "training_curves.png").exists()
+    assert "tensorboard not installed: training curves not drawn" in capsys.readouterr().err
+    monkeypatch.setattr(plots, "missing_plot_packages", lambda: ["matplotlib", "tensorboard"])
+    assert (
+        plots.plot_all(out, json.loads((run / "evaluation" / "metrics.json").read_text()), {}, run_dir=run)
+        == []
+    )
+    assert not list(out.glob("*.png"))
+    assert "matplotlib, tensorboard not installed: no plots drawn" in capsys.readouterr().err
+
+
 def test_harmlessness_per_model_by_hand(fake_run, tmp_path):
     """Refusal rates on the 6 harmful and 18 benign prompts of the fake run, the gold score on each kind,
     and the report's table with a row per model."""

@@ -59,8 +59,22 @@ with torch.no_grad():  # the update's path: the root's forward gathers by itself
 ok = torch.equal(batch.response_ids, expected.response_ids) and torch.allclose(lp, expected_lp, atol=1e-5)
 from torch.distributed.tensor import DTensor
 sharded_at_start = isinstance(sharded().policy.model.embed_tokens.weight, DTensor)
+# PPOTrainer.save_model under FSDP2: the full state dict as accelerate gathers it, saved by rank 0
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from rlhf_trl.ppo.trainer import save_policy_and_value
+full = get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True,
+                                                              cpu_offload=True))
+saved = "n/a"
+if rank == 0:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    out = f"{sys.argv[2]}/saved"
+    save_policy_and_value(module, __import__("pathlib").Path(out), tok, False, full)
+    reloaded = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    value = AutoModelForSequenceClassification.from_pretrained(out + "/value_model").state_dict()
+    saved = all(torch.equal(v, reloaded[k]) for k, v in plain.state_dict().items()) and all(
+        torch.equal(v, full["value_model." + k]) for k, v in value.items())
 with open(f"{sys.argv[2]}/rank{rank}.txt", "w") as f:
-    f.write(f"RANK {rank} ungathered={ungathered} same={ok} sharded_at_start={sharded_at_start}")
+    f.write(f"RANK {rank} ungathered={ungathered} same={ok} sharded_at_start={sharded_at_start} saved={saved}")
 dist.barrier()
 dist.destroy_process_group()
 """
@@ -83,3 +97,5 @@ def test_fsdp2_policy_samples_with_gathered_root_weights_on_two_cpu_processes(tm
         # unsharded model's tokens and log-probs (the root's own parameters really are sharded)
         assert "ungathered=ran" not in line, line
         assert "same=True" in line and "sharded_at_start=True" in line, line
+    # save_model's path under FSDP2: the gathered full state dict, saved by rank 0, reloads as the weights
+    assert "saved=True" in (tmp_path / "rank0.txt").read_text()

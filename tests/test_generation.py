@@ -186,6 +186,22 @@ def test_sampler_logprobs_equal_scoring_on_a_left_padded_batch_that_stops_at_eos
     assert (batch.sampler_logprobs[batch.response_mask == 0] == 0).all()
 
 
+def test_a_transformers_that_ignores_the_cache_argument_is_refused(tiny):
+    """transformers before 5.2x names the argument `past_key_values` and swallows `cache=` in **kwargs:
+    each decode step would then see one token without context (measured on 5.17: sampler log-probs off by
+    0.65 nats). The decode loop refuses with one line instead of sampling from that."""
+    import copy
+
+    from rlhf_trl.errors import UserError
+
+    model, tokenizer = tiny
+    old = copy.deepcopy(model)
+    forward = old.forward
+    old.forward = lambda *args, cache=None, **kwargs: forward(*args, **kwargs)
+    with pytest.raises(UserError, match=r"transformers .* ignored the KV cache passed as `cache=`"):
+        generate_responses(old, tokenizer, PROMPTS, max_new_tokens=3, seed=0)
+
+
 def test_max_prompt_length_keeps_the_end_of_the_prompt(tiny):
     model, tokenizer = tiny
     batch = generate_responses(model, tokenizer, PROMPTS, max_new_tokens=2, seed=0, max_prompt_length=7)

@@ -303,19 +303,39 @@ def plot_training_curves(run_dir: Path, path: Path) -> bool:
     return True
 
 
+def missing_plot_packages() -> list[str]:
+    """The plotting packages of requirements.txt that this environment lacks (e.g. a bare GPU image)."""
+    import importlib.util
+
+    return [name for name in ("matplotlib", "tensorboard") if importlib.util.find_spec(name) is None]
+
+
 def plot_all(out_dir: Path, metrics: dict, scores: dict, run_dir: Path) -> list[str]:
-    """Write every plot that has data; returns the file names written."""
+    """Write every plot that has data; returns the file names written.
+
+    Without matplotlib no plot is drawn, and without tensorboard no training curve is read: one line
+    on stderr says so, and report.md lists only the plots written."""
+    import sys
+
+    missing = missing_plot_packages()
+    if missing:
+        print(
+            f"note: {', '.join(missing)} not installed: "
+            f"{'no plots drawn' if 'matplotlib' in missing else 'training curves not drawn'} "
+            "(pip install -r requirements.txt installs them)",
+            file=sys.stderr,
+        )
     jobs = [
         ("reward_vs_kl.png", lambda p: plot_reward_vs_kl(metrics, p)),
         ("kl_curves.png", lambda p: plot_kl_curves(metrics, p)),
         ("reward_distributions.png", lambda p: plot_reward_distributions(scores, p)),
         ("win_rates.png", lambda p: plot_win_rates(metrics, p)),
-        ("training_curves.png", lambda p: plot_training_curves(run_dir, p)),
+        ("training_curves.png", lambda p: "tensorboard" not in missing and plot_training_curves(run_dir, p)),
     ]
     written = []
     for name, fn in jobs:
         path = Path(out_dir) / name
-        if fn(path):
+        if "matplotlib" not in missing and fn(path):
             written.append(name)
         elif path.exists():
             path.unlink()  # a stale plot from an earlier evaluation would contradict metrics.json

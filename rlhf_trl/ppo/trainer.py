@@ -28,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from accelerate.utils import DistributedType
 from transformers import Trainer, TrainerState
 from transformers.trainer_callback import ExportableState
 
@@ -105,10 +106,21 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             for m in (model, ref_model, reward_model, value_model):
                 if m is not None:
                     disable_dropout_in_model(m)
-        if args.activation_checkpointing:  # Trainer.train() would enable it; our train() is our own
-            kwargs = args.activation_checkpointing_kwargs or {"use_reentrant": False}
+        # Trainer.train() would enable it; our train() is our own. transformers before 5.2x (e.g. the
+        # GPU image's 5.17) names it gradient_checkpointing.
+        if getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing:
+            kwargs = (
+                getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs
+            )
             for m in (model, value_model):
-                m.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+                if hasattr(m, "activation_checkpointing_enable"):
+                    m.activation_checkpointing_enable(
+                        activation_checkpointing_kwargs=kwargs or {"use_reentrant": False}
+                    )
+                else:
+                    m.gradient_checkpointing_enable(
+                        gradient_checkpointing_kwargs=kwargs or {"use_reentrant": False}
+                    )
         self.tokens_generated = 0
         super().__init__(
             model=PolicyAndValue(model, value_model),
@@ -120,6 +132,19 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         for frozen in (ref_model, reward_model):
             if frozen is not None:
                 frozen.to(self.accelerator.device)
+        if self.is_peft and self._sharded():
+            raise ValueError(
+                "PPO with LoRA (peft) under FSDP or DeepSpeed ZeRO-3: the merged policy cannot be saved from "
+                "sharded weights; launch with accelerate_configs/multi_gpu.yaml or deepspeed_zero2.yaml instead"
+            )
+
+    def _sharded(self) -> bool:
+        """Whether each process holds only shards of the weights (FSDP, DeepSpeed ZeRO-3)."""
+        accel = self.accelerator
+        return accel.distributed_type == DistributedType.FSDP or (
+            accel.distributed_type == DistributedType.DEEPSPEED
+            and accel.state.deepspeed_plugin.zero_stage == 3
+        )
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -457,7 +482,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         forward FSDP/DDP wrap; under DeepSpeed ZeRO-3 the unwrapped module with every parameter gathered
         once for the whole rollout (its hooks would gather each layer once per token)."""
         accel = self.accelerator
-        if accel.distributed_type == "DEEPSPEED" and accel.state.deepspeed_plugin.zero_stage == 3:
+        if accel.distributed_type == DistributedType.DEEPSPEED and self._sharded():
             from trl.models.utils import unwrap_model_for_generation
 
             with unwrap_model_for_generation(wrapped, accel) as unwrapped:
@@ -500,18 +525,13 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         tokenizer, and the critic under ``value_model/``."""
         output_dir = Path(output_dir or self.args.output_dir)
         self.accelerator.wait_for_everyone()
+        # sharded weights (FSDP2 DTensors, ZeRO-3 partitions): gathered by every process, saved by one
+        full = self.accelerator.get_state_dict(self.model) if self._sharded() else None
         if not self.is_world_process_zero():
             return
-        module = self.accelerator.unwrap_model(self.model)
-        policy = module.policy
-        if self.is_peft:
-            policy.save_pretrained(output_dir / "adapter")
-            policy = copy.deepcopy(policy).merge_and_unload()
-        policy.save_pretrained(output_dir)
-        module.value_model.save_pretrained(output_dir / VALUE_MODEL_DIR)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(output_dir)
-            self.tokenizer.save_pretrained(output_dir / VALUE_MODEL_DIR)
+        save_policy_and_value(
+            self.accelerator.unwrap_model(self.model), output_dir, self.tokenizer, self.is_peft, full
+        )
 
     # ----------------------------------------------------------------------------------- checkpoints
     # A checkpoint-N folder (written atomically by AtomicCheckpointMixin._save_checkpoint) holds the
@@ -569,3 +589,24 @@ def _load_weights(model, folder: Path) -> None:
         raise RuntimeError(
             f"checkpoint {folder} does not match the model: missing {untied[:5]}, unexpected {unexpected[:5]}"
         )
+
+
+def save_policy_and_value(module, output_dir: Path, tokenizer, is_peft: bool, state_dict: dict | None = None):
+    """Write PolicyAndValue ``module`` as PPOTrainer.save_model does. ``state_dict``: the whole module's
+    full (gathered) state dict when its own tensors are shards (FSDP, ZeRO-3), keys ``policy.*`` and
+    ``value_model.*``; None to save the module's tensors as they are."""
+
+    def part(prefix):
+        if state_dict is None:
+            return None
+        return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+    policy, policy_state = module.policy, part("policy.")
+    if is_peft:  # never sharded: PPOTrainer refuses LoRA under FSDP/ZeRO-3
+        policy.save_pretrained(output_dir / "adapter")
+        policy = copy.deepcopy(policy).merge_and_unload()
+    policy.save_pretrained(output_dir, state_dict=policy_state)
+    module.value_model.save_pretrained(output_dir / VALUE_MODEL_DIR, state_dict=part("value_model."))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir / VALUE_MODEL_DIR)
