@@ -258,9 +258,15 @@ def main() -> int:
         help=f"comma-separated subset of {','.join(CHECKS)} (default: all)",
     )
     opts = parser.parse_args()
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     import torch
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "missing"
 
     checks = [c for c in opts.checks.split(",") if c]
     if unknown := sorted(set(checks) - set(CHECKS)):
@@ -285,7 +291,7 @@ def main() -> int:
         "device": torch.cuda.get_device_name(0) if opts.device == "cuda" else "cpu",
         "torch": torch.__version__,
         "packages": {
-            name: version(name) for name in ("transformers", "accelerate", "peft", "trl", "datasets")
+            name: installed(name) for name in ("transformers", "accelerate", "peft", "trl", "datasets")
         },
         "bf16_supported": bool(opts.device == "cuda" and torch.cuda.is_bf16_supported()),
     }

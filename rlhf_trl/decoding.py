@@ -107,7 +107,9 @@ def sample_tokens(
         use_cache=True,
         logits_to_keep=1,
     )
-    if cache.get_seq_length() == 0:  # transformers before 5.2x takes `past_key_values=`, ignores `cache=`
+    if (
+        prompt_len and cache.get_seq_length() == 0
+    ):  # transformers < 5.2x: `past_key_values=`, ignores `cache=`
         import transformers
 
         from rlhf_trl.errors import UserError

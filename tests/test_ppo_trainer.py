@@ -418,3 +418,20 @@ def test_responses_that_stop_at_eos_are_masked_scored_and_penalised_inside_the_t
         values, mask = gae_args[1], gae_args[2]
         for t in (values, adv, ret, rewards):
             assert (t[mask == 0] == 0).all()
+
+
+def test_policy_and_value_re_ties_the_lm_head_to_the_embedding(tiny_model_dir, tok):
+    """accelerate's FSDP2 loading moves the module to meta (which unties shared weights) and re-ties only
+    through ``model.tie_weights()``: PolicyAndValue must forward it, or the LM head trains as a frozen copy."""
+    from rlhf_trl.models import load_causal_lm
+    from rlhf_trl.ppo.policy_and_value import PolicyAndValue, value_model_from_policy
+
+    policy = load_causal_lm(tiny_model_dir, tok)
+    module = PolicyAndValue(policy, value_model_from_policy(policy))
+    assert policy.lm_head.weight is policy.get_input_embeddings().weight
+    policy.lm_head.weight = torch.nn.Parameter(
+        policy.lm_head.weight.detach().clone()
+    )  # as .to("meta") leaves it
+    assert policy.lm_head.weight is not policy.get_input_embeddings().weight
+    module.tie_weights()
+    assert policy.lm_head.weight is policy.get_input_embeddings().weight

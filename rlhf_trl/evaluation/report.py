@@ -176,7 +176,8 @@ def _section_harmlessness(metrics: dict) -> list[str]:
     ]
 
 
-def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
+def _section_pareto(metrics: dict, image_prefix: str, plots: set[str]) -> list[str]:
+    """``plots``: the PNG names in the evaluation folder; only those are linked (none without matplotlib)."""
     out = ["## 2. Pareto view: reward against KL to the reference", ""]
     for key, label in (("gold_score", "gold score"), ("proxy_reward", "proxy reward")):
         points = {
@@ -217,8 +218,9 @@ def _section_pareto(metrics: dict, image_prefix: str) -> list[str]:
             "- No policy shows the over-optimisation signature (proxy verdict better after Holm correction, "
             "gold win rate ≤ 50%)."
         )
-    out += ["", f"![reward vs KL]({image_prefix}reward_vs_kl.png)", ""]
-    if any(e.get("curve") is not None for e in metrics["models"].values()):
+    if "reward_vs_kl.png" in plots:
+        out += ["", f"![reward vs KL]({image_prefix}reward_vs_kl.png)", ""]
+    if "kl_curves.png" in plots and any(e.get("curve") is not None for e in metrics["models"].values()):
         out += [
             "Along training (checkpoints_of): each line runs from the reference (KL 0) through the saved "
             "checkpoints (numbers: update/step); crosses are best-of-n of the reference. A proxy curve that "
@@ -459,7 +461,7 @@ def render(run_dir: Path, output: Path, assets: Path | None = None, prompt_set: 
         *_section_quantitative(metrics),
         *_section_gold_terms(metrics, samples),
         *_section_harmlessness(metrics),
-        *_section_pareto(metrics, prefix),
+        *_section_pareto(metrics, prefix, {png.name for png in ev.glob("*.png")}),
         *_section_failures(metrics, samples, s.get("side_by_side_prompts", 12)),
         *_section_cost(run_dir, metrics),
         *_section_discussion(metrics),

@@ -51,6 +51,13 @@ class PolicyAndValue(nn.Module):
         self.value_model = value_model
         self.config = policy.config  # Trainer reads model.config
 
+    def tie_weights(self, **kwargs):
+        """Re-tie each model's shared weights (SmolLM2's LM head is its input embedding). accelerate's
+        FSDP2 loading (``fsdp_cpu_ram_efficient_loading``) moves the module to ``meta``, which unties
+        them, and re-ties only through this method: without it the head would be a separate, frozen copy."""
+        self.policy.tie_weights(**kwargs)
+        self.value_model.tie_weights(**kwargs)
+
     def forward(
         self,
         query_ids=None,

@@ -33,7 +33,7 @@ from transformers import Trainer, TrainerState
 from transformers.trainer_callback import ExportableState
 
 from rlhf_trl.checkpoints import AtomicCheckpointMixin
-from rlhf_trl.errors import NonFiniteError
+from rlhf_trl.errors import NonFiniteError, UserError
 from rlhf_trl.generation import response_logprobs
 from rlhf_trl.ppo import core
 from rlhf_trl.ppo.config import PPOConfig
@@ -526,7 +526,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         output_dir = Path(output_dir or self.args.output_dir)
         self.accelerator.wait_for_everyone()
         # sharded weights (FSDP2 DTensors, ZeRO-3 partitions): gathered by every process, saved by one
-        full = self.accelerator.get_state_dict(self.model) if self._sharded() else None
+        full = self.accelerator.get_state_dict(self.model_wrapped) if self._sharded() else None
         if not self.is_world_process_zero():
             return
         save_policy_and_value(
@@ -548,6 +548,11 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     def _load_checkpoint(self, checkpoint: str) -> int:
         """Weights, optimizer, scheduler, TrainerState and PPO state from ``checkpoint`` (RNG states are
         restored by ``train`` after start-up); returns the number of updates done."""
+        if self._sharded():  # the weights below are copied into whole tensors, not FSDP/ZeRO-3 shards
+            raise UserError(
+                f"resume_from_checkpoint={checkpoint}: resuming PPO under FSDP or DeepSpeed ZeRO-3 is not "
+                "supported; resume with accelerate_configs/multi_gpu.yaml or deepspeed_zero2.yaml"
+            )
         folder = Path(checkpoint)
         module = self.accelerator.unwrap_model(self.model)
         if self.is_peft:
