@@ -16,7 +16,8 @@ Checks (each a row of OUT_DIR/gpu_check.md, raw numbers in gpu_check.json):
 2. reward -> ppo -> grpo -> dpo -> evaluation through the recipes, as a user runs them, on the bundled
    data, bf16 on (the default on a bf16 GPU), a few steps each: exit code and seconds per stage.
 3. ``fsdp``: reward -> ppo -> grpo -> dpo through ``accelerate launch --config_file
-   accelerate_configs/fsdp.yaml --num_processes 1`` (skipped with ``--device cpu``).
+   accelerate_configs/fsdp.yaml --num_processes 1`` (skipped with ``--device cpu``). After PPO in 2 and 3:
+   whether the saved LM head is still the (trained) embedding.
 4. ``rollout``: tokens/s of ``generate_responses`` at batch 4, 16 and 64, fp32 and bf16 autocast.
 5. GRPO with TRL's vLLM generation when a vLLM wheel set is installed; otherwise reported as skipped.
 
@@ -54,7 +55,12 @@ STAGES = ("reward", "ppo", "grpo", "dpo", "evaluation")
 CHECKS = ("ppo", "recipes", "fsdp", "rollout")
 STDERR_DIR: Path | None = None  # OUT_DIR: a failed stage's full stderr is written there
 TINY = dict(
-    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    tie_word_embeddings=True,
 )
 
 
@@ -198,6 +204,33 @@ def fsdp_chain(model_dir: str, run_dir: Path) -> list[dict]:
     return recipe_chain(model_dir, run_dir, "cuda", stages=STAGES[:4], launcher=launcher)
 
 
+def ppo_head_row(model_dir: str, run_dir: Path) -> dict:
+    """Did PPO train the embedding, and is the saved LM head still the embedding (SmolLM2 ties them)?
+    accelerate's FSDP2 loading unties them on ``meta``; a head left untied would be saved as a separate,
+    unchanged copy. An exit code cannot show that; this row can."""
+    from safetensors.torch import load_file
+
+    def weights(folder):
+        files = sorted(Path(folder).glob("*.safetensors"))
+        return {k: v for f in files for k, v in load_file(f).items()}
+
+    start, saved = weights(model_dir), weights(run_dir / "checkpoints" / "ppo")
+    embed = "model.embed_tokens.weight"
+    moved = (saved[embed].float() - start[embed].float()).abs().max().item()
+    head = saved.get("lm_head.weight")
+    gap = None if head is None else (head.float() - saved[embed].float()).abs().max().item()
+    ok = moved > 0 and (gap is None or gap == 0)
+    result = f"embedding moved by up to {moved:.2e}; lm_head " + (
+        "not saved (tied)" if gap is None else f"saved, differs from the embedding by {gap:.2e}"
+    )
+    return {
+        "stage": "ppo: head tied, embedding trained",
+        "returncode": 0 if ok else 1,
+        "seconds": 0,
+        "result": result,
+    }
+
+
 def rollout_speed(model_dir: str, device: str) -> list[dict]:
     """Tokens/s of ``generate_responses`` (the decode loop PPO and the evaluation use) on the
     SmolLM2-135M-shaped model: 48 new tokens, no EOS stop (random weights), fp32 and bf16 autocast."""
@@ -309,6 +342,9 @@ def main() -> int:
                 report["fsdp"] = [{"stage": "fsdp", "returncode": 0, "seconds": 0, "skipped": "no GPU"}]
             else:
                 report["fsdp"] = fsdp_chain(str(model_dir), Path(tmp) / "fsdp_run")
+        for key, run in (("recipes", "run"), ("fsdp", "fsdp_run")):
+            if any(r["stage"] == "ppo" and r["returncode"] == 0 for r in report.get(key, [])):
+                report[key].append(ppo_head_row(str(model_dir), Path(tmp) / run))
         for key in ("recipes", "fsdp"):
             for row in report.get(key, []):
                 print(key, row["stage"], row["returncode"], row["seconds"], flush=True)
@@ -331,7 +367,11 @@ def main() -> int:
         )
     for key, label in (("recipes", "{}"), ("fsdp", "{} (accelerate FSDP2, 1 process)")):
         for row in report.get(key, []):
-            result = row.get("skipped") or f"exit {row['returncode']}, {row['seconds']} s"
+            result = (
+                row.get("skipped") or row.get("result") or f"exit {row['returncode']}, {row['seconds']} s"
+            )
+            if "result" in row and row["returncode"]:
+                result = "FAILED: " + result
             lines.append(f"| {label.format(row['stage'])} | {result} |")
     for row in report.get("rollout", []):
         lines.append(

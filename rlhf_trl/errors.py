@@ -45,8 +45,15 @@ def run_cli(fn: Callable[..., T], *args, **kwargs) -> T:
         _close_process_group()
         return result
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _error_line(f"error: {err}\n")
         sys.exit(EXIT_USER_ERROR)
     except NonFiniteError as err:  # mid-training: start a new line after the progress bar
-        print(f"\nerror: {err}", file=sys.stderr)
+        _error_line(f"\nerror: {err}\n")
         sys.exit(EXIT_NON_FINITE)
+
+
+def _error_line(text: str) -> None:
+    """One write: launched processes run with unbuffered stderr (PYTHONUNBUFFERED), where print() writes the
+    message and its newline separately and two ranks' lines could run into one."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
