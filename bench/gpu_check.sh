@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 ASSETS=bench/gpu_assets
 PYV=${GPU_PYTHON_VERSION:-3.12}  # the GPU image's Python; 3.11 builds the set for a dry run on this machine
 # The GPU image has Python 3.12, torch 2.11, transformers 5.17, accelerate 1.15, peft; not trl, datasets
-# or their deps. transformers and peft travel at our pins (5.17's KV-cache decode disagrees with a full
-# forward by 0.65 nats on a random model, 5.24's by 2e-6), huggingface_hub at the newest 1.x (our 2.x pin
+# or their deps. transformers and peft travel at our pins (5.17 ignores the decode loop's `cache=`, which
+# rlhf_trl.decoding then refuses), huggingface_hub at the newest 1.x (our 2.x pin
 # needs httpx2/hf-xet, absent there). datasets 4.7 (trl 1.16's minimum) with pyarrow 21: the newest
 # pyarrow alone is 55 MB. Unpacked, trimmed (tests, C headers and sources, Arrow Flight) and
 # packed into one site.tar.gz, under the 64 MiB a device call carries.

@@ -107,9 +107,8 @@ def sample_tokens(
         use_cache=True,
         logits_to_keep=1,
     )
-    if (
-        prompt_len and cache.get_seq_length() == 0
-    ):  # transformers < 5.2x: `past_key_values=`, ignores `cache=`
+    # transformers before 5.2x names the argument `past_key_values` and swallows `cache=` in **kwargs
+    if prompt_len and cache.get_seq_length() == 0:
         import transformers
 
         from rlhf_trl.errors import UserError

@@ -61,14 +61,14 @@ from torch.distributed.tensor import DTensor
 sharded_at_start = isinstance(sharded().policy.model.embed_tokens.weight, DTensor)
 # PPOTrainer.save_model under FSDP2: the full state dict as accelerate gathers it, saved by rank 0
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-from rlhf_trl.ppo.trainer import save_policy_and_value
+from pathlib import Path
 full = get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True,
                                                               cpu_offload=True))
 saved = "n/a"
 if rank == 0:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
     out = f"{sys.argv[2]}/saved"
-    save_policy_and_value(module, __import__("pathlib").Path(out), tok, False, full)
+    module.save(Path(out), tok, False, full)
     reloaded = AutoModelForCausalLM.from_pretrained(out).state_dict()
     value = AutoModelForSequenceClassification.from_pretrained(out + "/value_model").state_dict()
     saved = all(torch.equal(v, reloaded[k]) for k, v in plain.state_dict().items()) and all(

@@ -7,6 +7,7 @@ notebook can call them on any finished run. matplotlib is imported lazily with t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 # Curves worth showing, in order of preference; the first 3 a stage logged are drawn.
@@ -315,8 +316,6 @@ def plot_all(out_dir: Path, metrics: dict, scores: dict, run_dir: Path) -> list[
 
     Without matplotlib no plot is drawn, and without tensorboard no training curve is read: one line
     on stderr says so, and report.md lists only the plots written."""
-    import sys
-
     missing = missing_plot_packages()
     if missing:
         print(

@@ -10,6 +10,8 @@ from torch import nn
 
 from rlhf_trl.generation import generate_responses, position_ids_from_mask, response_logprobs
 
+VALUE_MODEL_DIR = "value_model"  # the critic's folder inside a saved PPO policy
+
 
 def token_values(value_model, query_ids, response_ids, query_mask, response_mask) -> torch.Tensor:
     """Critic values ``[B, Lr]``: entry ``t`` is V(prompt + response[:t]), the state in which
@@ -57,6 +59,27 @@ class PolicyAndValue(nn.Module):
         them, and re-ties only through this method: without it the head would be a separate, frozen copy."""
         self.policy.tie_weights(**kwargs)
         self.value_model.tie_weights(**kwargs)
+
+    def save(self, output_dir, tokenizer, is_peft: bool, state_dict: dict | None = None) -> None:
+        """The policy (``from_pretrained``-loadable; merged when LoRA, adapter under ``adapter/``), tokenizer,
+        and the critic under ``value_model/``. ``state_dict``: this module's full (gathered) state dict when
+        its own tensors are shards (FSDP, ZeRO-3), keys ``policy.*`` and ``value_model.*``; None saves the
+        tensors as they are."""
+
+        def part(prefix):
+            if state_dict is None:
+                return None
+            return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+        policy = self.policy
+        if is_peft:  # never sharded: PPOTrainer refuses LoRA under FSDP/ZeRO-3
+            policy.save_pretrained(output_dir / "adapter")
+            policy = copy.deepcopy(policy).merge_and_unload()
+        policy.save_pretrained(output_dir, state_dict=part("policy."))
+        self.value_model.save_pretrained(output_dir / VALUE_MODEL_DIR, state_dict=part("value_model."))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(output_dir)
+            tokenizer.save_pretrained(output_dir / VALUE_MODEL_DIR)
 
     def forward(
         self,

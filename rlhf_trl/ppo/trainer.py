@@ -37,9 +37,8 @@ from rlhf_trl.errors import NonFiniteError, UserError
 from rlhf_trl.generation import response_logprobs
 from rlhf_trl.ppo import core
 from rlhf_trl.ppo.config import PPOConfig
-from rlhf_trl.ppo.policy_and_value import PolicyAndValue, value_model_from_policy
+from rlhf_trl.ppo.policy_and_value import VALUE_MODEL_DIR, PolicyAndValue, value_model_from_policy
 
-VALUE_MODEL_DIR = "value_model"
 PPO_STATE_FILE = "ppo_state.json"
 RANK_SEED_STRIDE = 100003  # per-rank sampling seed = seed + rank x this prime (TRL 1.12, cleanrl)
 
@@ -106,21 +105,10 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             for m in (model, ref_model, reward_model, value_model):
                 if m is not None:
                     disable_dropout_in_model(m)
-        # Trainer.train() would enable it; our train() is our own. transformers before 5.2x (e.g. the
-        # GPU image's 5.17) names it gradient_checkpointing.
-        if getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing:
-            kwargs = (
-                getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs
-            )
+        if args.activation_checkpointing:  # Trainer.train() would enable it; our train() is our own
+            kwargs = args.activation_checkpointing_kwargs or {"use_reentrant": False}
             for m in (model, value_model):
-                if hasattr(m, "activation_checkpointing_enable"):
-                    m.activation_checkpointing_enable(
-                        activation_checkpointing_kwargs=kwargs or {"use_reentrant": False}
-                    )
-                else:
-                    m.gradient_checkpointing_enable(
-                        gradient_checkpointing_kwargs=kwargs or {"use_reentrant": False}
-                    )
+                m.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         self.tokens_generated = 0
         super().__init__(
             model=PolicyAndValue(model, value_model),
@@ -133,7 +121,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             if frozen is not None:
                 frozen.to(self.accelerator.device)
         if self.is_peft and self._sharded():
-            raise ValueError(
+            raise UserError(
                 "PPO with LoRA (peft) under FSDP or DeepSpeed ZeRO-3: the merged policy cannot be saved from "
                 "sharded weights; launch with accelerate_configs/multi_gpu.yaml or deepspeed_zero2.yaml instead"
             )
@@ -521,17 +509,14 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     # --------------------------------------------------------------------------------------- save
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """Policy (``from_pretrained``-loadable; merged when LoRA, adapter under ``adapter/``),
-        tokenizer, and the critic under ``value_model/``."""
+        """What :meth:`PolicyAndValue.save` writes, from the main process."""
         output_dir = Path(output_dir or self.args.output_dir)
         self.accelerator.wait_for_everyone()
         # sharded weights (FSDP2 DTensors, ZeRO-3 partitions): gathered by every process, saved by one
         full = self.accelerator.get_state_dict(self.model_wrapped) if self._sharded() else None
         if not self.is_world_process_zero():
             return
-        save_policy_and_value(
-            self.accelerator.unwrap_model(self.model), output_dir, self.tokenizer, self.is_peft, full
-        )
+        self.accelerator.unwrap_model(self.model).save(output_dir, self.tokenizer, self.is_peft, full)
 
     # ----------------------------------------------------------------------------------- checkpoints
     # A checkpoint-N folder (written atomically by AtomicCheckpointMixin._save_checkpoint) holds the
@@ -594,24 +579,3 @@ def _load_weights(model, folder: Path) -> None:
         raise RuntimeError(
             f"checkpoint {folder} does not match the model: missing {untied[:5]}, unexpected {unexpected[:5]}"
         )
-
-
-def save_policy_and_value(module, output_dir: Path, tokenizer, is_peft: bool, state_dict: dict | None = None):
-    """Write PolicyAndValue ``module`` as PPOTrainer.save_model does. ``state_dict``: the whole module's
-    full (gathered) state dict when its own tensors are shards (FSDP, ZeRO-3), keys ``policy.*`` and
-    ``value_model.*``; None to save the module's tensors as they are."""
-
-    def part(prefix):
-        if state_dict is None:
-            return None
-        return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-
-    policy, policy_state = module.policy, part("policy.")
-    if is_peft:  # never sharded: PPOTrainer refuses LoRA under FSDP/ZeRO-3
-        policy.save_pretrained(output_dir / "adapter")
-        policy = copy.deepcopy(policy).merge_and_unload()
-    policy.save_pretrained(output_dir, state_dict=policy_state)
-    module.value_model.save_pretrained(output_dir / VALUE_MODEL_DIR, state_dict=part("value_model."))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(output_dir)
-        tokenizer.save_pretrained(output_dir / VALUE_MODEL_DIR)
