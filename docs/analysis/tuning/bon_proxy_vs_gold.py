@@ -18,6 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from rlhf_trl.evaluation.cache import fingerprint
+from rlhf_trl.evaluation.model_specs import model_stamp
 from rlhf_trl.testbed.gold import gold_score, is_harmful_request, is_refusal
 
 
@@ -34,8 +36,17 @@ def _candidates(cache: Path) -> tuple[list[list[dict]], list[list[float]]]:
         raise SystemExit(
             f"{cache.parent}: {len(prompts)} reference samples but {len(per_sample[0])} candidates"
         )
-    scores = json.loads((cache / "bon_score_reward_model.json").read_text())["value"]  # [k][prompt]
+    stored = json.loads((cache / "bon_score_reward_model.json").read_text())
+    scores = stored["value"]  # [k][prompt]
     per_sample = per_sample[: len(scores)]  # files of an earlier, larger best_of_n were not scored now
+    # the evaluation keyed these scores by the prompts, the candidates and the reward model's files: a
+    # mismatch means candidates, samples.jsonl or checkpoints/reward changed since (stale cache files)
+    rm = cache.parent.parent / "checkpoints" / "reward"
+    if stored["fingerprint"] != fingerprint(fingerprint(prompts), per_sample, model_stamp(str(rm))):
+        raise SystemExit(
+            f"{cache}: the cached reward-model scores are not of these candidates, prompts and {rm}; "
+            "re-run rlhf-trl evaluate with --best_of_n to refresh the cache"
+        )
     candidates = [[{**rows[i], "prompt": prompts[i]} for rows in per_sample] for i in range(len(prompts))]
     return candidates, [list(s) for s in zip(*scores)]
 

@@ -40,7 +40,7 @@ def main(rm_folder: str, samples_path: str, models: list[str]) -> None:
             answers = [i for i in idx if not is_refusal(replies[i])]
             refusals = [i for i in idx if is_refusal(replies[i])]
 
-            def mean(ids):
+            def mean(ids, scores=scores):
                 return f"{statistics.mean(scores[i] for i in ids):.2f}" if ids else "-"
 
             beats = sum(composed[i] > scores[i] for i in answers)
@@ -53,4 +53,6 @@ def main(rm_folder: str, samples_path: str, models: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "reference,ppo,grpo,dpo").split(","))
+    main(
+        sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "reference,ppo,grpo,dpo").split(",")
+    )
