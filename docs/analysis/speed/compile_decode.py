@@ -3,9 +3,12 @@ cache, full-length mask so the shapes stay fixed) eager vs ``torch.compile(model
 and 16 (length-sorted eval prompts, 24 new tokens); prints the first step (compile) and the median later step,
 and whether both drew the same tokens. Exploration for issue #15; results in README.md next to this file.
 
-    .venv/bin/python docs/analysis/speed/compile_decode.py
+    .venv/bin/python docs/analysis/speed/compile_decode.py [--dtype bfloat16] [--batches 16] [--freezing]
+
+``--freezing`` sets inductor's ``freezing`` (weights treated as constants: packed once for oneDNN).
 """
 
+import argparse
 import os
 import time
 
@@ -19,8 +22,13 @@ from rlhf_trl.data.loaders import load_prompts
 from rlhf_trl.generation import _length_order, encode_prompts
 from rlhf_trl.models import load_causal_lm, load_tokenizer
 
+parser = argparse.ArgumentParser()
+parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights")
+parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+parser.add_argument("--freezing", action="store_true")
+cli = parser.parse_args()
 tok = load_tokenizer("embedded:smollm2-135m-instruct")
-model = load_causal_lm("embedded:smollm2-135m-instruct", tok, dtype="float32").eval()
+model = load_causal_lm("embedded:smollm2-135m-instruct", tok, dtype=cli.dtype).eval()
 prompts = load_prompts(DataArguments())["prompt"][:64]
 order = _length_order(tok, prompts)
 N = 24
@@ -70,8 +78,12 @@ def run(B, fwd, label):
     return torch.stack(tokens, 1)
 
 
+if cli.freezing:
+    import torch._inductor.config
+
+    torch._inductor.config.freezing = True
 compiled = torch.compile(model, dynamic=False)
-for B in (1, 16):
+for B in cli.batches:
     a = run(B, model, "eager (full mask)")
     b = run(B, compiled, "compiled")
     print("same tokens:", torch.equal(a, b))
