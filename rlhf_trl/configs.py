@@ -193,7 +193,10 @@ class RecipeDefaults:
 
     bf16: bool | None = field(
         default=None,
-        metadata={"help": "bf16 mixed precision. Unset: on for a bf16-capable CUDA GPU, off otherwise."},
+        metadata={
+            "help": "bf16 mixed precision (fp32 master weights). Unset: on for a bf16-capable CUDA GPU, off "
+            "otherwise. `auto`: also on for a CPU with AVX-512 BF16 or AMX (elsewhere emulated: ~130x slower)."
+        },
     )
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5)."}

@@ -98,6 +98,7 @@ def train_summary(train_output, trainer) -> dict[str, Any]:
         "train_loss": metrics.get("train_loss"),
         "final_logged_loss": history[-1]["loss"] if history else None,
         "trainer_runtime_s": metrics.get("train_runtime"),
+        "bf16": bool(getattr(trainer.args, "bf16", False)),  # as trained: `bf16: auto` differs by host
     }
     if trainer.state.global_step:
         out["seconds_per_step"] = round(metrics.get("train_runtime", 0.0) / trainer.state.global_step, 3)

@@ -212,3 +212,33 @@ def test_grpo_scale_rewards_true_false_mean_group_none(tmp_path, value, expected
     )
     assert args.stage.scale_rewards == expected
     assert parse_recipe_args("grpo", ["--scale_rewards", value]).stage.scale_rewards == expected
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo", "evaluation"])
+def test_bf16_auto_is_on_only_where_bf16_is_native(tmp_path, monkeypatch, capsys, stage):
+    """`bf16: auto` (file or flag) means bf16 on a CPU with AVX-512 BF16/AMX and fp32 on one without (emulated
+    bf16 matmuls ran ~130x slower there), with one note; an explicit flag beats the file's auto."""
+    import torch
+
+    import rlhf_trl.config as config
+
+    monkeypatch.setattr(config, "_has_accelerator", lambda: False)
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
+    cfg = write(tmp_path, "bf16: auto\n")
+    assert parse_recipe_args(stage, ["--config", cfg]).stage.bf16 is False
+    assert (
+        capsys.readouterr().err
+        == f"note: {stage}: bf16: auto -> fp32 (this CPU has no AVX-512 BF16 or AMX)\n"
+    )
+    assert parse_recipe_args(stage, ["--bf16", "auto"]).stage.bf16 is False
+    assert parse_recipe_args(stage, ["--config", cfg, "--bf16", "true"]).stage.bf16 is True  # the flag wins
+    capsys.readouterr()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {**caps, "amx_bf16": True})
+    assert parse_recipe_args(stage, ["--config", cfg]).stage.bf16 is True
+    assert parse_recipe_args(stage, ["--bf16=auto"]).stage.bf16 is True
+    assert parse_recipe_args(stage, ["--config", cfg, "--bf16", "false"]).stage.bf16 is False
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")  # torch cannot tell: fp32, never a guess
+    assert parse_recipe_args(stage, ["--bf16", "auto"]).stage.bf16 is False

@@ -108,7 +108,8 @@ class EvaluationConfig:
             "help": "Sample under bf16 autocast (fp32 weights), every model alike: ~1.6x faster sampling on a "
             "CPU with AVX-512 bf16 or a GPU. KL and the reward model still score in fp32 (bf16 rounding of two "
             "nearly equal models reads as KL). Samples differ from fp32 ones: compare only evaluations made in "
-            "the same precision (the report's sampling line says which)."
+            "the same precision (the report's sampling line says which). `auto`: on where bf16 is native "
+            "(a bf16 GPU, a CPU with AVX-512 BF16 or AMX), else off."
         },
     )
     # ---- judges ----
