@@ -290,3 +290,26 @@ def test_gzipped_samples_read_like_plain_ones(seed_dirs, tmp_path):
     (packed / "samples.jsonl").unlink()
     plain, gz = load_seed_runs([seed_dirs[0], packed])
     assert gz.samples == plain.samples and gz.metrics == plain.metrics
+
+
+def test_training_precision_line_from_the_stage_copies(tmp_path):
+    """Seeds trained on different hosts under `bf16: auto` differ in precision: the block says which, per seed."""
+    import shutil
+
+    from rlhf_trl.evaluation.seeds import load_seed_runs, render_seeds
+
+    dirs = [tmp_path / f"seed{s}" for s in (42, 43)]
+    for d, s in zip(dirs, (42, 43)):
+        write_seed(d, s)
+    assert "Training precision" not in render_seeds(dirs)  # no stages/ copies: nothing to say
+    stages = {42: {"sft": None, "dpo": None}, 43: {"sft": False, "dpo": True}}
+    for d, s in zip(dirs, (42, 43)):
+        (d / "stages").mkdir()
+        for name, bf16 in stages[s].items():
+            record = {"stage": name} if bf16 is None else {"stage": name, "bf16": bf16}
+            (d / "stages" / f"{name}.json").write_text(json.dumps(record))
+    line = "Training precision (stages/*.json): seed 42: unrecorded (dpo sft); seed 43: bf16 autocast (dpo), fp32 (sft)."
+    assert line in render_seeds(dirs).splitlines()
+    assert len(load_seed_runs(dirs)) == 2
+    shutil.rmtree(dirs[0] / "stages")
+    assert "seed 43: bf16 autocast (dpo), fp32 (sft)." in render_seeds(dirs)

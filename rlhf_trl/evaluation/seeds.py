@@ -157,6 +157,26 @@ def seed_labels(runs: list[SeedRun]) -> list[str]:
     return [r.path.name for r in runs]
 
 
+def training_precision(runs: list[SeedRun], labels: list[str]) -> str | None:
+    """One line on the precision each seed's stages trained in, from the ``stages/<stage>.json`` copies of
+    their metrics.json (``bf16``, recorded since `bf16: auto` made it depend on the host); None when no run
+    has a stages/ folder. Seeds trained in different precisions are pooled all the same, but a reader
+    should know."""
+    parts = []
+    for run, label in zip(runs, labels):
+        files = sorted((run.path / "stages").glob("*.json"))
+        if not files:
+            continue
+        kinds: dict[str, list[str]] = {}
+        for f in files:
+            value = json.loads(f.read_text()).get("bf16")
+            kinds.setdefault({True: "bf16 autocast", False: "fp32"}.get(value, "unrecorded"), []).append(
+                f.stem
+            )
+        parts.append(f"seed {label}: " + ", ".join(f"{k} ({' '.join(v)})" for k, v in kinds.items()))
+    return "Training precision (stages/*.json): " + "; ".join(parts) + "." if parts else None
+
+
 def model_roles(runs: list[SeedRun]) -> dict[str, str]:
     """``{model: role}`` over all runs: the reference, then policies, then baselines, each in order of
     first appearance."""
@@ -344,6 +364,7 @@ def render_seeds(dirs: list[Path]) -> str:
     references = ", ".join(dict.fromkeys(f"`{r.metrics['reference_model']}`" for r in runs))
     spreads = seed_spreads(runs)
     keys = [k for k in SPREAD_METRICS if any(row[k]["n"] for row in spreads.values())]
+    precision = training_precision(runs, seed_labels(runs))
     out = [
         SEEDS_BEGIN,
         "",
@@ -355,6 +376,7 @@ def render_seeds(dirs: list[Path]) -> str:
         "",
         "## Several training seeds",
         "",
+        *([precision, ""] if precision else []),
         "Each cell: mean over seeds of the seed's mean (min–max over seeds, sd = sample std over seeds):",
         "",
         "| model | seeds | " + " | ".join(SPREAD_METRICS[k] for k in keys) + " |",
