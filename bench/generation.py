@@ -94,9 +94,14 @@ def transformers_generate(model, tokenizer, prompts, tokens: int, batch: int) ->
     sampler before rlhf_trl.decoding), neutral processors, prompts length-sorted."""
     import torch
 
-    from rlhf_trl.generation import _length_order, _sampling_config, encode_prompts, truncate_after_eos
+    from rlhf_trl.generation import (
+        _length_order,
+        encode_prompts,
+        neutral_generation_config,
+        truncate_after_eos,
+    )
 
-    config = _sampling_config(
+    config = neutral_generation_config(
         tokenizer, max_new_tokens=tokens, temperature=0.7, top_k=0, top_p=1.0, do_sample=True
     )
     order = _length_order(tokenizer, prompts)

@@ -268,12 +268,15 @@ def response_token_kl(
 # --------------------------------------------------------------------------------------- generation
 
 
-def _sampling_config(tokenizer, *, max_new_tokens, temperature, top_k, top_p, do_sample):
+def neutral_generation_config(tokenizer, *, max_new_tokens, temperature, top_k, top_p, do_sample):
+    """The sampling of :func:`generate_responses` as a ``GenerationConfig`` for transformers' ``generate``,
+    which the toolkit no longer uses: tests and bench/generation.py compare our decode loop against it.
+
+    Every processor that could reshape the distribution is set explicitly to neutral: generate() fills
+    unset (None) fields from the model's own generation_config.
+    """
     from transformers import GenerationConfig
 
-    # The same sampling through transformers' generate(), for comparisons (tests, bench/generation.py).
-    # Every processor that could reshape the distribution is set explicitly to neutral: generate()
-    # fills unset (None) fields from the model's own generation_config.
     return GenerationConfig(
         max_new_tokens=max_new_tokens,
         min_new_tokens=0,

@@ -125,10 +125,12 @@ def test_entropy_without_grad_is_the_same_number_outside_the_backward_pass(tiny)
 def test_logprobs_match_the_sampling_distribution(tiny):
     """The scores generate() sampled from, log-softmaxed, equal our temperature-scaled log-probs."""
     model, tokenizer = tiny
-    from rlhf_trl.generation import _sampling_config, encode_prompts
+    from rlhf_trl.generation import encode_prompts, neutral_generation_config
 
     q, m = encode_prompts(tokenizer, PROMPTS[:1])
-    cfg = _sampling_config(tokenizer, max_new_tokens=5, temperature=0.5, top_k=0, top_p=1.0, do_sample=True)
+    cfg = neutral_generation_config(
+        tokenizer, max_new_tokens=5, temperature=0.5, top_k=0, top_p=1.0, do_sample=True
+    )
     cfg.eos_token_id = None  # keep all 5 tokens
     torch.manual_seed(0)
     with torch.no_grad():
@@ -215,12 +217,14 @@ def test_greedy_decoding_takes_the_same_tokens_as_transformers_generate(tiny):
     """Same left-padded batch: rlhf_trl.decoding.sample_tokens (static cache, one forward per token, the
     positions of a plain forward pass) and transformers' generate agree token for token."""
     from rlhf_trl.decoding import sample_tokens
-    from rlhf_trl.generation import _sampling_config, encode_prompts
+    from rlhf_trl.generation import encode_prompts, neutral_generation_config
 
     model, tokenizer = tiny
     q, m = encode_prompts(tokenizer, PROMPTS)
     assert (m == 0).any()
-    cfg = _sampling_config(tokenizer, max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0, do_sample=False)
+    cfg = neutral_generation_config(
+        tokenizer, max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0, do_sample=False
+    )
     with torch.no_grad():
         expected = model.generate(input_ids=q, attention_mask=m, generation_config=cfg)[:, q.shape[1] :]
     ids, _ = sample_tokens(
