@@ -19,7 +19,14 @@ from rlhf_trl.checks import check_ppo_prompt_count, check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
 from rlhf_trl.models import peft_config_from
-from rlhf_trl.training import seed_model_init, setup_policy, setup_tokenizer, stopwatch, write_stage_metrics
+from rlhf_trl.training import (
+    seed_model_init,
+    setup_policy,
+    setup_tokenizer,
+    stopwatch,
+    trained_in_bf16,
+    write_stage_metrics,
+)
 
 FINAL_KEYS = (
     "objective/scores",
@@ -80,12 +87,12 @@ def main(argv: list[str] | None = None) -> dict:
     metrics: dict = {
         "reward_funcs": list(cfg.reward_funcs),
         "reward_weights": weights,
-        "bf16": bool(cfg.bf16),
     }
     with stopwatch(metrics):
         train_resumable(trainer, args)
     metrics.update(ppo_history(trainer))
     metrics["tokens_generated"] = trainer.total_tokens_generated()
+    metrics["bf16"] = trained_in_bf16(trainer)
     trainer.save_model(cfg.output_dir)
     if trainer.accelerator.is_main_process:
         out_dir = write_stage_metrics(cfg.output_dir, "ppo", metrics).parent

@@ -354,7 +354,8 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         key = unknown[0].lstrip("-").split("=")[0]
         raise UserError(f"command line: unknown flag {unknown[0]!r} for stage {stage}{_suggest(key, known)}")
     run, model, data, stage_cfg = objs
-    if getattr(stage_cfg, "bf16", False) and not _has_accelerator() and not _cpu_has_native_bf16():
+    emulated = not _has_accelerator() and not _cpu_has_native_bf16()
+    if getattr(stage_cfg, "bf16", False) and emulated and _main_process():
         print(
             f"note: {stage}: bf16 is on, but this CPU has no native bf16 (AVX-512 BF16 or AMX): autocast is "
             "emulated there (bf16 matmuls ran ~130x slower than fp32 on an AVX2 EPYC); set bf16: auto or false",
@@ -423,32 +424,63 @@ def _cpu_has_native_bf16(unknown: bool = True) -> bool:
     return bool(caps.get("avx512_bf16") or caps.get("amx_bf16")) if caps else unknown
 
 
-def native_bf16() -> bool:
-    """What ``bf16: auto`` means: a bf16-capable CUDA GPU, or (with no accelerator) an x86 CPU with AVX-512
-    BF16 or AMX. Elsewhere fp32: emulated bf16 matmuls ran ~130x slower than fp32 on an AVX2 EPYC."""
+def _main_process() -> bool:
+    """Rank 0, or not distributed: notes are said once per stage, not once per process."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _cli_value(args: list[str], name: str) -> tuple[int | None, str | None]:
+    """(index of the value in ``args``, the value) of the last ``--name VALUE`` / ``--name=VALUE``; a bare
+    ``--name`` (a bool flag) is ``"true"`` with index None; (None, None) when not given."""
+    found: tuple[int | None, str | None] = (None, None)
+    for i, arg in enumerate(args):
+        if arg == f"--{name}":
+            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+            found = (i + 1, args[i + 1]) if has_value else (None, "true")
+        elif arg.startswith(f"--{name}="):
+            found = (i, arg.split("=", 1)[1])
+    return found
+
+
+def native_bf16(on_cpu: bool) -> tuple[bool, str]:
+    """What ``bf16: auto`` means, and why when it means fp32: a CUDA GPU with native bf16 (Ampere and
+    later; not a T4 or V100, which torch would emulate), or for training on the CPU an x86 CPU with
+    AVX-512 BF16 or AMX. Elsewhere fp32: emulated bf16 matmuls ran ~130x slower than fp32 on an AVX2 EPYC."""
+    import platform
+
     from rlhf_trl.configs import auto_bf16
 
-    return auto_bf16() if _has_accelerator() else _cpu_has_native_bf16(unknown=False)
+    if not on_cpu:
+        return auto_bf16(), "bf16 is native only on CUDA GPUs from Ampere on"
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False, f"torch cannot tell whether this {platform.machine()} CPU's bf16 is native"
+    return _cpu_has_native_bf16(unknown=False), "this CPU has no AVX-512 BF16 or AMX"
 
 
 def _resolve_auto_bf16(stage: str, flat: dict[str, Any], args: list[str]) -> tuple[dict[str, Any], list[str]]:
     """``bf16: auto`` in the file or ``--bf16 auto`` on the command line, replaced by true/false for this
-    machine (native_bf16), with a one-line note when it means fp32 on a CPU."""
-    flags = [i for i, a in enumerate(args) if a == "--bf16" and i + 1 < len(args) and args[i + 1] == "auto"]
-    is_auto = [i for i, a in enumerate(args) if a == "--bf16=auto"] + flags
+    machine (:func:`native_bf16`; false with ``fp16`` on), with a one-line note when it means fp32."""
+    index, cli = _cli_value(args, "bf16")
+    cli_auto = str(cli).lower() == "auto"
     from_file = str(flat.get("bf16")).lower() == "auto"
-    if not (is_auto or from_file):
+    if not (cli_auto or from_file):
         return flat, args
-    value = native_bf16()
+
+    def setting(name):  # the command line beats the file
+        value = _cli_value(args, name)[1]
+        return str(flat.get(name) if value is None else value).lower() in ("true", "1", "yes")
+
+    fp16 = setting("fp16")
+    value, why = native_bf16(on_cpu=setting("use_cpu") or not _has_accelerator())
+    value = value and not fp16
+    word = str(value).lower()
     args = list(args)
-    for i in flags:
-        args[i + 1] = str(value).lower()
-    args = [f"--bf16={str(value).lower()}" if a == "--bf16=auto" else a for a in args]
+    if cli_auto:
+        args[index] = word if args[index].lower() == "auto" else f"--bf16={word}"
     if from_file:
         flat = {**flat, "bf16": value}
-    flag_given = any(a == "--bf16" or a.startswith("--bf16=") for a in args)
-    if not value and not _has_accelerator() and (is_auto or not flag_given):
-        print(f"note: {stage}: bf16: auto -> fp32 (this CPU has no AVX-512 BF16 or AMX)", file=sys.stderr)
+    if (cli_auto or cli is None) and not value and not fp16 and _main_process():
+        print(f"note: {stage}: bf16: auto -> fp32 ({why})", file=sys.stderr)
     return flat, args
 
 

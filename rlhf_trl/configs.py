@@ -175,10 +175,11 @@ def _check_optimizer_and_scheduler(cfg) -> None:
 
 
 def auto_bf16() -> bool:
-    """bf16 mixed precision where the hardware runs it natively (a CUDA GPU with bf16), else fp32."""
+    """bf16 mixed precision where a CUDA GPU runs it natively (Ampere and later), else fp32. torch's
+    ``is_bf16_supported()`` also says yes for GPUs that only emulate it (T4, V100): not counted."""
     import torch
 
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
 
 
 @dataclass
@@ -186,8 +187,9 @@ class RecipeDefaults:
     """Defaults shared by every training stage, chosen so one config runs on a CPU and on a GPU.
 
     TRL defaults ``bf16=True`` (an error on a machine without bf16 support) and turns on gradient
-    checkpointing (20% slower, and a deprecation warning under transformers 5). Here ``bf16`` unset
-    means *auto* (on for a bf16-capable GPU, off otherwise); set it to force either way.
+    checkpointing (20% slower, and a deprecation warning under transformers 5). Here ``bf16`` unset is
+    on only for a CUDA GPU with native bf16 (off on every CPU); ``bf16: auto`` (rlhf_trl.config) also turns
+    it on for a CPU with AVX-512 BF16 or AMX; true/false force either way.
     Activation checkpointing is off unless asked for with ``activation_checkpointing: true``.
     """
 

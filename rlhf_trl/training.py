@@ -89,6 +89,13 @@ def write_stage_metrics(out_dir: str | Path, stage: str, metrics: dict[str, Any]
     return path
 
 
+def trained_in_bf16(trainer) -> bool:
+    """Whether ``trainer`` ran under bf16 mixed precision: ``bf16: auto`` differs by host, and an accelerate
+    config (``mixed_precision: bf16``, DeepSpeed, FSDP) can turn it on with ``args.bf16`` false."""
+    precision = getattr(getattr(trainer, "accelerator", None), "mixed_precision", None)
+    return precision == "bf16" or bool(getattr(trainer.args, "bf16", False))
+
+
 def train_summary(train_output, trainer) -> dict[str, Any]:
     """The usual numbers of a finished ``trainer.train()``, named for metrics.json."""
     metrics = dict(train_output.metrics)
@@ -98,7 +105,7 @@ def train_summary(train_output, trainer) -> dict[str, Any]:
         "train_loss": metrics.get("train_loss"),
         "final_logged_loss": history[-1]["loss"] if history else None,
         "trainer_runtime_s": metrics.get("train_runtime"),
-        "bf16": bool(getattr(trainer.args, "bf16", False)),  # as trained: `bf16: auto` differs by host
+        "bf16": trained_in_bf16(trainer),
     }
     if trainer.state.global_step:
         out["seconds_per_step"] = round(metrics.get("train_runtime", 0.0) / trainer.state.global_step, 3)

@@ -226,19 +226,52 @@ def test_bf16_auto_is_on_only_where_bf16_is_native(tmp_path, monkeypatch, capsys
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
+    note = f"note: {stage}: bf16: auto -> fp32 (this CPU has no AVX-512 BF16 or AMX)\n"
     cfg = write(tmp_path, "bf16: auto\n")
     assert parse_recipe_args(stage, ["--config", cfg]).stage.bf16 is False
-    assert (
-        capsys.readouterr().err
-        == f"note: {stage}: bf16: auto -> fp32 (this CPU has no AVX-512 BF16 or AMX)\n"
-    )
-    assert parse_recipe_args(stage, ["--bf16", "auto"]).stage.bf16 is False
+    assert capsys.readouterr().err == note
+    assert parse_recipe_args(stage, ["--config", cfg, "--bf16", "auto"]).stage.bf16 is False
+    assert capsys.readouterr().err == note  # once, though the file and the flag both say auto
     assert parse_recipe_args(stage, ["--config", cfg, "--bf16", "true"]).stage.bf16 is True  # the flag wins
-    capsys.readouterr()
+    assert "auto -> fp32" not in capsys.readouterr().err  # the emulation note instead
+    (tmp_path / "section").mkdir()
+    section = write(
+        tmp_path / "section", f"bf16: auto\n{stage}:\n  bf16: false\n"
+    )  # a section beats the top level
+    assert parse_recipe_args(stage, ["--config", section]).stage.bf16 is False
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "1")  # another process of a distributed run: the same value, no second note
+    assert parse_recipe_args(stage, ["--config", cfg]).stage.bf16 is False
+    assert capsys.readouterr().err == ""
+    monkeypatch.delenv("RANK")
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {**caps, "amx_bf16": True})
     assert parse_recipe_args(stage, ["--config", cfg]).stage.bf16 is True
     assert parse_recipe_args(stage, ["--bf16=auto"]).stage.bf16 is True
     assert parse_recipe_args(stage, ["--config", cfg, "--bf16", "false"]).stage.bf16 is False
     assert capsys.readouterr().err == ""
     monkeypatch.setattr("platform.machine", lambda: "aarch64")  # torch cannot tell: fp32, never a guess
-    assert parse_recipe_args(stage, ["--bf16", "auto"]).stage.bf16 is False
+    assert parse_recipe_args(stage, ["--bf16", "Auto"]).stage.bf16 is False
+    assert "torch cannot tell whether this aarch64 CPU's bf16 is native" in capsys.readouterr().err
+
+
+def test_bf16_auto_on_a_gpu_machine(monkeypatch, capsys):
+    """With an accelerator, auto follows the GPU (native bf16 only), yields to fp16 without a note, and
+    follows the CPU rules when training is sent to the CPU (use_cpu)."""
+
+    import rlhf_trl.config as config
+    import rlhf_trl.configs as configs
+
+    monkeypatch.setattr(config, "_has_accelerator", lambda: True)
+    monkeypatch.setattr(configs, "auto_bf16", lambda: False)  # a T4: bf16 only emulated
+    assert config._resolve_auto_bf16("dpo", {"bf16": "auto"}, []) == ({"bf16": False}, [])
+    assert "bf16 is native only on CUDA GPUs from Ampere on" in capsys.readouterr().err
+    monkeypatch.setattr(configs, "auto_bf16", lambda: True)
+    assert config._resolve_auto_bf16("dpo", {}, ["--bf16", "auto"]) == ({}, ["--bf16", "true"])
+    flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto", "fp16": True}, [])
+    assert flat["bf16"] is False and capsys.readouterr().err == ""
+    flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto"}, ["--fp16"])
+    assert flat["bf16"] is False
+    monkeypatch.setattr(config, "_cpu_has_native_bf16", lambda unknown=True: False)
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto", "use_cpu": True}, [])
+    assert flat["bf16"] is False and "this CPU has no AVX-512 BF16" in capsys.readouterr().err

@@ -3,6 +3,7 @@ prints, and a re-run resumes (skips) the finished stages."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,8 @@ def test_demo_chain_runs_prints_table_and_resumes(tmp_path, tiny_model_dir):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for k, stage in enumerate(STAGES, start=1):
         assert f"[{k}/5] {stage}: finished" in first.stdout
-    for stage in STAGES[:-1]:
-        assert (run_dir / "checkpoints" / stage / "metrics.json").is_file()
+    for stage in STAGES[:-1]:  # each records the precision it trained in (fp32: the config sets none)
+        assert json.loads((run_dir / "checkpoints" / stage / "metrics.json").read_text())["bf16"] is False
     assert (run_dir / "evaluation" / "metrics.json").is_file()
     assert (run_dir / "ANALYSIS.md").is_file()
     # The final table names every model and the gold win rate of each policy.
