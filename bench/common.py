@@ -24,6 +24,23 @@ def machine() -> str:
     )
 
 
+def bf16_native() -> bool:
+    """Whether bf16 runs natively here (`bf16: auto`'s rule: a CUDA GPU from Ampere on, an x86 CPU with
+    AVX-512 BF16 or AMX). Elsewhere autocast is emulated (a bf16 matmul ran ~130x slower than fp32 on an
+    AVX2 EPYC): the bf16 rows would take hours and measure the emulation, so the benchmarks skip them."""
+    import torch
+
+    from rlhf_trl.config import native_bf16
+
+    return native_bf16(on_cpu=not torch.cuda.is_available())[0]
+
+
+BF16_SKIPPED = (
+    "bf16 rows skipped: bf16 is not native here (no CUDA GPU with bf16, no AVX-512 BF16 or AMX); "
+    "emulated autocast would measure the emulation."
+)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -138,7 +138,10 @@ def main() -> None:
     bandwidth = read_bandwidth_gbs()
     rows, gaps = [], {}
     fp32_model = load_causal_lm(opts.model, tokenizer, dtype="float32")
-    for dtype, key in (("float32", "fp32"), ("bfloat16", "bf16")):
+    from common import BF16_SKIPPED, bf16_native
+
+    precisions = (("float32", "fp32"), ("bfloat16", "bf16")) if bf16_native() else (("float32", "fp32"),)
+    for dtype, key in precisions:
         model = fp32_model if key == "fp32" else load_causal_lm(opts.model, tokenizer, dtype=dtype)
         n_params = sum(p.numel() for p in model.parameters())
         weight_gb = n_params * (4 if key == "fp32" else 2) / 1e9
@@ -179,7 +182,7 @@ def main() -> None:
             )
     print(
         f"{opts.model}, {opts.tokens} new tokens at temperature 0.7, held-out eval prompts; "
-        f"matmul peak fp32 {peak['fp32']:.0f} / bf16 {peak['bf16']:.0f} GFLOP/s, read bandwidth "
+        f"matmul peak fp32 {peak['fp32']:.0f} / bf16 {peak['bf16']:.1f} GFLOP/s, read bandwidth "
         f"{bandwidth:.0f} GB/s. Tokens/s counts generated tokens (EOS included; not the padding after it).\n"
     )
     print(
@@ -194,6 +197,8 @@ def main() -> None:
         + ", ".join(f"{k} {v:.1e}" for k, v in gaps.items())
         + ". Scoring in PPO and the evaluation always uses the plain forward pass in the model's dtype."
     )
+    if len(precisions) == 1:
+        print(f"\n{BF16_SKIPPED}")
 
 
 if __name__ == "__main__":

@@ -232,8 +232,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--recipes", default="reward,dpo,grpo")
-    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument(
+        "--precisions", default=None, help="default: fp32,bf16 where bf16 is native, else fp32"
+    )
     opts = parser.parse_args()
+    from common import BF16_SKIPPED, bf16_native
+
+    skipped = opts.precisions is None and not bf16_native()
+    if opts.precisions is None:
+        opts.precisions = "fp32" if skipped else "fp32,bf16"
     global MODEL
     MODEL = opts.model
 
@@ -272,13 +279,15 @@ def main() -> None:
                 print(rows[-1], file=sys.stderr, flush=True)
     print(
         f"{opts.steps} steps per run, fastest of {opts.repeats} runs per side (order alternating, raw first); settings: demo.yaml "
-        f"plus {SETTINGS}. Matmul peak fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.0f} GFLOP/s.\n"
+        f"plus {SETTINGS}. Matmul peak fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.1f} GFLOP/s.\n"
     )
     print(
         "| recipe | precision | raw TRL s/step | ours s/step | time ours/raw | FLOPs ours/raw | ours GFLOP/s | MFU |"
     )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if skipped:
+        print(f"\n{BF16_SKIPPED}")
 
 
 if __name__ == "__main__":
