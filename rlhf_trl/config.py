@@ -457,6 +457,33 @@ def native_bf16(on_cpu: bool) -> tuple[bool, str]:
     return _cpu_has_native_bf16(unknown=False), "this CPU has no AVX-512 BF16 or AMX"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_summary() -> str:
+    """One line on where a run ran (CPU model, cores, GPU, torch, what `bf16: auto` means here), for the
+    records a seed leaves in docs/analysis/seeds/ (`make seed`)."""
+    import datetime
+
+    import torch
+
+    cpu = cpu_model()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    bf16, why = native_bf16(on_cpu=not _has_accelerator())
+    return (
+        f"{datetime.date.today()}: {cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}; "
+        f"bf16: auto -> {'bf16' if bf16 else f'fp32 ({why})'}"
+    )
+
+
 def _resolve_auto_bf16(stage: str, flat: dict[str, Any], args: list[str]) -> tuple[dict[str, Any], list[str]]:
     """``bf16: auto`` in the file or ``--bf16 auto`` on the command line, replaced by true/false for this
     machine (:func:`native_bf16`; false with ``fp16`` on), with a one-line note when it means fp32."""
