@@ -40,6 +40,17 @@ COMPLETE_MARKER = "checkpoint_complete.json"
 COUNTERS_FILE = "trl_counters.json"
 TRL_COUNTERS = ("_total_train_tokens",)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Settings a resumed run must share with the run that wrote the checkpoint: changing one half-way makes a
+# run that is neither (max_steps may change: training longer is a resume). `bf16: auto` makes precision
+# depend on the host, so a stage checkpointed on one machine and resumed on another could switch silently.
+RESUME_SETTINGS = (
+    "bf16",
+    "fp16",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "seed",
+)
 
 
 # ----------------------------------------------------------------------------------------- discovery
@@ -142,9 +153,30 @@ def prepare_output_dir(args) -> str | None:
                 f"output folder {out} is not empty (a previous run's output); {how}pass --overwrite_output_dir "
                 "true to start over, or choose another run_dir"
             )
+    if checkpoint is not None:
+        _check_resume_settings(cfg, checkpoint)
     _clean_output_dir(cfg, out, remove_previous_run=overwrite and resume is None)
     cfg.resume_from_checkpoint = str(checkpoint) if checkpoint is not None else None
     return cfg.resume_from_checkpoint
+
+
+def resume_settings(cfg) -> dict[str, Any]:
+    """The :data:`RESUME_SETTINGS` of a stage config that has them (recorded in each checkpoint's marker)."""
+    return {k: getattr(cfg, k) for k in RESUME_SETTINGS if hasattr(cfg, k)}
+
+
+def _check_resume_settings(cfg, checkpoint: Path) -> None:
+    """A UserError when ``checkpoint`` was written with other :data:`RESUME_SETTINGS` than ``cfg`` has;
+    checkpoints from before the marker recorded them are not checked."""
+    recorded = json.loads((checkpoint / COMPLETE_MARKER).read_text() or "{}").get("settings") or {}
+    now = resume_settings(cfg)
+    changed = [k for k in recorded if k in now and recorded[k] != now[k]]
+    if changed:
+        what = ", ".join(f"{k}={recorded[k]!r} (now {now[k]!r})" for k in changed)
+        raise UserError(
+            f"{checkpoint} was written with {what}: resume with the same settings (e.g. --{changed[0]} "
+            f"{str(recorded[changed[0]]).lower()}), or start over with --overwrite_output_dir true"
+        )
 
 
 def _clean_output_dir(cfg, out: Path, remove_previous_run: bool) -> None:
@@ -217,9 +249,8 @@ class AtomicCheckpointMixin:
                 self.state.save_to_json(str(staging / name / "trainer_state.json"))
         self.accelerator.wait_for_everyone()  # every process has written its files (RNG state, shards)
         if main:
-            (staging / name / COMPLETE_MARKER).write_text(
-                json.dumps({"global_step": self.state.global_step}) + "\n"
-            )
+            marker = {"global_step": self.state.global_step, "settings": resume_settings(self.args)}
+            (staging / name / COMPLETE_MARKER).write_text(json.dumps(marker) + "\n")
             _publish(staging / name, final)
             staging.rmdir()
             rotate_checkpoints(

@@ -384,6 +384,33 @@ def test_prepare_output_dir_resume_and_refusals(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["config.json"]
 
 
+def test_resume_refuses_a_checkpoint_written_with_other_settings(tmp_path):
+    """`bf16: auto` differs by host: a stage checkpointed in fp32 on one machine must not resume in bf16 on
+    another without being told; other training settings the same. Training longer (max_steps) is fine."""
+    out = tmp_path / "out"
+    folder = _checkpoint(out, 3)
+    written = {"bf16": False, "fp16": False, "learning_rate": 5e-5, "seed": 43}
+    (folder / COMPLETE_MARKER).write_text(json.dumps({"global_step": 3, "settings": written}))
+
+    def args(**changes):
+        a = _args(out, resume="true")
+        for key, value in {**written, "max_steps": 250, **changes}.items():
+            setattr(a.stage, key, value)
+        return a
+
+    assert prepare_output_dir(args(max_steps=500)) == str(folder)
+    with pytest.raises(UserError) as err:
+        prepare_output_dir(args(bf16=True))
+    assert str(err.value) == (
+        f"{folder} was written with bf16=False (now True): resume with the same settings (e.g. --bf16 false), "
+        "or start over with --overwrite_output_dir true"
+    )
+    with pytest.raises(UserError, match=r"learning_rate=5e-05 \(now 0.0001\), seed=43 \(now 44\)"):
+        prepare_output_dir(args(learning_rate=1e-4, seed=44))
+    (folder / COMPLETE_MARKER).write_text("{}")  # a checkpoint from before the marker recorded settings
+    assert prepare_output_dir(args(bf16=True)) == str(folder)
+
+
 def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
     tiny_model_dir, tmp_path, one_thread
 ):
