@@ -43,7 +43,7 @@ seed: install
 	cp $(SEED_RUN)/evaluation_test/metrics.json $(SEED_RUN)/evaluation_test/report.md $(SEED_OUT)/
 	gzip -9n -c $(SEED_RUN)/evaluation_test/samples.jsonl > $(SEED_OUT)/samples.jsonl.gz
 	for s in sft reward ppo grpo dpo; do cp $(SEED_RUN)/checkpoints/$$s/metrics.json $(SEED_OUT)/stages/$$s.json; done
-	$(PY) -c "from rlhf_trl.config import machine_summary; print(machine_summary())" > $(SEED_OUT)/machine.txt
+	$(PY) -c "from rlhf_trl.hardware import machine_summary; print(machine_summary())" > $(SEED_OUT)/machine.txt
 
 # The whole suite (slow tests included), offline.
 test: install

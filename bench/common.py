@@ -11,7 +11,7 @@ from contextlib import contextmanager
 def machine() -> str:
     import torch
 
-    from rlhf_trl.config import cpu_model
+    from rlhf_trl.hardware import cpu_model
 
     cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -26,7 +26,7 @@ def bf16_native() -> bool:
     AVX2 EPYC): the bf16 rows would take hours and measure the emulation, so the benchmarks skip them."""
     import torch
 
-    from rlhf_trl.config import native_bf16
+    from rlhf_trl.hardware import native_bf16
 
     return native_bf16(on_cpu=not torch.cuda.is_available())[0]
 

@@ -84,10 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
         value_model=value_model,
         peft_config=peft_config_from(args.model),
     )
-    metrics: dict = {
-        "reward_funcs": list(cfg.reward_funcs),
-        "reward_weights": weights,
-    }
+    metrics: dict = {"reward_funcs": list(cfg.reward_funcs), "reward_weights": weights}
     with stopwatch(metrics):
         train_resumable(trainer, args)
     metrics.update(ppo_history(trainer))

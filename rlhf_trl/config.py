@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from rlhf_trl import EMBEDDED_MODEL
+from rlhf_trl import EMBEDDED_MODEL, hardware
 from rlhf_trl.allocator import keep_freed_memory
 from rlhf_trl.errors import UserError
 
@@ -334,7 +334,7 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         derived["run_dir"] = run_args.run_dir
     # A machine without any accelerator trains on the CPU anyway; saying so lets `bf16: true` (bf16 autocast,
     # fp32 master weights) work there, which transformers otherwise refuses without `use_cpu`.
-    if "use_cpu" in stage_fields and "use_cpu" not in flat and not _has_accelerator():
+    if "use_cpu" in stage_fields and "use_cpu" not in flat and not hardware.has_accelerator():
         derived["use_cpu"] = True
     _apply_values(parser, derived, {k: "<derived>" for k in derived})
     _apply_values(parser, flat, where)
@@ -354,7 +354,7 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         key = unknown[0].lstrip("-").split("=")[0]
         raise UserError(f"command line: unknown flag {unknown[0]!r} for stage {stage}{_suggest(key, known)}")
     run, model, data, stage_cfg = objs
-    emulated = not _has_accelerator() and not _cpu_has_native_bf16()
+    emulated = not hardware.has_accelerator() and not hardware.cpu_has_native_bf16()
     if getattr(stage_cfg, "bf16", False) and emulated and _main_process():
         print(
             f"note: {stage}: bf16 is on, but this CPU has no native bf16 (AVX-512 BF16 or AMX): autocast is "
@@ -410,20 +410,6 @@ def _use_cpu_backend_when_distributed_without_cuda() -> None:
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
-def _cpu_has_native_bf16(unknown: bool = True) -> bool:
-    """An x86 CPU with AVX-512 BF16 or AMX (bf16 matmuls in hardware: ~2.4x the fp32 peak here);
-    ``unknown`` where torch cannot tell (other architectures): True for the note (none is printed on a
-    guess), False for ``bf16: auto`` (fp32 is never wrong)."""
-    import platform
-
-    import torch
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return unknown
-    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16")) if caps else unknown
-
-
 def _main_process() -> bool:
     """Rank 0, or not distributed: notes are said once per stage, not once per process."""
     return os.environ.get("RANK", "0") == "0"
@@ -442,51 +428,9 @@ def _cli_value(args: list[str], name: str) -> tuple[int | None, str | None]:
     return found
 
 
-def native_bf16(on_cpu: bool) -> tuple[bool, str]:
-    """What ``bf16: auto`` means, and why when it means fp32: a CUDA GPU with native bf16 (Ampere and
-    later; not a T4 or V100, which torch would emulate), or for training on the CPU an x86 CPU with
-    AVX-512 BF16 or AMX. Elsewhere fp32: emulated bf16 matmuls ran ~130x slower than fp32 on an AVX2 EPYC."""
-    import platform
-
-    from rlhf_trl.configs import auto_bf16
-
-    if not on_cpu:
-        return auto_bf16(), "bf16 is native only on CUDA GPUs from Ampere on"
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False, f"torch cannot tell whether this {platform.machine()} CPU's bf16 is native"
-    return _cpu_has_native_bf16(unknown=False), "this CPU has no AVX-512 BF16 or AMX"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def machine_summary() -> str:
-    """One line on where a run ran (CPU model, cores, GPU, torch, what `bf16: auto` means here), for the
-    records a seed leaves in docs/analysis/seeds/ (`make seed`)."""
-    import datetime
-
-    import torch
-
-    cpu = cpu_model()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    bf16, why = native_bf16(on_cpu=not _has_accelerator())
-    return (
-        f"{datetime.date.today()}: {cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}; "
-        f"bf16: auto -> {'bf16' if bf16 else f'fp32 ({why})'}"
-    )
-
-
 def _resolve_auto_bf16(stage: str, flat: dict[str, Any], args: list[str]) -> tuple[dict[str, Any], list[str]]:
     """``bf16: auto`` in the file or ``--bf16 auto`` on the command line, replaced by true/false for this
-    machine (:func:`native_bf16`; false with ``fp16`` on), with a one-line note when it means fp32."""
+    machine (:func:`rlhf_trl.hardware.native_bf16`; false with ``fp16`` on), with a one-line note when it means fp32."""
     index, cli = _cli_value(args, "bf16")
     cli_auto = str(cli).lower() == "auto"
     from_file = str(flat.get("bf16")).lower() == "auto"
@@ -498,7 +442,7 @@ def _resolve_auto_bf16(stage: str, flat: dict[str, Any], args: list[str]) -> tup
         return str(flat.get(name) if value is None else value).lower() in ("true", "1", "yes")
 
     fp16 = setting("fp16")
-    value, why = native_bf16(on_cpu=setting("use_cpu") or not _has_accelerator())
+    value, why = hardware.native_bf16(on_cpu=setting("use_cpu") or not hardware.has_accelerator())
     value = value and not fp16
     word = str(value).lower()
     args = list(args)
@@ -509,19 +453,6 @@ def _resolve_auto_bf16(stage: str, flat: dict[str, Any], args: list[str]) -> tup
     if (cli_auto or cli is None) and not value and not fp16 and _main_process():
         print(f"note: {stage}: bf16: auto -> fp32 ({why})", file=sys.stderr)
     return flat, args
-
-
-def _has_accelerator() -> bool:
-    """Any device transformers would train on instead of the CPU: what torch registers as an accelerator
-    (CUDA/ROCm, MPS, XPU, plug-in backends) and the ones transformers detects itself (TPU through XLA,
-    Ascend NPU, Gaudi HPU, MLU, MUSA, Neuron)."""
-    import torch
-    from transformers import utils
-
-    if torch.accelerator.is_available():
-        return True
-    names = ("xla", "npu", "hpu", "mlu", "musa", "neuron")  # torch.accelerator already covers CUDA, MPS, XPU
-    return any(getattr(utils, f"is_torch_{name}_available", lambda: False)() for name in names)
 
 
 def _quiet_library_progress_bars() -> None:

@@ -17,6 +17,8 @@ from trl import GRPOConfig as _TRLGRPOConfig
 from trl import RewardConfig as _TRLRewardConfig
 from trl import SFTConfig as _TRLSFTConfig
 
+from rlhf_trl import hardware
+
 # TRL 1.16 still calls transformers 5's deprecated `is_gradient_checkpointing` on every trainer: harmless,
 # not ours to fix, and it would otherwise print on every run.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -174,14 +176,6 @@ def _check_optimizer_and_scheduler(cfg) -> None:
         ) from None
 
 
-def auto_bf16() -> bool:
-    """bf16 mixed precision where a CUDA GPU runs it natively (Ampere and later), else fp32. torch's
-    ``is_bf16_supported()`` also says yes for GPUs that only emulate it (T4, V100): not counted."""
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
-
-
 @dataclass
 class RecipeDefaults:
     """Defaults shared by every training stage, chosen so one config runs on a CPU and on a GPU.
@@ -232,7 +226,7 @@ class RecipeDefaults:
                     Rule(lambda v: v is None or v > 0, f"> 0 with {kind}_strategy=steps"),
                 )
         if self.bf16 is None:
-            self.bf16 = auto_bf16() and not self.fp16
+            self.bf16 = hardware.gpu_has_native_bf16() and not self.fp16
         if self.dataloader_pin_memory is None:
             import torch
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_trl import hardware
 from rlhf_trl.config import STAGE_CONFIGS, parse_recipe_args
 from rlhf_trl.errors import UserError
 
@@ -114,9 +115,8 @@ def test_cpu_defaults_need_no_gpu_flags():
 def test_bf16_on_a_machine_without_accelerator_trains_on_the_cpu(tmp_path, stage, monkeypatch):
     """transformers refuses bf16 without a bf16 GPU unless use_cpu is set: with no accelerator at all the
     CPU is where training runs anyway, so `bf16: true` alone must work (autocast on the CPU)."""
-    import rlhf_trl.config as config
 
-    monkeypatch.setattr(config, "_has_accelerator", lambda: False)
+    monkeypatch.setattr(hardware, "has_accelerator", lambda: False)
     args = parse_recipe_args(stage, ["--bf16", "true"])
     assert args.stage.bf16 is True and args.stage.use_cpu is True
     import torch
@@ -125,7 +125,7 @@ def test_bf16_on_a_machine_without_accelerator_trains_on_the_cpu(tmp_path, stage
         cfg = write(tmp_path, f"{stage}:\n  use_cpu: false\n  bf16: true\n")
         with pytest.raises(UserError, match="use_cpu"):  # the user's own setting is kept, refused clearly
             parse_recipe_args(stage, ["--config", cfg])
-    monkeypatch.setattr(config, "_has_accelerator", lambda: True)  # a GPU machine: nothing is derived
+    monkeypatch.setattr(hardware, "has_accelerator", lambda: True)  # a GPU machine: nothing is derived
     assert parse_recipe_args(stage, []).stage.use_cpu is False
 
 
@@ -133,9 +133,7 @@ def test_bf16_on_a_cpu_without_native_bf16_says_it_may_be_slow(monkeypatch, caps
     """Autocast is emulated on an x86 CPU without AVX-512 BF16/AMX: one note, and bf16 stays as asked."""
     import torch
 
-    import rlhf_trl.config as config
-
-    monkeypatch.setattr(config, "_has_accelerator", lambda: False)
+    monkeypatch.setattr(hardware, "has_accelerator", lambda: False)
     caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
@@ -220,9 +218,7 @@ def test_bf16_auto_is_on_only_where_bf16_is_native(tmp_path, monkeypatch, capsys
     bf16 matmuls ran ~130x slower there), with one note; an explicit flag beats the file's auto."""
     import torch
 
-    import rlhf_trl.config as config
-
-    monkeypatch.setattr(config, "_has_accelerator", lambda: False)
+    monkeypatch.setattr(hardware, "has_accelerator", lambda: False)
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
@@ -259,19 +255,18 @@ def test_bf16_auto_on_a_gpu_machine(monkeypatch, capsys):
     follows the CPU rules when training is sent to the CPU (use_cpu)."""
 
     import rlhf_trl.config as config
-    import rlhf_trl.configs as configs
 
-    monkeypatch.setattr(config, "_has_accelerator", lambda: True)
-    monkeypatch.setattr(configs, "auto_bf16", lambda: False)  # a T4: bf16 only emulated
+    monkeypatch.setattr(hardware, "has_accelerator", lambda: True)
+    monkeypatch.setattr(hardware, "gpu_has_native_bf16", lambda: False)  # a T4: bf16 only emulated
     assert config._resolve_auto_bf16("dpo", {"bf16": "auto"}, []) == ({"bf16": False}, [])
     assert "bf16 is native only on CUDA GPUs from Ampere on" in capsys.readouterr().err
-    monkeypatch.setattr(configs, "auto_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "gpu_has_native_bf16", lambda: True)
     assert config._resolve_auto_bf16("dpo", {}, ["--bf16", "auto"]) == ({}, ["--bf16", "true"])
     flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto", "fp16": True}, [])
     assert flat["bf16"] is False and capsys.readouterr().err == ""
     flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto"}, ["--fp16"])
     assert flat["bf16"] is False
-    monkeypatch.setattr(config, "_cpu_has_native_bf16", lambda unknown=True: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda unknown=True: False)
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto", "use_cpu": True}, [])
     assert flat["bf16"] is False and "this CPU has no AVX-512 BF16" in capsys.readouterr().err
@@ -281,11 +276,11 @@ def test_machine_summary_says_what_bf16_auto_means_here(monkeypatch):
     """`make seed` keeps this line beside each seed's results (docs/analysis/seeds/seedN/machine.txt)."""
     import os
 
-    import rlhf_trl.config as config
-
-    monkeypatch.setattr(config, "native_bf16", lambda on_cpu: (False, "this CPU has no AVX-512 BF16 or AMX"))
-    line = config.machine_summary()
-    assert f"{os.cpu_count()} cores" in line and config.cpu_model() in line
+    monkeypatch.setattr(
+        hardware, "native_bf16", lambda on_cpu: (False, "this CPU has no AVX-512 BF16 or AMX")
+    )
+    line = hardware.machine_summary()
+    assert f"{os.cpu_count()} cores" in line and hardware.cpu_model() in line
     assert line.endswith("bf16: auto -> fp32 (this CPU has no AVX-512 BF16 or AMX)")
-    monkeypatch.setattr(config, "native_bf16", lambda on_cpu: (True, ""))
-    assert config.machine_summary().endswith("bf16: auto -> bf16")
+    monkeypatch.setattr(hardware, "native_bf16", lambda on_cpu: (True, ""))
+    assert hardware.machine_summary().endswith("bf16: auto -> bf16")

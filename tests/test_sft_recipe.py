@@ -52,6 +52,6 @@ def test_dpo_end_to_end_on_embedded_model(tmp_path):
     assert math.isfinite(metrics["train_loss"])
     saved = json.loads((tmp_path / "run" / "checkpoints" / "dpo" / "metrics.json").read_text())
     assert 0.0 <= saved["test/rewards/accuracies"] <= 1.0
-    from rlhf_trl.config import native_bf16
+    from rlhf_trl.hardware import native_bf16
 
     assert saved["bf16"] is native_bf16(on_cpu=True)[0]  # demo.yaml's `bf16: auto` on this CPU, as recorded
