@@ -270,17 +270,3 @@ def test_bf16_auto_on_a_gpu_machine(monkeypatch, capsys):
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto", "use_cpu": True}, [])
     assert flat["bf16"] is False and "this CPU has no AVX-512 BF16" in capsys.readouterr().err
-
-
-def test_machine_summary_says_what_bf16_auto_means_here(monkeypatch):
-    """`make seed` keeps this line beside each seed's results (docs/analysis/seeds/seedN/machine.txt)."""
-    import os
-
-    monkeypatch.setattr(
-        hardware, "native_bf16", lambda on_cpu: (False, "this CPU has no AVX-512 BF16 or AMX")
-    )
-    line = hardware.machine_summary()
-    assert f"{os.cpu_count()} cores" in line and hardware.cpu_model() in line
-    assert line.endswith("bf16: auto -> fp32 (this CPU has no AVX-512 BF16 or AMX)")
-    monkeypatch.setattr(hardware, "native_bf16", lambda on_cpu: (True, ""))
-    assert hardware.machine_summary().endswith("bf16: auto -> bf16")
