@@ -430,7 +430,8 @@ def _cli_value(args: list[str], name: str) -> tuple[int | None, str | None]:
 
 def _resolve_auto_bf16(stage: str, flat: dict[str, Any], args: list[str]) -> tuple[dict[str, Any], list[str]]:
     """``bf16: auto`` in the file or ``--bf16 auto`` on the command line, replaced by true/false for this
-    machine (:func:`rlhf_trl.hardware.native_bf16`; false with ``fp16`` on), with a one-line note when it means fp32."""
+    machine (:func:`rlhf_trl.hardware.native_bf16`; false with ``fp16`` on), with a one-line note when it
+    means fp32."""
     index, cli = _cli_value(args, "bf16")
     cli_auto = str(cli).lower() == "auto"
     from_file = str(flat.get("bf16")).lower() == "auto"

@@ -1,8 +1,10 @@
 """What this machine can run: an accelerator or not, native bf16 or not, and a one-line description.
 
 ``bf16: auto`` (rlhf_trl.config) and the unset ``bf16`` default (rlhf_trl.configs) ask
-:func:`native_bf16` / :func:`gpu_has_native_bf16`; the benchmarks and ``make seed`` ask
-:func:`cpu_model` / :func:`machine_summary` to say where a number was measured.
+:func:`native_bf16` / :func:`gpu_has_native_bf16`; rlhf_trl.config also asks :func:`has_accelerator` (no
+accelerator: train on the CPU, ``use_cpu``) and :func:`cpu_has_native_bf16` (a note when ``bf16: true``
+would be emulated); the benchmarks and ``make seed`` ask :func:`cpu_model` / :func:`machine_summary` to say
+where a number was measured.
 
 Why native matters: torch runs bf16 autocast everywhere, but without hardware support it emulates the
 matmuls. Measured on a 2-core AVX2 AMD EPYC (torch 2.13): a 1024² matmul at 115 GFLOP/s in fp32 and
@@ -14,7 +16,14 @@ from __future__ import annotations
 import os
 import platform
 
-__all__ = ["cpu_model", "gpu_has_native_bf16", "has_accelerator", "machine_summary", "native_bf16"]
+__all__ = [
+    "cpu_has_native_bf16",
+    "cpu_model",
+    "gpu_has_native_bf16",
+    "has_accelerator",
+    "machine_summary",
+    "native_bf16",
+]
 
 X86 = ("x86_64", "amd64")
 

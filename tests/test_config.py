@@ -105,7 +105,8 @@ def test_list_value_for_a_str_or_list_field(tmp_path):
     assert parse_recipe_args("dpo", ["--config", cfg]).stage.report_to == ["tensorboard"]
 
 
-def test_cpu_defaults_need_no_gpu_flags():
+def test_cpu_defaults_need_no_gpu_flags(monkeypatch):
+    monkeypatch.setattr(hardware, "gpu_has_native_bf16", lambda: False)  # as on a CPU-only machine
     args = parse_recipe_args("dpo", [])
     assert args.stage.bf16 is False and args.stage.dataloader_pin_memory is False
     assert args.stage.activation_checkpointing is False
@@ -134,6 +135,7 @@ def test_bf16_on_a_cpu_without_native_bf16_says_it_may_be_slow(monkeypatch, caps
     import torch
 
     monkeypatch.setattr(hardware, "has_accelerator", lambda: False)
+    monkeypatch.setattr(hardware, "gpu_has_native_bf16", lambda: False)  # bf16 unset stays off
     caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
