@@ -107,8 +107,14 @@ def train_summary(train_output, trainer) -> dict[str, Any]:
         "trainer_runtime_s": metrics.get("train_runtime"),
         "bf16": trained_in_bf16(trainer),
     }
-    if trainer.state.global_step:
-        out["seconds_per_step"] = round(metrics.get("train_runtime", 0.0) / trainer.state.global_step, 3)
+    # A resumed run's train_runtime covers this process only: per step means per step run here.
+    first = int(getattr(trainer, "_initial_global_step", 0) or 0)
+    if first:
+        out["resumed_at_step"] = first
+    if trainer.state.global_step > first:
+        out["seconds_per_step"] = round(
+            metrics.get("train_runtime", 0.0) / (trainer.state.global_step - first), 3
+        )
     return out
 
 
