@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from contextlib import contextmanager
@@ -11,13 +10,9 @@ from contextlib import contextmanager
 def machine() -> str:
     import torch
 
-    from rlhf_trl.hardware import cpu_model
+    from rlhf_trl import hardware
 
-    cpu = cpu_model()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
+    return f"{hardware.machine()}, {torch.get_num_threads()} threads"
 
 
 def bf16_native() -> bool:

@@ -3,7 +3,7 @@
 ``bf16: auto`` (rlhf_trl.config) and the unset ``bf16`` default (rlhf_trl.configs) ask
 :func:`native_bf16` / :func:`gpu_has_native_bf16`; rlhf_trl.config also asks :func:`has_accelerator` (no
 accelerator: train on the CPU, ``use_cpu``) and :func:`cpu_has_native_bf16` (a note when ``bf16: true``
-would be emulated); the benchmarks and ``make seed`` ask :func:`cpu_model` / :func:`machine_summary` to say
+would be emulated); the benchmarks and ``make seed`` ask :func:`machine` / :func:`machine_summary` to say
 where a number was measured.
 
 Why native matters: torch runs bf16 autocast everywhere, but without hardware support it emulates the
@@ -21,6 +21,7 @@ __all__ = [
     "cpu_model",
     "gpu_has_native_bf16",
     "has_accelerator",
+    "machine",
     "machine_summary",
     "native_bf16",
 ]
@@ -80,16 +81,18 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
-def machine_summary() -> str:
-    """One line on where a run ran (CPU model, cores, GPU, torch, what `bf16: auto` means here), for the
-    records a seed leaves in docs/analysis/seeds/ (`make seed`)."""
-    import datetime
-
+def machine() -> str:
+    """CPU model, cores, GPU, torch version: where a number was measured."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu_model()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+
+
+def machine_summary() -> str:
+    """:func:`machine` with the date and what `bf16: auto` means here, for the records a seed leaves in
+    docs/analysis/seeds/ (`make seed`)."""
+    import datetime
+
     bf16, why = native_bf16(on_cpu=not has_accelerator())
-    return (
-        f"{datetime.date.today()}: {cpu_model()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}; "
-        f"bf16: auto -> {'bf16' if bf16 else f'fp32 ({why})'}"
-    )
+    return f"{datetime.date.today()}: {machine()}; bf16: auto -> {'bf16' if bf16 else f'fp32 ({why})'}"
