@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -383,6 +385,53 @@ def resume_command(args) -> str:
     )
 
 
+class _TiedKeysFilter(logging.Filter):
+    """Drops transformers' "There were missing keys in the checkpoint model loaded: [...]" when every
+    missing key is a tied parameter (``lm_head.weight`` of a model with tied embeddings): safetensors
+    stores a shared tensor once, the load fills it through the other name, nothing is missing. Any other
+    missing key still warns."""
+
+    PREFIX = "There were missing keys in the checkpoint model loaded: "
+
+    def __init__(self, tied: set[str]):
+        super().__init__()
+        self.tied = tied
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self.PREFIX):
+            return True
+        try:
+            missing = ast.literal_eval(message[len(self.PREFIX) :].rstrip("."))
+        except (ValueError, SyntaxError):
+            return True
+        return not (missing and set(missing) <= self.tied)
+
+
+def tied_parameter_names(model) -> set[str]:
+    """Names of parameters that share their tensor with a parameter of another name (every name of
+    such a tensor; with and without a DDP/compile wrapper's prefix it is the same unwrapped model)."""
+    names: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), []).append(name)
+    return {name for group in names.values() if len(group) > 1 for name in group}
+
+
+@contextlib.contextmanager
+def quiet_tied_keys_warning(model):
+    tied = tied_parameter_names(model)
+    if not tied:
+        yield
+        return
+    log = logging.getLogger("transformers.trainer")
+    quiet = _TiedKeysFilter(tied)
+    log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        log.removeFilter(quiet)
+
+
 def train_resumable(trainer, args):
     """``trainer.train()`` resuming from ``args.stage.resume_from_checkpoint`` (see :func:`prepare_output_dir`),
     with SIGINT/SIGTERM handled: on a signal a checkpoint is saved, one line on stderr says how to resume,
@@ -396,7 +445,7 @@ def train_resumable(trainer, args):
         print(f"{args.stage_name}: resuming from {resume}", flush=True)
     stop = StopOnSignal(trainer.accelerator)
     trainer.add_callback(stop)
-    with stop.installed():
+    with stop.installed(), quiet_tied_keys_warning(trainer.model):
         result = trainer.train(resume_from_checkpoint=resume)
         # A signal after the last step's check (during the final log/save) still stops before the final save.
         signum = stop.signum if stop.stopped_at is not None else stop.requested()

@@ -24,7 +24,13 @@ import torch
 import yaml
 from conftest import tiny_ppo_config
 
-from rlhf_trl.checkpoints import COMPLETE_MARKER, latest_checkpoint, prepare_output_dir
+from rlhf_trl.checkpoints import (
+    COMPLETE_MARKER,
+    latest_checkpoint,
+    prepare_output_dir,
+    quiet_tied_keys_warning,
+    tied_parameter_names,
+)
 from rlhf_trl.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -271,6 +277,9 @@ def _stop_and_resume(stage: str, signum: int, straight_out: Path, config: Path) 
     proc = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from {checkpoint}" in proc.stdout
+    # The tiny model ties lm_head to the embeddings: its checkpoint stores the tensor once, which is no
+    # "missing key" (transformers warns about it; rlhf_trl.checkpoints drops that one warning).
+    assert "missing keys" not in proc.stderr, proc.stderr[-3000:]
     assert_same_training(straight_out, out, stage)
 
 
@@ -485,3 +494,34 @@ def test_keys_lists_the_new_fields(capsys):
         "resume_from_checkpoint = None  Resume training from a checkpoint-N folder, or `true`"
         in capsys.readouterr().out
     )
+
+
+# ------------------------------------------------------------------------------- tied weights on resume
+
+
+def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_dir, caplog):
+    """transformers' Trainer warns "missing keys: ['lm_head.weight']" when it resumes a model whose
+    lm_head is tied to the embeddings (the checkpoint holds the shared tensor once). That warning is
+    dropped; a missing key that is not tied still warns."""
+    import logging
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert tied_parameter_names(model) == {"model.embed_tokens.weight", "lm_head.weight"}
+    log = logging.getLogger("transformers.trainer")
+    prefix = "There were missing keys in the checkpoint model loaded: "
+    with caplog.at_level(logging.WARNING, logger="transformers.trainer"):
+        with quiet_tied_keys_warning(model):
+            log.warning(prefix + "['lm_head.weight'].")
+            log.warning(prefix + "['lm_head.weight', 'model.norm.weight'].")
+            log.warning("There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].")
+        log.warning(prefix + "['lm_head.weight'].")  # the filter is gone after the block
+    assert [r.getMessage() for r in caplog.records] == [
+        prefix + "['lm_head.weight', 'model.norm.weight'].",
+        "There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].",
+        prefix + "['lm_head.weight'].",
+    ]
+
+    untied = AutoModelForCausalLM.from_pretrained(tiny_model_dir, tie_word_embeddings=False)
+    assert tied_parameter_names(untied) == set()
