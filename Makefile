@@ -29,8 +29,9 @@ demo: install
 	$(VENV)/bin/rlhf-trl demo --config $(CONFIG)
 
 # One training seed of the prototype (ANALYSIS.md pools seeds 42, 43, 44): train, evaluate on the test
-# prompts, keep the small outputs in docs/analysis/seeds/seedN. Seed 42 on 2 idle cores (2026-12-04, a host
-# ~2x faster than 2026-12-03's): SFT 19m, reward 25m, PPO 11m, GRPO 6m, DPO 5.5m, test evaluation with best-of-16 21m (about 1h30m in all).
+# prompts, keep the small outputs in docs/analysis/seeds/seedN. Seed 42 on 2 idle cores with AVX-512 BF16
+# (2026-12-04), training time: SFT 19m, reward 24m, PPO 11m, GRPO 7m, DPO 5m, test evaluation with best-of-16
+# 21m (about 1h30m in all); about twice that in fp32 on an AVX2-only host (ANALYSIS.md, "Time per seed").
 SEED ?= 42
 SEED_RUN := outputs/prototype_seed$(SEED)
 SEED_OUT := docs/analysis/seeds/seed$(SEED)

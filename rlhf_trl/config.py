@@ -285,6 +285,26 @@ def _apply_values(parser, values: dict[str, Any], where: dict[str, str]) -> None
         action.required = False
 
 
+def _print_recipe_help(stage: str) -> None:
+    """``recipes/<stage>.py --help``: how to call it, what it does (the recipe's docstring) and every key
+    it takes, with defaults (the same list as ``rlhf-trl keys shared`` and ``rlhf-trl keys <stage>``)."""
+    from rlhf_trl.cli import keys_main
+
+    doc = getattr(sys.modules.get("__main__"), "__doc__", None) or ""
+    print(f"usage: python recipes/{stage}.py --config FILE [--KEY VALUE ...]")
+    print(
+        f"       accelerate launch [--config_file accelerate_configs/...] recipes/{stage}.py --config FILE ..."
+    )
+    if doc.strip():
+        print("\n" + doc.strip())
+    print(
+        f"\nEvery key below is a flag (--KEY VALUE, which wins over the file) and a key of the config's "
+        f"`{stage}:` section; a key at the file's top level applies to every stage that has it.\n"
+    )
+    keys_main(["shared"])
+    keys_main([stage])
+
+
 def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     """Parse ``--config FILE`` plus CLI flags for ``stage``.
 
@@ -296,6 +316,9 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     # in __post_init__.
     _use_cpu_backend_when_distributed_without_cuda()
     args = list(sys.argv[1:] if args is None else args)
+    if "-h" in args or "--help" in args:
+        _print_recipe_help(stage)
+        sys.exit(0)
     given = list(args)
     config_path = None
     raw: dict = {}

@@ -361,7 +361,8 @@ class GRPOConfig(RecipeDefaults, _TRLGRPOConfig):
         default_factory=lambda: ["reward_model"],
         metadata={
             "help": "Reward functions (see rlhf_trl.rewards): `reward_model` (run_dir/checkpoints/reward), a "
-            "reward-model folder, `gold` (bundled rubric), `length`, or a dotted path pkg.module:function."
+            "reward-model folder, `gold` (bundled rubric), `length` (characters / 100), `missing_eos` (-1 without "
+            "EOS), or a dotted path pkg.module:function."
         },
     )
     group_size: int | None = field(

@@ -36,3 +36,20 @@ def test_keys_lists_a_stage_fields():
     proc = run("keys", "dpo")
     assert proc.returncode == 0
     assert "beta = " in proc.stdout and "learning_rate = " in proc.stdout
+
+
+def test_recipe_help_lists_the_stage_keys():
+    """`python recipes/<stage>.py --help` says how to call it and lists every key, shared and the stage's."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "recipes/dpo.py", "--help"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("usage: python recipes/dpo.py --config FILE")
+    for key in ("run_dir = ", "model_name_or_path = ", "dataset_name = ", "beta = ", "learning_rate = "):
+        assert key in proc.stdout, key
+
+
+def test_explore_data_help_names_config():
+    proc = run("explore-data", "--help")
+    assert proc.returncode == 0 and "--config FILE" in proc.stdout

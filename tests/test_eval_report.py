@@ -286,6 +286,19 @@ def test_report_writes_sections_with_numbers_from_the_run(fake_run, tmp_path):
     assert out.read_text().count(BEGIN) == 1
 
 
+def test_report_run_writes_into_the_run_folder_by_default(fake_run, tmp_path, monkeypatch):
+    """Without --output, `report --run` never touches ./ANALYSIS.md (the repository's own analysis)."""
+    from rlhf_trl.evaluation.report import BEGIN, main
+
+    run, _ = fake_run
+    cwd = tmp_path / "repo"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    assert main(["--run", str(run)]) == 0
+    assert (run / "ANALYSIS.md").read_text().count(BEGIN) == 1
+    assert not (cwd / "ANALYSIS.md").exists()
+
+
 def test_report_without_evaluation_is_a_user_error(tmp_path):
     from rlhf_trl.errors import UserError
     from rlhf_trl.evaluation.report import main

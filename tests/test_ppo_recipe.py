@@ -81,7 +81,8 @@ def test_recipe_runs_and_saves_policy_and_critic(tiny_model_dir, tmp_path, capsy
     ):
         assert key in saved, key
     assert saved["stage"] == "ppo" and saved["tokens_generated"] == metrics["tokens_generated"] > 0
-    assert saved["updates"] == 2
+    assert saved["updates"] == saved["global_step"] == 2 and "resumed_at_step" not in saved
+    assert saved["seconds_per_step"] == pytest.approx(saved["trainer_runtime_s"] / 2, abs=1e-3)
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     AutoModelForCausalLM.from_pretrained(out)

@@ -167,12 +167,12 @@ def assert_same_training(straight: Path, resumed: Path, stage: str) -> None:
     assert logged(resumed, stage) == steps
     final = json.loads((resumed / "metrics.json").read_text())
     assert final["stage"] == stage
-    if stage != "ppo":  # Trainer stages: the time per step counts the steps this (resumed) process ran
-        first = final["resumed_at_step"]
-        assert 0 < first < SECTIONS[stage]["max_steps"]
-        runtime, steps = final["trainer_runtime_s"], SECTIONS[stage]["max_steps"] - first
-        assert final["seconds_per_step"] == pytest.approx(runtime / steps, abs=1e-3)
-        assert "resumed_at_step" not in json.loads((straight / "metrics.json").read_text())
+    # The time per step counts the steps this (resumed) process ran.
+    first = final["resumed_at_step"]
+    assert 0 < first < SECTIONS[stage]["max_steps"] == final["global_step"]
+    runtime, steps = final["trainer_runtime_s"], SECTIONS[stage]["max_steps"] - first
+    assert final["seconds_per_step"] == pytest.approx(runtime / steps, abs=1e-3)
+    assert "resumed_at_step" not in json.loads((straight / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,13 @@ def format_report(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rlhf-trl explore-data", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(
+        prog="rlhf-trl explore-data",
+        usage="rlhf-trl explore-data --config FILE [--json] [--max_length N] [--split train|test] [--KEY VALUE ...]",
+        description=__doc__.split("\n\n")[1],
+        epilog="--config FILE (a recipe config) and any shared key (--dataset_name, --model_name_or_path, "
+        "...; `rlhf-trl keys shared`) pick the data and the tokenizer.",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--max_length", type=int, default=512, help="truncation length to check (tokens)")
     parser.add_argument("--split", choices=["train", "test"], default="train")

@@ -1,4 +1,4 @@
-"""`rlhf-trl report --run outputs/<run>`: write the analysis of a run into ANALYSIS.md.
+"""`rlhf-trl report --run outputs/<run>`: write the analysis of a run into ANALYSIS.md (in the run folder).
 
 ``--runs DIR1 DIR2 ...`` pools several training seeds instead (:mod:`rlhf_trl.evaluation.seeds`).
 
@@ -511,7 +511,10 @@ def main(argv: list[str] | None = None) -> int:
         "writes means and spreads over seeds and pooled paired tests (docs/evaluation.md, 'Several seeds').",
     )
     parser.add_argument(
-        "--output", default="ANALYSIS.md", help="File to write/update (default: ./ANALYSIS.md)."
+        "--output",
+        default=None,
+        help="File to write/update (default: --run: RUN/ANALYSIS.md, beside the run's outputs; --runs: "
+        "./ANALYSIS.md, the repository's analysis of the seeds).",
     )
     parser.add_argument(
         "--assets",
@@ -538,13 +541,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
         from rlhf_trl.evaluation.seeds import write_seeds_analysis
 
-        path = write_seeds_analysis([Path(d) for d in ns.runs], Path(ns.output))
+        path = write_seeds_analysis([Path(d) for d in ns.runs], Path(ns.output or "ANALYSIS.md"))
         print(f"wrote {path}")
         return 0
     run_dir = Path(ns.run)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
     assets = Path(ns.assets) if ns.assets else None
-    path = write_analysis(run_dir, Path(ns.output), assets, ns.prompt_set or "dev")
+    output = Path(ns.output) if ns.output else run_dir / "ANALYSIS.md"
+    path = write_analysis(run_dir, output, assets, ns.prompt_set or "dev")
     print(f"wrote {path}")
     return 0

@@ -73,7 +73,8 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         default_factory=lambda: ["reward_model"],
         metadata={
             "help": "Rewards summed into the score: `reward_model` (this run's checkpoints/reward), a reward-model "
-            "folder, `gold` (the bundled rubric), or a dotted path `pkg.module:fn` with GRPO's signature "
+            "folder, `gold` (the bundled rubric), `length` (characters / 100), `missing_eos` (-1 without EOS; "
+            "missing_eos_penalty is the built-in form), or a dotted path `pkg.module:fn` with GRPO's signature "
             "(rlhf_trl.rewards). A reward model is read at the last real token of the templated transcript."
         },
     )

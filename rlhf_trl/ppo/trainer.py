@@ -233,6 +233,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             else core.FixedKLController(args.kl_coef)
         )
         done = self._load_checkpoint(resume_from_checkpoint) if resume_from_checkpoint else 0
+        self._initial_global_step = done  # as transformers' Trainer: the update a resumed run starts after
         prompts_iter = self._prompt_batches()
         for _ in range(done):  # the data position: the prompts an uninterrupted run would see next
             next(prompts_iter)
@@ -422,6 +423,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             if self.control.should_training_stop:
                 break
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
+        self.train_runtime = time.perf_counter() - start  # this process's updates only (not a resumed run's)
         return self.state.log_history[-1] if self.state.log_history else {}
 
     def _micro_batch_loss(
