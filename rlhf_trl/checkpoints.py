@@ -388,12 +388,13 @@ def resume_command(args) -> str:
 class _TiedKeysFilter(logging.Filter):
     """Drops transformers' "There were missing keys in the checkpoint model loaded: [...]" when every
     missing key is a tied parameter (``lm_head.weight`` of a model with tied embeddings): safetensors
-    stores a shared tensor once, the load fills it through the other name, nothing is missing. Any other
-    missing key still warns."""
+    stores a shared tensor once, the load fills it through the other name, nothing is missing. It warns
+    as before when a missing key is not tied, or when every name of a tied tensor is missing (then
+    nothing loaded it)."""
 
     PREFIX = "There were missing keys in the checkpoint model loaded: "
 
-    def __init__(self, tied: set[str]):
+    def __init__(self, tied: list[set[str]]):
         super().__init__()
         self.tied = tied
 
@@ -405,21 +406,26 @@ class _TiedKeysFilter(logging.Filter):
             missing = ast.literal_eval(message[len(self.PREFIX) :].rstrip("."))
         except (ValueError, SyntaxError):
             return True
-        return not (missing and set(missing) <= self.tied)
+        if not isinstance(missing, list) or not missing:
+            return True
+        missing = set(missing)
+        covered = [group for group in self.tied if group & missing]
+        loaded_through_another_name = all(group - missing for group in covered)
+        return not (missing <= set().union(*covered) and loaded_through_another_name)
 
 
-def tied_parameter_names(model) -> set[str]:
-    """Names of parameters that share their tensor with a parameter of another name (every name of
-    such a tensor; with and without a DDP/compile wrapper's prefix it is the same unwrapped model)."""
-    names: dict[int, list[str]] = {}
+def tied_parameter_groups(model) -> list[set[str]]:
+    """The names of each tensor that several parameter names share (tied embeddings: the input
+    embedding and ``lm_head``), one set per tensor."""
+    names: dict[int, set[str]] = {}
     for name, param in model.named_parameters(remove_duplicate=False):
-        names.setdefault(id(param), []).append(name)
-    return {name for group in names.values() if len(group) > 1 for name in group}
+        names.setdefault(id(param), set()).add(name)
+    return [group for group in names.values() if len(group) > 1]
 
 
 @contextlib.contextmanager
 def quiet_tied_keys_warning(model):
-    tied = tied_parameter_names(model)
+    tied = tied_parameter_groups(model)
     if not tied:
         yield
         return

@@ -285,16 +285,18 @@ def _apply_values(parser, values: dict[str, Any], where: dict[str, str]) -> None
         action.required = False
 
 
+RECIPE_SCRIPTS = {"evaluation": "evaluate"}  # a stage whose recipe file is named otherwise
+
+
 def _print_recipe_help(stage: str) -> None:
     """``recipes/<stage>.py --help``: how to call it, what it does (the recipe's docstring) and every key
     it takes, with defaults (the same list as ``rlhf-trl keys shared`` and ``rlhf-trl keys <stage>``)."""
     from rlhf_trl.cli import keys_main
 
     doc = getattr(sys.modules.get("__main__"), "__doc__", None) or ""
-    print(f"usage: python recipes/{stage}.py --config FILE [--KEY VALUE ...]")
-    print(
-        f"       accelerate launch [--config_file accelerate_configs/...] recipes/{stage}.py --config FILE ..."
-    )
+    script = f"recipes/{RECIPE_SCRIPTS.get(stage, stage)}.py"
+    print(f"usage: python {script} --config FILE [--KEY VALUE ...]")
+    print(f"       accelerate launch [--config_file accelerate_configs/...] {script} --config FILE ...")
     if doc.strip():
         print("\n" + doc.strip())
     print(
@@ -311,14 +313,15 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
     Validates the whole file (every section, not only ``stage``'s) so a typo anywhere fails fast.
     Sets ``TENSORBOARD_LOGGING_DIR`` to ``run_dir/logs/<stage>`` for transformers' TensorBoard callback.
     """
+    args = list(sys.argv[1:] if args is None else args)
+    if "-h" in args or "--help" in args:  # before anything that could fail on this host or start a group
+        if _main_process():
+            _print_recipe_help(stage)
+        sys.exit(0)
     keep_freed_memory()  # before the first large tensor (rlhf_trl/allocator.py)
     # Before any config object exists: TrainingArguments sets up the device (and the process group)
     # in __post_init__.
     _use_cpu_backend_when_distributed_without_cuda()
-    args = list(sys.argv[1:] if args is None else args)
-    if "-h" in args or "--help" in args:
-        _print_recipe_help(stage)
-        sys.exit(0)
     given = list(args)
     config_path = None
     raw: dict = {}

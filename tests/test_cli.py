@@ -50,6 +50,13 @@ def test_recipe_help_lists_the_stage_keys():
         assert key in proc.stdout, key
 
 
+def test_evaluate_help_after_other_flags_names_its_recipe():
+    proc = run("evaluate", "--config", "recipes/configs/demo.yaml", "--help")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("usage: python recipes/evaluate.py --config FILE")
+    assert "max_new_tokens = " in proc.stdout
+
+
 def test_explore_data_help_names_config():
     proc = run("explore-data", "--help")
     assert proc.returncode == 0 and "--config FILE" in proc.stdout

@@ -29,7 +29,7 @@ from rlhf_trl.checkpoints import (
     latest_checkpoint,
     prepare_output_dir,
     quiet_tied_keys_warning,
-    tied_parameter_names,
+    tied_parameter_groups,
 )
 from rlhf_trl.errors import UserError
 
@@ -499,29 +499,44 @@ def test_keys_lists_the_new_fields(capsys):
 # ------------------------------------------------------------------------------- tied weights on resume
 
 
-def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_dir, caplog):
+def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_dir):
     """transformers' Trainer warns "missing keys: ['lm_head.weight']" when it resumes a model whose
     lm_head is tied to the embeddings (the checkpoint holds the shared tensor once). That warning is
-    dropped; a missing key that is not tied still warns."""
+    dropped; a missing key that is not tied, or a tied tensor missing under every name, still warns."""
     import logging
 
     from transformers import AutoModelForCausalLM
 
+    class Keep(logging.Handler):  # our own handler: transformers' loggers do not propagate to pytest's
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    assert tied_parameter_names(model) == {"model.embed_tokens.weight", "lm_head.weight"}
+    assert tied_parameter_groups(model) == [{"model.embed_tokens.weight", "lm_head.weight"}]
     log = logging.getLogger("transformers.trainer")
+    keep, level = Keep(), log.level
+    log.addHandler(keep)
+    log.setLevel(logging.WARNING)  # whatever verbosity an earlier test left transformers at
     prefix = "There were missing keys in the checkpoint model loaded: "
-    with caplog.at_level(logging.WARNING, logger="transformers.trainer"):
-        with quiet_tied_keys_warning(model):
-            log.warning(prefix + "['lm_head.weight'].")
-            log.warning(prefix + "['lm_head.weight', 'model.norm.weight'].")
-            log.warning("There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].")
-        log.warning(prefix + "['lm_head.weight'].")  # the filter is gone after the block
-    assert [r.getMessage() for r in caplog.records] == [
-        prefix + "['lm_head.weight', 'model.norm.weight'].",
+    warned = [
+        prefix + "['lm_head.weight', 'model.norm.weight'].",  # norm is not tied
+        prefix + "['model.embed_tokens.weight', 'lm_head.weight'].",  # no name loaded the tied tensor
         "There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].",
-        prefix + "['lm_head.weight'].",
     ]
+    try:
+        with quiet_tied_keys_warning(model):
+            log.warning(prefix + "['lm_head.weight'].")  # dropped
+            for message in warned:
+                log.warning(message)
+        log.warning(prefix + "['lm_head.weight'].")  # the filter is gone after the block
+    finally:
+        log.removeHandler(keep)
+        log.setLevel(level)
+    assert keep.messages == [*warned, prefix + "['lm_head.weight']."]
 
     untied = AutoModelForCausalLM.from_pretrained(tiny_model_dir, tie_word_embeddings=False)
-    assert tied_parameter_names(untied) == set()
+    assert tied_parameter_groups(untied) == []
