@@ -40,19 +40,13 @@ FINAL_KEYS = (
 
 
 def ppo_history(trainer) -> dict:
-    """First and last logged values of the headline metrics."""
-    logs = [h for h in trainer.state.log_history if "objective/scores" in h]
-    if not logs:
-        return {}
+    """Steps and time (as training.train_summary for the TRL stages: per update run by this process, so a
+    resume counts its own), and the first and last logged values of the headline metrics."""
     out = {
         "global_step": trainer.state.global_step,
         "updates": trainer.state.global_step,
         "episodes": trainer.state.episode,
-        "scores_first": logs[0]["objective/scores"],
-        "scores_last": logs[-1]["objective/scores"],
     }
-    out.update({k: logs[-1][k] for k in FINAL_KEYS if k in logs[-1]})
-    # as training.train_summary for the TRL stages: per update run by this process (a resume counts its own)
     first = int(getattr(trainer, "_initial_global_step", 0) or 0)
     if first:
         out["resumed_at_step"] = first
@@ -61,6 +55,11 @@ def ppo_history(trainer) -> dict:
         out["trainer_runtime_s"] = round(runtime, 3)
         if trainer.state.global_step > first:
             out["seconds_per_step"] = round(runtime / (trainer.state.global_step - first), 3)
+    logs = [h for h in trainer.state.log_history if "objective/scores" in h]
+    if logs:
+        out["scores_first"] = logs[0]["objective/scores"]
+        out["scores_last"] = logs[-1]["objective/scores"]
+        out.update({k: logs[-1][k] for k in FINAL_KEYS if k in logs[-1]})
     return out
 
 

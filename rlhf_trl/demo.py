@@ -255,8 +255,8 @@ def main(argv: list[str]) -> int:
     if "evaluation" in stages:
         from rlhf_trl.evaluation.report import main as report_main
 
-        # The run's own analysis; the repository's ANALYSIS.md is written from the prototype run.
-        report_main(["--run", str(run_dir), "--output", str(run_dir / "ANALYSIS.md")])
+        # The run's own analysis (the repository's ANALYSIS.md pools the prototype's seeds: report --runs).
+        report_main(["--run", str(run_dir)])
         print_results(run_dir, ns.config)
     print(f"\ndemo finished in {_fmt(time.monotonic() - total_start)}; outputs in {run_dir}/", flush=True)
     return 0

@@ -46,7 +46,7 @@ from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test
 REFERENCE = "reference"
 SEEDS_BEGIN = "<!-- rlhf-trl report --runs: begin (generated; edits inside are overwritten) -->"
 SEEDS_END = "<!-- rlhf-trl report --runs: end -->"
-# Its own markers: the single-run block (`--run`) and this one live side by side in one ANALYSIS.md.
+# Its own markers: the single-run block (`--run`) and this one can share a file (`--output` the same file).
 HARMLESSNESS_METRICS = {"refusal_rate_harmful": "refuses harmful", "over_refusal_benign": "refuses benign"}
 SPREAD_METRICS = {
     **{k: METRIC_LABELS[k] for k in ("gold_score", "proxy_reward", "kl", "kl_analytic", "length_tokens")},
