@@ -23,6 +23,7 @@ from rlhf_trl.training import (
     seed_model_init,
     setup_policy,
     setup_tokenizer,
+    step_timing,
     stopwatch,
     trained_in_bf16,
     write_stage_metrics,
@@ -47,14 +48,10 @@ def ppo_history(trainer) -> dict:
         "updates": trainer.state.global_step,
         "episodes": trainer.state.episode,
     }
-    first = int(getattr(trainer, "_initial_global_step", 0) or 0)
-    if first:
-        out["resumed_at_step"] = first
     runtime = getattr(trainer, "train_runtime", None)
     if runtime is not None:
         out["trainer_runtime_s"] = round(runtime, 3)
-        if trainer.state.global_step > first:
-            out["seconds_per_step"] = round(runtime / (trainer.state.global_step - first), 3)
+        out.update(step_timing(trainer, runtime))
     logs = [h for h in trainer.state.log_history if "objective/scores" in h]
     if logs:
         out["scores_first"] = logs[0]["objective/scores"]

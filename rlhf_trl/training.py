@@ -107,14 +107,19 @@ def train_summary(train_output, trainer) -> dict[str, Any]:
         "trainer_runtime_s": metrics.get("train_runtime"),
         "bf16": trained_in_bf16(trainer),
     }
-    # A resumed run's train_runtime covers this process only: per step means per step run here.
+    out.update(step_timing(trainer, metrics.get("train_runtime", 0.0)))
+    return out
+
+
+def step_timing(trainer, runtime: float) -> dict[str, Any]:
+    """``seconds_per_step`` and, after a resume, ``resumed_at_step``: a resumed run's runtime covers this
+    process only, so per step means per step run here."""
+    out: dict[str, Any] = {}
     first = int(getattr(trainer, "_initial_global_step", 0) or 0)
     if first:
         out["resumed_at_step"] = first
     if trainer.state.global_step > first:
-        out["seconds_per_step"] = round(
-            metrics.get("train_runtime", 0.0) / (trainer.state.global_step - first), 3
-        )
+        out["seconds_per_step"] = round(runtime / (trainer.state.global_step - first), 3)
     return out
 
 
