@@ -28,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: install
 	$(VENV)/bin/rlhf-trl demo --config $(CONFIG)
 
-# One training seed of the prototype (ANALYSIS.md pools every committed seed; 42, 43 and 44 are planned): train, evaluate on the test
+# One training seed of the prototype (ANALYSIS.md pools the committed seeds: 42, 43 and 44): train, evaluate on the test
 # prompts, keep the small outputs in docs/analysis/seeds/seedN. Seed 42 on 2 idle cores with AVX-512 BF16
 # (2026-12-04), training time: SFT 19m, reward 24m, PPO 11m, GRPO 7m, DPO 5m, test evaluation with best-of-16
 # 21m (about 1h30m in all); about twice that in fp32 on an AVX2-only host (ANALYSIS.md, "Time per seed").
