@@ -17,10 +17,8 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
-import logging
 import os
 import re
 import shlex
@@ -385,35 +383,6 @@ def resume_command(args) -> str:
     )
 
 
-class _TiedKeysFilter(logging.Filter):
-    """Drops transformers' "There were missing keys in the checkpoint model loaded: [...]" when every
-    missing key is a tied parameter (``lm_head.weight`` of a model with tied embeddings): safetensors
-    stores a shared tensor once, the load fills it through the other name, nothing is missing. It warns
-    as before when a missing key is not tied, or when every name of a tied tensor is missing (then
-    nothing loaded it)."""
-
-    PREFIX = "There were missing keys in the checkpoint model loaded: "
-
-    def __init__(self, tied: list[set[str]]):
-        super().__init__()
-        self.tied = tied
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if not message.startswith(self.PREFIX):
-            return True
-        try:
-            missing = ast.literal_eval(message[len(self.PREFIX) :].rstrip("."))
-        except (ValueError, SyntaxError):
-            return True
-        if not isinstance(missing, list) or not missing:
-            return True
-        missing = set(missing)
-        covered = [group for group in self.tied if group & missing]
-        loaded_through_another_name = all(group - missing for group in covered)
-        return not (missing <= set().union(*covered) and loaded_through_another_name)
-
-
 def tied_parameter_groups(model) -> list[set[str]]:
     """The names of each tensor that several parameter names share (tied embeddings: the input
     embedding and ``lm_head``), one set per tensor."""
@@ -423,19 +392,35 @@ def tied_parameter_groups(model) -> list[set[str]]:
     return [group for group in names.values() if len(group) > 1]
 
 
+def loaded_under_another_name(missing_keys, tied: list[set[str]]) -> set[str]:
+    """The missing keys whose tensor the checkpoint did load, under another name of the same tied tensor
+    (safetensors stores a shared tensor once: ``lm_head.weight`` is "missing", the embedding filled it)."""
+    missing = set(missing_keys)
+    return {name for group in tied if group - missing for name in group & missing}
+
+
 @contextlib.contextmanager
-def quiet_tied_keys_warning(model):
-    tied = tied_parameter_groups(model)
-    if not tied:
+def quiet_tied_keys_warning(trainer):
+    """While resuming, transformers' Trainer warns "There were missing keys in the checkpoint model
+    loaded: ['lm_head.weight']" for a model with tied embeddings, though nothing is missing. This drops
+    such names from the load result before the Trainer's check: a key that is not tied, or a tied tensor
+    missing under every name, still warns (and only those are named)."""
+    tied = tied_parameter_groups(trainer.model)
+    issue = getattr(trainer, "_issue_warnings_after_load", None)
+    if not tied or issue is None:
         yield
         return
-    log = logging.getLogger("transformers.trainer")
-    quiet = _TiedKeysFilter(tied)
-    log.addFilter(quiet)
+
+    def issue_for_keys_really_missing(load_result):
+        drop = loaded_under_another_name(load_result.missing_keys, tied)
+        kept = [key for key in load_result.missing_keys if key not in drop]
+        return issue(load_result._replace(missing_keys=kept))
+
+    trainer._issue_warnings_after_load = issue_for_keys_really_missing
     try:
         yield
     finally:
-        log.removeFilter(quiet)
+        del trainer._issue_warnings_after_load  # the class's method again
 
 
 def train_resumable(trainer, args):
@@ -451,7 +436,7 @@ def train_resumable(trainer, args):
         print(f"{args.stage_name}: resuming from {resume}", flush=True)
     stop = StopOnSignal(trainer.accelerator)
     trainer.add_callback(stop)
-    with stop.installed(), quiet_tied_keys_warning(trainer.model):
+    with stop.installed(), quiet_tied_keys_warning(trainer):
         result = trainer.train(resume_from_checkpoint=resume)
         # A signal after the last step's check (during the final log/save) still stops before the final save.
         signum = stop.signum if stop.stopped_at is not None else stop.requested()

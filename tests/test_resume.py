@@ -499,13 +499,15 @@ def test_keys_lists_the_new_fields(capsys):
 # ------------------------------------------------------------------------------- tied weights on resume
 
 
-def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_dir):
+def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_dir, tmp_path):
     """transformers' Trainer warns "missing keys: ['lm_head.weight']" when it resumes a model whose
-    lm_head is tied to the embeddings (the checkpoint holds the shared tensor once). That warning is
-    dropped; a missing key that is not tied, or a tied tensor missing under every name, still warns."""
+    lm_head is tied to the embeddings (the checkpoint holds the shared tensor once). That name is
+    dropped; a missing key that is not tied, or a tied tensor missing under every name, still warns.
+    Drives the real Trainer's check, so a transformers that renames it fails here."""
     import logging
 
-    from transformers import AutoModelForCausalLM
+    from torch.nn.modules.module import _IncompatibleKeys
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
     class Keep(logging.Handler):  # our own handler: transformers' loggers do not propagate to pytest's
         def __init__(self):
@@ -517,26 +519,33 @@ def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert tied_parameter_groups(model) == [{"model.embed_tokens.weight", "lm_head.weight"}]
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[]))
     log = logging.getLogger("transformers.trainer")
     keep, level = Keep(), log.level
     log.addHandler(keep)
     log.setLevel(logging.WARNING)  # whatever verbosity an earlier test left transformers at
-    prefix = "There were missing keys in the checkpoint model loaded: "
-    warned = [
-        prefix + "['lm_head.weight', 'model.norm.weight'].",  # norm is not tied
-        prefix + "['model.embed_tokens.weight', 'lm_head.weight'].",  # no name loaded the tied tensor
-        "There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].",
-    ]
+
+    def load(*missing, unexpected=()):
+        trainer._issue_warnings_after_load(_IncompatibleKeys(list(missing), list(unexpected)))
+
     try:
-        with quiet_tied_keys_warning(model):
-            log.warning(prefix + "['lm_head.weight'].")  # dropped
-            for message in warned:
-                log.warning(message)
-        log.warning(prefix + "['lm_head.weight'].")  # the filter is gone after the block
+        with quiet_tied_keys_warning(trainer):
+            load("lm_head.weight")  # nothing said
+            load("lm_head.weight", "model.norm.weight")  # norm is not tied: only it is named
+            load("model.embed_tokens.weight", "lm_head.weight")  # no name loaded the tied tensor
+            load(unexpected=["lm_head.weight"])
+        load("lm_head.weight")  # the Trainer's own check after the block
     finally:
         log.removeHandler(keep)
         log.setLevel(level)
-    assert keep.messages == [*warned, prefix + "['lm_head.weight']."]
+    missing = "There were missing keys in the checkpoint model loaded: "
+    assert keep.messages == [
+        missing + "['model.norm.weight'].",
+        missing + "['model.embed_tokens.weight', 'lm_head.weight'].",
+        "There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].",
+        missing + "['lm_head.weight'].",
+    ]
+    assert "_issue_warnings_after_load" not in vars(trainer)
 
     untied = AutoModelForCausalLM.from_pretrained(tiny_model_dir, tie_word_embeddings=False)
     assert tied_parameter_groups(untied) == []
