@@ -313,3 +313,19 @@ def test_training_precision_line_from_the_stage_copies(tmp_path):
     assert len(load_seed_runs(dirs)) == 2
     shutil.rmtree(dirs[0] / "stages")
     assert "seed 43: bf16 autocast (dpo), fp32 (sft)." in render_seeds(dirs)
+
+
+def test_the_repositorys_analysis_is_the_committed_seeds_report(monkeypatch):
+    """ANALYSIS.md's generated block is what `rlhf-trl report --runs docs/analysis/seeds/seed*` makes of the
+    committed seed folders today: a seed added, a metrics.json changed or an edit inside the block without
+    regenerating it fails here, so the analysis cannot drift from the outputs behind it."""
+    from rlhf_trl.evaluation.seeds import render_seeds
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the block names the folders as the command was given them (relative)
+    dirs = sorted(Path("docs/analysis/seeds").glob("seed*"))
+    assert len(dirs) >= 3, dirs
+    block = render_seeds(dirs).strip()
+    assert block in (root / "ANALYSIS.md").read_text(), (
+        "ANALYSIS.md is stale: run `rlhf-trl report --runs docs/analysis/seeds/seed* --output ANALYSIS.md`"
+    )
