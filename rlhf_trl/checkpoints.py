@@ -412,15 +412,21 @@ def quiet_tied_keys_warning(trainer):
         return
 
     def issue_for_keys_really_missing(load_result):
+        if not hasattr(load_result, "_replace"):  # not torch's _IncompatibleKeys: the Trainer's check as is
+            return issue(load_result)
         drop = loaded_under_another_name(load_result.missing_keys, tied)
         kept = [key for key in load_result.missing_keys if key not in drop]
         return issue(load_result._replace(missing_keys=kept))
 
+    patched_before = vars(trainer).get("_issue_warnings_after_load")  # an instance's own patch, if any
     trainer._issue_warnings_after_load = issue_for_keys_really_missing
     try:
         yield
     finally:
-        del trainer._issue_warnings_after_load  # the class's method again
+        if patched_before is None:
+            del trainer._issue_warnings_after_load  # the class's method again
+        else:
+            trainer._issue_warnings_after_load = patched_before
 
 
 def train_resumable(trainer, args):

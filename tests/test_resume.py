@@ -278,7 +278,7 @@ def _stop_and_resume(stage: str, signum: int, straight_out: Path, config: Path) 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from {checkpoint}" in proc.stdout
     # The tiny model ties lm_head to the embeddings: its checkpoint stores the tensor once, which is no
-    # "missing key" (transformers warns about it; rlhf_trl.checkpoints drops that one warning).
+    # "missing key" (transformers warns about it; rlhf_trl.checkpoints drops the tied name from the load result).
     assert "missing keys" not in proc.stderr, proc.stderr[-3000:]
     assert_same_training(straight_out, out, stage)
 
@@ -546,6 +546,15 @@ def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_
         missing + "['lm_head.weight'].",
     ]
     assert "_issue_warnings_after_load" not in vars(trainer)
+
+    calls = []
+    trainer._issue_warnings_after_load = calls.append  # an instance's own patch survives the block
+    other_result = SimpleNamespace(missing_keys=["lm_head.weight"], unexpected_keys=[])  # no _replace: as is
+    with quiet_tied_keys_warning(trainer):
+        load("lm_head.weight")
+        trainer._issue_warnings_after_load(other_result)
+    assert calls == [_IncompatibleKeys([], []), other_result]
+    assert trainer._issue_warnings_after_load == calls.append
 
     untied = AutoModelForCausalLM.from_pretrained(tiny_model_dir, tie_word_embeddings=False)
     assert tied_parameter_groups(untied) == []
