@@ -31,7 +31,8 @@ demo: install
 # One training seed of the prototype (ANALYSIS.md pools the committed seeds: 42, 43 and 44): train, evaluate on the test
 # prompts, keep the small outputs in docs/analysis/seeds/seedN. Seed 42 on 2 idle cores with AVX-512 BF16
 # (2026-12-04), training time: SFT 19m, reward 24m, PPO 11m, GRPO 7m, DPO 5m, test evaluation with best-of-16
-# 21m (about 1h30m in all); about twice that in fp32 on an AVX2-only host (ANALYSIS.md, "Time per seed").
+# 21m (about 1h30m in all); 3h-3h15m in fp32 on an AVX2-only host (ANALYSIS.md, "Time per seed"). Also kept: PPO's
+# logged metrics (ppo_log_history.json, from its last checkpoint's trainer_state.json).
 SEED ?= 42
 SEED_RUN := outputs/prototype_seed$(SEED)
 SEED_OUT := docs/analysis/seeds/seed$(SEED)
@@ -44,6 +45,9 @@ seed: install
 	cp $(SEED_RUN)/evaluation_test/metrics.json $(SEED_RUN)/evaluation_test/report.md $(SEED_OUT)/
 	gzip -9n -c $(SEED_RUN)/evaluation_test/samples.jsonl > $(SEED_OUT)/samples.jsonl.gz
 	for s in sft reward ppo grpo dpo; do cp $(SEED_RUN)/checkpoints/$$s/metrics.json $(SEED_OUT)/stages/$$s.json; done
+	$(PY) -c "import json, sys; from rlhf_trl.checkpoints import latest_checkpoint; \
+		log = json.loads((latest_checkpoint(sys.argv[1]) / 'trainer_state.json').read_text())['log_history']; \
+		open(sys.argv[2], 'w').write(json.dumps(log, indent=1))" $(SEED_RUN)/checkpoints/ppo $(SEED_OUT)/ppo_log_history.json
 	$(PY) -c "from rlhf_trl.hardware import machine_summary; print(machine_summary())" > $(SEED_OUT)/machine.txt
 
 # The whole suite (slow tests included), offline.

@@ -92,6 +92,36 @@ def write_config(tmp_path: Path, model: str, extra: str = "") -> Path:
     return cfg
 
 
+def test_prompt_sets_load_their_own_prompts_and_write_apart(tmp_path):
+    """dev/test: the held-out halves of the test split's prompts; train: the training pairs' prompts, in order,
+    capped by num_prompts; each writes its own folder; an unknown set is refused."""
+    from rlhf_trl.config import DataArguments
+    from rlhf_trl.evaluation.config import EvaluationConfig
+    from rlhf_trl.evaluation.harness import load_eval_prompts
+    from rlhf_trl.evaluation.outputs import evaluation_dir, side_by_side
+
+    data = DataArguments(dataset_name=str(write_hh_folder(tmp_path / "hh")))
+    last = {
+        s: [p[-1]["content"] for p in load_eval_prompts(data, EvaluationConfig(prompt_set=s))]
+        for s in ("dev", "test", "train")
+    }
+    questions = [q for q, _, _ in TRAIN_PAIRS]
+    assert last["train"] == questions
+    assert sorted(last["dev"] + last["test"]) == sorted(questions)  # this folder's test split = its train
+    assert not set(last["dev"]) & set(last["test"])
+    capped = load_eval_prompts(data, EvaluationConfig(prompt_set="train", num_prompts=2))
+    assert [p[-1]["content"] for p in capped] == questions[:2]
+    dirs = {s: evaluation_dir(tmp_path, s) for s in ("dev", "test", "train")}
+    assert dirs == {
+        s: tmp_path / d for s, d in zip(dirs, ("evaluation", "evaluation_test", "evaluation_train"))
+    }
+    with pytest.raises(ValueError, match="prompt_set must be one of dev, test, train; got 'heldout'"):
+        EvaluationConfig(prompt_set="heldout")
+    # the reports say which prompts they are
+    assert "The same training prompt (not held out)," in side_by_side([], [], {}, {}, {}, 0, "train")
+    assert "The same held-out prompt," in side_by_side([], [], {}, {}, {}, 0, "test")
+
+
 @pytest.mark.slow
 def test_harness_end_to_end(tiny_model_dir, tmp_path, fake_gold):
     from rlhf_trl.config import parse_recipe_args

@@ -14,6 +14,7 @@ from rlhf_trl.evaluation.model_specs import parse_model_entries
 
 JUDGES = ("reward_model", "gold", "local_lm", "http")
 POLICY_STAGES = ("sft", "ppo", "grpo", "dpo")
+PROMPT_SETS = ("dev", "test", "train")  # evaluation/, evaluation_test/, evaluation_train/ (outputs.EVAL_DIRS)
 
 
 @dataclass
@@ -81,9 +82,11 @@ class EvaluationConfig:
     prompt_set: str = field(
         default="dev",
         metadata={
-            "help": "Held-out prompts to evaluate on: dev (tune settings on it) or test (report it; evaluate "
-            "each final configuration on it once). Bundled testbed: its dev/test prompt sets, whose subjects "
-            "are in no training or test pair; other data: the test split's prompts halved by a stable hash."
+            "help": "Prompts to evaluate on: dev (held out; tune settings on it) or test (held out; report it, "
+            "evaluating each final configuration on it once). Bundled testbed: its dev/test prompt sets, whose "
+            "subjects are in no training or test pair; other data: the test split's prompts halved by a stable "
+            "hash. train: the training pairs' prompts (not held out: read beside dev/test to see how much of "
+            "a method's gain carries to held-out prompts; writes evaluation_train/)."
         },
     )
     num_prompts: int | None = field(
@@ -207,8 +210,8 @@ class EvaluationConfig:
     )
 
     def __post_init__(self):
-        if self.prompt_set not in ("dev", "test"):
-            raise ValueError(f"prompt_set must be dev or test, got {self.prompt_set!r}")
+        if self.prompt_set not in PROMPT_SETS:
+            raise ValueError(f"prompt_set must be one of {', '.join(PROMPT_SETS)}; got {self.prompt_set!r}")
         unknown = [j for j in self.judges if j not in JUDGES]
         if unknown:
             raise ValueError(f"judges: unknown judge {unknown[0]!r}; allowed: {', '.join(JUDGES)}")

@@ -255,7 +255,10 @@ def load_judge_test_pairs(data_args, n: int) -> tuple[list[list[dict]], list[str
 def load_eval_prompts(data_args, cfg) -> list[list[dict]]:
     from rlhf_trl.data import load_prompts
 
-    ds = load_prompts(data_args, split="eval", eval_set=cfg.prompt_set)
+    if cfg.prompt_set == "train":  # the training pairs' prompts, in the split's order (not held out)
+        ds = load_prompts(data_args, split="train")
+    else:
+        ds = load_prompts(data_args, split="eval", eval_set=cfg.prompt_set)
     prompts = [list(p) for p in ds["prompt"]]
     if cfg.num_prompts is not None:
         prompts = prompts[: cfg.num_prompts]

@@ -16,13 +16,13 @@ from rlhf_trl.training import write_text_atomic
 # 2: paired verdicts, kl_analytic, baselines (role "baseline", KL may be None); 3: `judges` (the local LM
 # judge's model, whether it is the reference, its accuracy; the reward model's path)
 SCHEMA_VERSION = 3
-EVAL_DIRS = {"dev": "evaluation", "test": "evaluation_test"}
+EVAL_DIRS = {"dev": "evaluation", "test": "evaluation_test", "train": "evaluation_train"}
 
 
 def evaluation_dir(run_dir, prompt_set: str = "dev") -> Path:
     """Where an evaluation on ``prompt_set`` writes: ``run_dir/evaluation`` for the dev prompts (tuning),
     ``run_dir/evaluation_test`` for the test prompts, so the reported test numbers never overwrite or
-    get mixed with the ones used for tuning."""
+    get mixed with the ones used for tuning; ``run_dir/evaluation_train`` for the training prompts."""
     return Path(run_dir) / EVAL_DIRS[prompt_set]
 
 
@@ -432,11 +432,17 @@ def _quote(text: str, limit: int = 600) -> str:
     return "\n".join("> " + line for line in (text or "(empty)").splitlines() or ["(empty)"])
 
 
-def side_by_side(prompts, specs, samples, scores, judgements, n: int) -> str:
+def prompts_phrase(settings: dict) -> str:
+    """What an evaluation's prompts were, for its reports: held out (dev, test) or the training prompts."""
+    return "training prompts (not held out)" if settings.get("prompt_set") == "train" else "held-out prompts"
+
+
+def side_by_side(prompts, specs, samples, scores, judgements, n: int, prompt_set: str = "dev") -> str:
+    which = prompts_phrase({"prompt_set": prompt_set}).replace("prompts", "prompt")
     out = [
         "# Side by side",
         "",
-        "The same held-out prompt, every model's answer (identical sampling settings "
+        f"The same {which}, every model's answer (identical sampling settings "
         "and seeds). Verdicts are the policy's vs the reference: win / tie / loss.",
         "",
     ]
@@ -474,7 +480,7 @@ def report_md(metrics: dict, plots: list[str]) -> str:
     lines = [
         f"# Evaluation of {metrics['run_dir']}",
         "",
-        f"{metrics['num_prompts']} held-out prompts of `{metrics['dataset']}`; reference `{metrics['reference_model']}`; "
+        f"{metrics['num_prompts']} {prompts_phrase(s)} of `{metrics['dataset']}`; reference `{metrics['reference_model']}`; "
         f"sampling: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, top_k={s['top_k']}, "
         f"top_p={s['top_p']}, do_sample={s['do_sample']}, seed={s['seed']}"
         f"{precision_note(s)} (identical for every model).",
@@ -510,7 +516,7 @@ def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metric
         for rec in sample_records(prompts, specs, samples, scores, judgements):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     (out_dir / "side_by_side.md").write_text(
-        side_by_side(prompts, specs, samples, scores, judgements, cfg.side_by_side_prompts)
+        side_by_side(prompts, specs, samples, scores, judgements, cfg.side_by_side_prompts, cfg.prompt_set)
     )
     written = plots.plot_all(out_dir, metrics, scores, run_dir=Path(metrics["run_dir"]))
     (out_dir / "report.md").write_text(report_md(metrics, written))

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
+from rlhf_trl.evaluation.config import PROMPT_SETS
 from rlhf_trl.evaluation.outputs import (
     ALPHA,
     HARMLESSNESS_EXPLAINED,
@@ -33,6 +34,7 @@ from rlhf_trl.evaluation.outputs import (
     judge_lines,
     metrics_table,
     precision_note,
+    prompts_phrase,
     win_rate_table,
 )
 
@@ -101,7 +103,8 @@ def _section_quantitative(metrics: dict) -> list[str]:
     out = [
         "## 1. Quantitative comparison",
         "",
-        f"{metrics['num_prompts']} held-out prompts, one sample per model with identical sampling settings and "
+        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}, one sample per model with identical "
+        "sampling settings and "
         "seeds. Mean [bootstrap 95% CI] per model:",
         "",
         metrics_table(metrics),
@@ -525,10 +528,10 @@ def main(argv: list[str] | None = None) -> int:
         "--prompt-set",
         "--prompt_set",
         dest="prompt_set",
-        choices=("dev", "test"),
+        choices=PROMPT_SETS,
         default=None,
-        help="Which evaluation to report: dev (run_dir/evaluation, the default) or test "
-        "(run_dir/evaluation_test). --run only.",
+        help="Which evaluation to report: dev (run_dir/evaluation, the default), test "
+        "(run_dir/evaluation_test) or train (run_dir/evaluation_train). --run only.",
     )
     ns = parser.parse_args(argv)
     if ns.runs:
