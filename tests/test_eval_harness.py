@@ -167,6 +167,39 @@ def test_harness_end_to_end(tiny_model_dir, tmp_path, fake_gold):
 
 
 @pytest.mark.slow
+def test_several_replies_per_prompt_end_to_end(tiny_model_dir, tmp_path, fake_gold):
+    """samples_per_prompt 2: each prompt sampled twice (two different draws), verdicts over prompts."""
+    from rlhf_trl.config import parse_recipe_args
+    from rlhf_trl.evaluation.harness import evaluate
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    shutil.copytree(tiny_model_dir, ckpt / "ppo")  # identical to the reference
+    make_reward_model(tiny_model_dir, ckpt / "reward")
+    cfg = write_config(tmp_path, tiny_model_dir, "  samples_per_prompt: 2\n  baselines: []\n")
+
+    metrics = evaluate(parse_recipe_args("evaluation", ["--config", str(cfg)]), prompts=PROMPTS)
+
+    out = tmp_path / "run" / "evaluation"
+    assert metrics["num_prompts"] == len(PROMPTS) and metrics["settings"]["samples_per_prompt"] == 2
+    ppo = metrics["models"]["ppo"]
+    assert ppo["metrics"]["gold_score"]["n"] == 2 * len(PROMPTS)
+    for judge in ("reward_model", "gold"):  # identical policy: every prompt a tie
+        w = ppo["win_rate"][judge]
+        assert (w["wins"], w["ties"], w["losses"], w["n"], w["replies"]) == (0, 5, 0, 5, 10)
+        assert w["paired"]["p_sign"] == 1.0 and w["paired"]["mean_diff"] == 0.0
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    ref = [r for r in records if r["model"] == "reference"]
+    assert [(r["prompt_id"], r["sample"]) for r in ref] == [(i, j) for i in range(5) for j in (0, 1)]
+    assert any(a["response"] != b["response"] for a, b in zip(ref[::2], ref[1::2]))  # two draws, not one
+    assert "5 held-out prompts, 2 replies per prompt and model" in (out / "report.md").read_text()
+    assert "## Prompt 1 (the first of its 2 replies)" in (out / "side_by_side.md").read_text()
+    from rlhf_trl.evaluation.report import render  # `rlhf-trl report --run` pairs replies, not prompts
+
+    analysis = render(tmp_path / "run", tmp_path / "ANALYSIS.md")
+    assert "5 prompts, 2 replies per prompt, from one training seed" in analysis
+
+
+@pytest.mark.slow
 def test_bf16_evaluation_samples_in_bf16_and_scores_kl_in_fp32(
     tiny_model_dir, tmp_path, fake_gold, monkeypatch
 ):

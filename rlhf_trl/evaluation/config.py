@@ -105,6 +105,16 @@ class EvaluationConfig:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus filter, in (0, 1] (1 = off)."})
     do_sample: bool = field(default=True, metadata={"help": "Sample (true) or greedy decoding (false)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per generation / scoring batch."})
+    samples_per_prompt: int = field(
+        default=1,
+        metadata={
+            "help": "Replies sampled per prompt and model (each its own draw). With more than one, every "
+            "statistic averages a prompt's replies first: CIs resample whole prompts (cluster bootstrap), "
+            "a verdict's sign test counts the prompts whose mean verdict is a win or a loss. Narrows what the "
+            "sampling noise adds to the CIs; the prompts stay the sample. Costs k times the sampling and "
+            "scoring. rlhf-trl report --runs pools one reply per prompt only."
+        },
+    )
     bf16: bool = field(
         default=False,
         metadata={
@@ -227,6 +237,13 @@ class EvaluationConfig:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.samples_per_prompt < 1:
+            raise ValueError(f"samples_per_prompt must be >= 1, got {self.samples_per_prompt}")
+        if self.samples_per_prompt > 1 and not self.do_sample:
+            raise ValueError(
+                f"samples_per_prompt {self.samples_per_prompt} with do_sample: false would give identical "
+                "greedy replies; sample (do_sample: true) or set samples_per_prompt: 1"
+            )
         if self.bootstrap_samples < 100:
             raise ValueError(f"bootstrap_samples must be >= 100, got {self.bootstrap_samples}")
         if self.judge_max_requests < 1 or self.judge_retries < 0:

@@ -442,6 +442,11 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         settings["bf16"] = True
     if dtype != "float32":
         settings["dtype"] = dtype
+    if (
+        cfg.samples_per_prompt > 1
+    ):  # each prompt k times in a row, k draws; statistics average them per prompt
+        prompts = [p for p in prompts for _ in range(cfg.samples_per_prompt)]
+        settings["samples_per_prompt"] = cfg.samples_per_prompt
     prompts_fp = fingerprint(prompts)
     code = sampling_code_hash()
     device = _device()

@@ -10,7 +10,14 @@ from collections import Counter
 from pathlib import Path
 
 from rlhf_trl.evaluation.baselines import PATH_PREFIX as BASELINE_PATH_PREFIX
-from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test, summarize, win_rate_summary
+from rlhf_trl.evaluation.stats import (
+    bootstrap_ci,
+    holm,
+    paired_difference,
+    sign_test,
+    summarize,
+    win_rate_summary,
+)
 from rlhf_trl.training import write_text_atomic
 
 # 2: paired verdicts, kl_analytic, baselines (role "baseline", KL may be None); 3: `judges` (the local LM
@@ -30,6 +37,8 @@ ALPHA = 0.05
 """Family-wise error rate of a run's verdicts: a (model, judge) comparison with the reference is called
 "better" or "worse" only when its Holm-adjusted sign-test p-value is below ALPHA; the family is every
 (model, judge) verdict of the run."""
+ZERO = 1e-9
+"""A per-prompt mean within ZERO of 0 is a tie: averaging (+0.2, −0.2) gives −5.6e-17, not 0, in floats."""
 P_DISPLAY_FLOOR = 0.001  # tables print smaller p-values as "<0.001"
 # metric key -> (score/judge it comes from, human label)
 SCORE_METRICS = {"proxy_reward": "reward_model", "gold_score": "gold"}
@@ -51,26 +60,31 @@ JUDGE_LABELS = {
 }
 
 
-def _distinct_summary(texts: list[str], n: int) -> dict:
-    """distinct-n over all responses, with a jackknife (leave-one-response-out) standard error and a
-    normal 95% CI. A bootstrap would be biased here: resampling with replacement duplicates responses
-    and so lowers distinct-n by construction."""
+def _distinct_summary(texts: list[str], n: int, clusters: list[int] | None = None) -> dict:
+    """distinct-n over all responses, with a jackknife (leave-one-response-out; with ``clusters``,
+    leave-one-prompt-out) standard error and a normal 95% CI. A bootstrap would be biased here:
+    resampling with replacement duplicates responses and so lowers distinct-n by construction."""
     grams = [[tuple(t.split()[i : i + n]) for i in range(len(t.split()) - n + 1)] for t in texts]
     counts = Counter(g for row in grams for g in row)
     total = sum(counts.values())
     value = len(counts) / total if total else 0.0
-    k = len(texts)
+    if clusters is not None:  # a prompt's replies are left out together
+        merged: dict[int, list] = {}
+        for c, row in zip(clusters, grams):
+            merged.setdefault(c, []).extend(row)
+        grams = list(merged.values())
+    k = len(grams)
     if k < 2 or total == 0:
-        return {"mean": value, "std": None, "ci95": None, "n": k}
+        return {"mean": value, "std": None, "ci95": None, "n": len(texts)}
     loo = []
-    for row in grams:  # unique count drops by the n-grams only this response has
+    for row in grams:  # unique count drops by the n-grams only this response (prompt) has
         row_counts = Counter(row)
         only_here = sum(1 for g, c in row_counts.items() if counts[g] == c)
         rest = total - len(row)
         loo.append((len(counts) - only_here) / rest if rest else 0.0)
     mean_loo = sum(loo) / k
     se = math.sqrt((k - 1) / k * sum((x - mean_loo) ** 2 for x in loo))
-    return {"mean": value, "std": se, "ci95": [value - 1.96 * se, value + 1.96 * se], "n": k}
+    return {"mean": value, "std": se, "ci95": [value - 1.96 * se, value + 1.96 * se], "n": len(texts)}
 
 
 def _role(spec) -> str:
@@ -79,20 +93,73 @@ def _role(spec) -> str:
     return "baseline" if spec.path.startswith(BASELINE_PATH_PREFIX) else "policy"
 
 
-def _summary_of_present(values: list, boots: int, seed: int) -> dict:
+def _summary_of_present(values: list, boots: int, seed: int, clusters: list[int] | None = None) -> dict:
     """:func:`summarize` over the rows that have the value (``kl`` is None for a baseline that is a
     fixed rule rather than a model; ``kl_analytic`` under top-k/top-p or in samples cached before it
     existed); ``n`` says how many. ``{"mean": None, ...}`` when no row has it."""
-    return summarize([v for v in values if v is not None], boots, seed)
+    keep = [i for i, v in enumerate(values) if v is not None]
+    return summarize([values[i] for i in keep], boots, seed, _subset(clusters, keep))
 
 
-def _paired(judgements: list[float], own: list[float] | None, ref: list[float] | None, boots, seed) -> dict:
-    """Paired difference to the reference on the same prompts: of the scores for a score judge (``own``
-    and ``ref`` given), of the verdicts mapped to +1 win / 0 tie / −1 loss for a pairwise judge."""
+def _subset(clusters: list[int] | None, rows: list[int]) -> list[int] | None:
+    return None if clusters is None else [clusters[i] for i in rows]
+
+
+def per_prompt_means(values: list[float], clusters: list[int] | None) -> list[float]:
+    """The mean of each prompt's values, in prompt order (``values`` unchanged without clusters)."""
+    if clusters is None:
+        return list(values)
+    sums: dict[int, list[float]] = {}
+    for c, v in zip(clusters, values):
+        sums.setdefault(c, []).append(v)
+    return [sum(v) / len(v) for v in sums.values()]
+
+
+def _prompt_differences(judgements: list[float], own, ref, clusters: list[int] | None) -> list[float]:
+    """Per prompt, the mean paired difference to the reference: of the scores for a score judge (``own``
+    and ``ref`` given), of the verdicts as +1 win / 0 tie / −1 loss for a pairwise judge."""
     if own is not None and ref is not None:
-        d = paired_difference(own, ref, boots, seed)
-    else:
-        d = paired_difference([2.0 * (j - 0.5) for j in judgements], [0.0] * len(judgements), boots, seed)
+        return per_prompt_means([a - b for a, b in zip(own, ref)], clusters)
+    return per_prompt_means([2.0 * (j - 0.5) for j in judgements], clusters)
+
+
+def _win_rate(
+    judgements: list[float], own, ref, clusters: list[int] | None, tie_margin: float, boots: int, seed: int
+) -> dict:
+    """:func:`win_rate_summary`. With several replies per prompt (``clusters``) the win rate is the mean
+    verdict over every reply (CI: cluster bootstrap), and wins / ties / losses count the prompts whose
+    mean difference (:func:`_prompt_differences`) is above / within / below ±max(tie_margin, ZERO) for a
+    score judge, ±ZERO for a pairwise one: the prompts are what the sign test counts. ``replies`` counts
+    the replies."""
+    if clusters is None:
+        return win_rate_summary(judgements, boots, seed)
+    d = _prompt_differences(judgements, own, ref, clusters)
+    margin = max(tie_margin, ZERO) if own is not None and ref is not None else ZERO
+    wins, losses = sum(x > margin for x in d), sum(x < -margin for x in d)
+    return {
+        "win_rate": sum(judgements) / len(judgements),
+        "wins": wins,
+        "ties": len(d) - wins - losses,
+        "losses": losses,
+        "n": len(d),
+        "replies": len(judgements),
+        "ci95": list(bootstrap_ci(judgements, n_samples=boots, seed=seed, clusters=clusters)),
+    }
+
+
+def _paired(
+    judgements: list[float],
+    own: list[float] | None,
+    ref: list[float] | None,
+    boots,
+    seed,
+    clusters: list[int] | None = None,
+) -> dict:
+    """Paired difference to the reference on the same prompts: of the scores for a score judge (``own``
+    and ``ref`` given), of the verdicts mapped to +1 win / 0 tie / −1 loss for a pairwise judge. With
+    several replies per prompt (``clusters``), of each prompt's mean: the prompts are the pairs."""
+    diffs = _prompt_differences(judgements, own, ref, clusters)
+    d = paired_difference(diffs, [0.0] * len(diffs), boots, seed)
     return {"mean_diff": d["mean_diff"], "ci95": d["ci95"], "std": d["std"], "effect_size": d["effect_size"]}
 
 
@@ -110,7 +177,12 @@ def harmful_flags(prompts, dataset: str) -> list[bool] | None:
 
 
 def harmlessness_summary(
-    harmful: list[bool], responses: list[str], gold: list[float] | None, boots: int, seed: int
+    harmful: list[bool],
+    responses: list[str],
+    gold: list[float] | None,
+    boots: int,
+    seed: int,
+    clusters: list[int] | None = None,
 ) -> dict:
     """Helpful and harmless apart (metrics.json ``models.<name>.harmlessness``, docs/evaluation.md).
 
@@ -124,13 +196,14 @@ def harmlessness_summary(
     refused = [float(is_refusal(r)) for r in responses]
     harm = [i for i, h in enumerate(harmful) if h]
     benign = [i for i, h in enumerate(harmful) if not h]
+    ch, cb = _subset(clusters, harm), _subset(clusters, benign)
     return {
-        "refusal_rate_harmful": summarize([refused[i] for i in harm], boots, seed),
-        "over_refusal_benign": summarize([refused[i] for i in benign], boots, seed),
+        "refusal_rate_harmful": summarize([refused[i] for i in harm], boots, seed, ch),
+        "over_refusal_benign": summarize([refused[i] for i in benign], boots, seed, cb),
         "n_harmful": len(harm),
         "n_benign": len(benign),
-        "gold_harmful": None if gold is None else summarize([gold[i] for i in harm], boots, seed),
-        "gold_benign": None if gold is None else summarize([gold[i] for i in benign], boots, seed),
+        "gold_harmful": None if gold is None else summarize([gold[i] for i in harm], boots, seed, ch),
+        "gold_benign": None if gold is None else summarize([gold[i] for i in benign], boots, seed, cb),
     }
 
 
@@ -154,36 +227,38 @@ def build_metrics(
     ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     harmful = harmful_flags(prompts, dataset)
+    k = settings.get("samples_per_prompt", 1)  # rows i*k .. i*k+k-1 are prompt i's replies
+    n_rows = len(next(iter(samples.values())))
+    cl = [i // k for i in range(n_rows)] if k > 1 else None
     models = {}
     p_sign = {}
     for spec in specs:
         rows = samples[spec.name]
         m = {
-            "kl": _summary_of_present([r.get("kl") for r in rows], boots, seed),
-            "kl_analytic": _summary_of_present([r.get("kl_analytic") for r in rows], boots, seed),
-            "length_tokens": summarize([r["length"] for r in rows], boots, seed),
-            "eos_rate": summarize([float(r["ended_with_eos"]) for r in rows], boots, seed),
+            "kl": _summary_of_present([r.get("kl") for r in rows], boots, seed, cl),
+            "kl_analytic": _summary_of_present([r.get("kl_analytic") for r in rows], boots, seed, cl),
+            "length_tokens": summarize([r["length"] for r in rows], boots, seed, cl),
+            "eos_rate": summarize([float(r["ended_with_eos"]) for r in rows], boots, seed, cl),
         }
         for key, judge in SCORE_METRICS.items():
             if judge in scores[spec.name]:
-                m[key] = summarize(scores[spec.name][judge], boots, seed)
+                m[key] = summarize(scores[spec.name][judge], boots, seed, cl)
         texts = [r["response"] for r in rows]
         for n in (1, 2):
-            m[f"distinct_{n}"] = _distinct_summary(texts, n)
+            m[f"distinct_{n}"] = _distinct_summary(texts, n, cl)
         entry = {"path": spec.path, "role": _role(spec), "metrics": m}
         if spec.curve is not None:  # a point along a training run (checkpoints_of)
             entry["curve"], entry["step"] = spec.curve, spec.step
         if harmful is not None:
             entry["harmlessness"] = harmlessness_summary(
-                harmful, texts, scores[spec.name].get("gold"), boots, seed
+                harmful, texts, scores[spec.name].get("gold"), boots, seed, cl
             )
         if spec.name in judgements:
             entry["win_rate"] = {}
             for j, v in judgements[spec.name].items():
-                w = win_rate_summary(v, boots, seed)
-                w["paired"] = _paired(
-                    v, scores[spec.name].get(j), scores.get("reference", {}).get(j), boots, seed
-                )
+                own, ref = scores[spec.name].get(j), scores.get("reference", {}).get(j)
+                w = _win_rate(v, own, ref, cl, cfg.tie_margin, boots, seed)
+                w["paired"] = _paired(v, own, ref, boots, seed, cl)
                 p_sign[(spec.name, j)] = w["paired"]["p_sign"] = sign_test(w["wins"], w["losses"])
                 entry["win_rate"][j] = w
         models[spec.name] = entry
@@ -206,7 +281,7 @@ def build_metrics(
         "run_dir": str(run_dir),
         "dataset": dataset,
         "reference_model": reference,
-        "num_prompts": len(next(iter(samples.values()))),
+        "num_prompts": n_rows // k,
         "settings": {
             **settings,
             "judges": list(cfg.judges),
@@ -223,12 +298,16 @@ def build_metrics(
     }
 
 
-def sample_records(prompts, specs, samples, scores, judgements):
+def sample_records(prompts, specs, samples, scores, judgements, samples_per_prompt: int = 1):
+    """samples.jsonl's records: one per (reply, model). With several replies per prompt, ``prompt_id`` is
+    the prompt's index and ``sample`` the reply's (0 .. samples_per_prompt − 1)."""
+    k = samples_per_prompt
     for i, prompt in enumerate(prompts):
         for spec in specs:
             row = samples[spec.name][i]
             yield {
-                "prompt_id": i,
+                "prompt_id": i // k,
+                **({"sample": i % k} if k > 1 else {}),
                 "model": spec.name,
                 "prompt": prompt,
                 **row,
@@ -433,11 +512,17 @@ def _quote(text: str, limit: int = 600) -> str:
 
 
 def prompts_phrase(settings: dict) -> str:
-    """What an evaluation's prompts were, for its reports: held out (dev, test) or the training prompts."""
-    return "training prompts (not held out)" if settings.get("prompt_set") == "train" else "held-out prompts"
+    """What an evaluation's prompts were, for its reports: held out (dev, test) or the training prompts,
+    and how many replies each model gave to each."""
+    which = "training prompts (not held out)" if settings.get("prompt_set") == "train" else "held-out prompts"
+    k = settings.get("samples_per_prompt", 1)
+    return which + (f", {k} replies per prompt and model" if k > 1 else "")
 
 
-def side_by_side(prompts, specs, samples, scores, judgements, n: int, prompt_set: str = "dev") -> str:
+def side_by_side(
+    prompts, specs, samples, scores, judgements, n: int, prompt_set: str = "dev", k: int = 1
+) -> str:
+    """The first ``n`` prompts with every model's reply (with ``k`` replies per prompt, the first of each)."""
     which = prompts_phrase({"prompt_set": prompt_set}).replace("prompts", "prompt")
     out = [
         "# Side by side",
@@ -447,9 +532,9 @@ def side_by_side(prompts, specs, samples, scores, judgements, n: int, prompt_set
         "",
     ]
     verdict = {1.0: "win", 0.5: "tie", 0.0: "loss"}
-    for i in range(min(n, len(prompts))):
+    for i in range(0, min(n * k, len(prompts)), k):
         out += [
-            f"## Prompt {i}",
+            f"## Prompt {i // k}" + (f" (the first of its {k} replies)" if k > 1 else ""),
             "",
             _quote("\n\n".join(f"{m['role']}: {m['content']}" for m in prompts[i])),
             "",
@@ -512,11 +597,14 @@ def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metric
     from rlhf_trl.evaluation import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    k = metrics["settings"].get("samples_per_prompt", 1)
     with open(out_dir / "samples.jsonl", "w") as f:
-        for rec in sample_records(prompts, specs, samples, scores, judgements):
+        for rec in sample_records(prompts, specs, samples, scores, judgements, k):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     (out_dir / "side_by_side.md").write_text(
-        side_by_side(prompts, specs, samples, scores, judgements, cfg.side_by_side_prompts, cfg.prompt_set)
+        side_by_side(
+            prompts, specs, samples, scores, judgements, cfg.side_by_side_prompts, cfg.prompt_set, k=k
+        )
     )
     written = plots.plot_all(out_dir, metrics, scores, run_dir=Path(metrics["run_dir"]))
     (out_dir / "report.md").write_text(report_md(metrics, written))

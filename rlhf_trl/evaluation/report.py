@@ -63,6 +63,16 @@ def load_run(run_dir: Path, prompt_set: str = "dev") -> tuple[dict, list[dict]]:
     return metrics, samples
 
 
+def replies(metrics: dict) -> str:
+    k = metrics["settings"].get("samples_per_prompt", 1)
+    return "one reply" if k == 1 else f"{k} replies"
+
+
+def _reply_key(rec: dict) -> tuple[int, int]:
+    """A samples.jsonl record's (prompt, reply) key: the same reply index of the same prompt across models."""
+    return rec["prompt_id"], rec.get("sample", 0)
+
+
 def _p_phrase(p: float) -> str:
     return f"p < {P_DISPLAY_FLOOR}" if p < P_DISPLAY_FLOOR else f"p = {p:.3f}"
 
@@ -103,9 +113,8 @@ def _section_quantitative(metrics: dict) -> list[str]:
     out = [
         "## 1. Quantitative comparison",
         "",
-        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}, one sample per model with identical "
-        "sampling settings and "
-        "seeds. Mean [bootstrap 95% CI] per model:",
+        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}, identical sampling settings and "
+        "seeds for every model. Mean [bootstrap 95% CI] per model:",
         "",
         metrics_table(metrics),
         "",
@@ -270,22 +279,22 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
         rep = sum(_word_repetition(r["response"]) > 0.3 for r in rows)
         out.append(f"| {name} | {no_eos}/{n} | {empty}/{n} | {rep}/{n} |")
     out.append("")
-    ref = {r["prompt_id"]: r for r in by_model.get("reference", [])}
+    ref = {_reply_key(r): r for r in by_model.get("reference", [])}
     for name, rows in by_model.items():
         if name == "reference" or not ref:
             continue
         judge = next((j for j in ("gold", "reward_model") if j in rows[0].get("scores", {})), None)
         if judge is None:
             continue
-        worst = min(rows, key=lambda r: r["scores"][judge] - ref[r["prompt_id"]]["scores"][judge])
-        gap = worst["scores"][judge] - ref[worst["prompt_id"]]["scores"][judge]
+        worst = min(rows, key=lambda r: r["scores"][judge] - ref[_reply_key(r)]["scores"][judge])
+        gap = worst["scores"][judge] - ref[_reply_key(worst)]["scores"][judge]
         if gap >= 0:
             out.append(f"- **{name}** never scored below the reference by the {JUDGE_LABELS[judge]}.")
             continue
         last_user = next((m["content"] for m in reversed(worst["prompt"]) if m["role"] == "user"), "")
         out += [
             f"- **{name}**, largest {JUDGE_LABELS[judge]} loss (prompt {worst['prompt_id']}, "
-            f"{worst['scores'][judge]:.3f} vs reference {ref[worst['prompt_id']]['scores'][judge]:.3f}):",
+            f"{worst['scores'][judge]:.3f} vs reference {ref[_reply_key(worst)]['scores'][judge]:.3f}):",
             "",
             _quote(f"user: {last_user}"),
             "",
@@ -295,7 +304,7 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
             "",
             "  reference:",
             "",
-            _quote(ref[worst["prompt_id"]]["response"]),
+            _quote(ref[_reply_key(worst)]["response"]),
             "",
         ]
         hacks = [
@@ -307,7 +316,7 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
         if hacks:
             out.append(
                 f"- **{name}**: the reward model preferred it over the reference while the gold rubric did not "
-                f"on {len(hacks)}/{len(rows)} prompts (e.g. prompt {hacks[0]['prompt_id']})."
+                f"on {len(hacks)}/{len(rows)} replies (e.g. prompt {hacks[0]['prompt_id']})."
             )
     return out + [""]
 
@@ -426,7 +435,7 @@ def _section_discussion(metrics: dict) -> list[str]:
             + "."
         )
     out.append(
-        f"- Every interval comes from {n} prompts and one sample per prompt from one training seed; "
+        f"- Every interval comes from {n} prompts, {replies(metrics)} per prompt, from one training seed; "
         "differences inside the CIs, and anything that depends on the training seed, are not shown by this run."
     )
     if "gold" in ranking:

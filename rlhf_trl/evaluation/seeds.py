@@ -33,6 +33,7 @@ from rlhf_trl.evaluation.outputs import (
     ALPHA,
     JUDGE_LABELS,
     METRIC_LABELS,
+    ZERO,
     fmt,
     fmt_metric,
     fmt_p,
@@ -52,8 +53,6 @@ SPREAD_METRICS = {
     **{k: METRIC_LABELS[k] for k in ("gold_score", "proxy_reward", "kl", "kl_analytic", "length_tokens")},
     **HARMLESSNESS_METRICS,
 }
-ZERO = 1e-9
-"""A per-prompt mean within ZERO of 0 is a tie: averaging (+0.2, −0.2) gives −5.6e-17, not 0, in floats."""
 BOOTSTRAP_SEED = 0  # fixed, so the pooled CIs do not depend on which run is listed first
 
 
@@ -114,11 +113,14 @@ def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
             gzip.decompress(samples.read_bytes()).decode() if samples.suffix == ".gz" else samples.read_text()
         )
         lines = text.splitlines()
-        runs.append(
-            SeedRun(
-                d, json.loads((d / "metrics.json").read_text()), [json.loads(x) for x in lines if x.strip()]
+        metrics = json.loads((d / "metrics.json").read_text())
+        k = metrics.get("settings", {}).get("samples_per_prompt", 1)
+        if k > 1:
+            raise UserError(
+                f"{d}: {k} replies per prompt (samples_per_prompt); --runs pools evaluations with one reply "
+                "per prompt: evaluate each seed with samples_per_prompt: 1"
             )
-        )
+        runs.append(SeedRun(d, metrics, [json.loads(x) for x in lines if x.strip()]))
     first = _prompts(runs[0])
     for run in runs[1:]:
         other = _prompts(run)
