@@ -428,7 +428,7 @@ class HTTPJudge(PairwiseJudge):
             raise UserError(
                 f"http judge: {n_questions} unanswered questions (2 per pair) need up to {needed} requests "
                 f"(1 + judge_retries={self.retries} tries each) but only {left} of judge_max_requests="
-                f"{self.max_requests} are left; raise judge_max_requests, or lower judge_retries or num_prompts"
+                f"{self.max_requests} are left; raise judge_max_requests, or lower judge_retries, num_prompts or samples_per_prompt"
             )
 
     def _payload(self, messages: list[dict]) -> dict:

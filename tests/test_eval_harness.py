@@ -196,7 +196,7 @@ def test_several_replies_per_prompt_end_to_end(tiny_model_dir, tmp_path, fake_go
     from rlhf_trl.evaluation.report import render  # `rlhf-trl report --run` pairs replies, not prompts
 
     analysis = render(tmp_path / "run", tmp_path / "ANALYSIS.md")
-    assert "5 prompts, 2 replies per prompt, from one training seed" in analysis
+    assert "5 prompts and 2 replies per prompt from one training seed" in analysis
 
 
 @pytest.mark.slow

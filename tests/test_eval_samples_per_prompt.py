@@ -62,15 +62,27 @@ def test_verdicts_and_paired_differences_are_over_prompts():
     metrics, _ = evaluation()
     assert metrics["num_prompts"] == 3
     w = metrics["models"]["ppo"]["win_rate"]["gold"]
-    # win rate over the 6 replies: wins at replies 0 and 2, a tie at 5 -> (2 + 0.5) / 6; the prompts are
-    # counted by the sign of their mean score difference, as the pooled seeds are
-    assert w["win_rate"] == pytest.approx(2.5 / 6)
+    # each prompt's outcome is the sign of its mean score difference (as the pooled seeds'), and the win
+    # rate is over those outcomes, so it agrees with the verdict: (1 + ½) / 3, not the replies' 2.5 / 6
     assert (w["wins"], w["ties"], w["losses"], w["n"], w["replies"]) == (1, 1, 1, 3, 6)
+    assert w["win_rate"] == 0.5
     assert w["paired"]["p_sign"] == 1.0  # one win, one loss among the prompts
     per_prompt = paired_difference([0.55, 0.5, 0.4], [0.5] * 3, 500, 42)
     assert w["paired"]["mean_diff"] == pytest.approx(-0.05 / 3)
     assert w["paired"]["ci95"] == pytest.approx(per_prompt["ci95"])
     assert w["paired"]["effect_size"] == pytest.approx(per_prompt["effect_size"])
+
+
+def test_a_prompt_whose_replies_all_tie_is_a_tie_after_rounding():
+    from rlhf_trl.evaluation.config import EvaluationConfig
+    from rlhf_trl.evaluation.outputs import _win_rate
+    from rlhf_trl.evaluation.stats import outcome_from_scores
+
+    cfg = EvaluationConfig(tie_margin=0.1)
+    own, ref = [0.1] * 3 + [0.3] * 3, [0.0] * 6  # (0.1 + 0.1 + 0.1) / 3 = 0.10000000000000002 > 0.1
+    verdicts = [outcome_from_scores(a, b, cfg.tie_margin) for a, b in zip(own, ref)]
+    w = _win_rate(verdicts, own, ref, [0, 0, 0, 1, 1, 1], cfg.tie_margin, 200, 0)
+    assert (w["wins"], w["ties"], w["losses"]) == (1, 1, 0)
 
 
 def test_summaries_count_replies_and_resample_whole_prompts():

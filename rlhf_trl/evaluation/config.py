@@ -109,10 +109,10 @@ class EvaluationConfig:
         default=1,
         metadata={
             "help": "Replies sampled per prompt and model (each its own draw). With more than one, every "
-            "statistic averages a prompt's replies first: CIs resample whole prompts (cluster bootstrap), "
-            "a verdict's sign test counts the prompts whose mean verdict is a win or a loss. Narrows what the "
-            "sampling noise adds to the CIs; the prompts stay the sample. Costs k times the sampling and "
-            "scoring. rlhf-trl report --runs pools one reply per prompt only."
+            "statistic averages a prompt's replies first: CIs resample whole prompts (cluster bootstrap); "
+            "win rate, verdict and paired difference are over each prompt's mean difference to the "
+            "reference. Narrows what the sampling noise adds to the CIs; the prompts stay the sample. Costs "
+            "k times the sampling and scoring. rlhf-trl report --runs takes one reply per prompt only."
         },
     )
     bf16: bool = field(

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from rlhf_trl.evaluation.baselines import PATH_PREFIX as BASELINE_PATH_PREFIX
 from rlhf_trl.evaluation.stats import (
-    bootstrap_ci,
+    LOSS,
+    TIE,
+    WIN,
     holm,
     paired_difference,
     sign_test,
@@ -126,25 +128,19 @@ def _prompt_differences(judgements: list[float], own, ref, clusters: list[int] |
 def _win_rate(
     judgements: list[float], own, ref, clusters: list[int] | None, tie_margin: float, boots: int, seed: int
 ) -> dict:
-    """:func:`win_rate_summary`. With several replies per prompt (``clusters``) the win rate is the mean
-    verdict over every reply (CI: cluster bootstrap), and wins / ties / losses count the prompts whose
-    mean difference (:func:`_prompt_differences`) is above / within / below ±max(tie_margin, ZERO) for a
-    score judge, ±ZERO for a pairwise one: the prompts are what the sign test counts. ``replies`` counts
-    the replies."""
+    """:func:`win_rate_summary`. With several replies per prompt (``clusters``) each prompt gets one
+    outcome from its mean difference (:func:`_prompt_differences`): a win above +margin, a loss below
+    −margin, else a tie, margin = tie_margin + ZERO for a score judge (a prompt whose replies all tie
+    stays a tie after rounding), ZERO for a pairwise one; the win rate, wins / ties / losses, n and the CI
+    are over those prompt outcomes, the same statistic the sign test tests. ``replies`` counts the replies."""
     if clusters is None:
         return win_rate_summary(judgements, boots, seed)
-    d = _prompt_differences(judgements, own, ref, clusters)
-    margin = max(tie_margin, ZERO) if own is not None and ref is not None else ZERO
-    wins, losses = sum(x > margin for x in d), sum(x < -margin for x in d)
-    return {
-        "win_rate": sum(judgements) / len(judgements),
-        "wins": wins,
-        "ties": len(d) - wins - losses,
-        "losses": losses,
-        "n": len(d),
-        "replies": len(judgements),
-        "ci95": list(bootstrap_ci(judgements, n_samples=boots, seed=seed, clusters=clusters)),
-    }
+    margin = (tie_margin if own is not None and ref is not None else 0.0) + ZERO
+    outcomes = [
+        WIN if x > margin else LOSS if x < -margin else TIE
+        for x in _prompt_differences(judgements, own, ref, clusters)
+    ]
+    return {**win_rate_summary(outcomes, boots, seed), "replies": len(judgements)}
 
 
 def _paired(

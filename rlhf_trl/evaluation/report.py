@@ -73,6 +73,11 @@ def _reply_key(rec: dict) -> tuple[int, int]:
     return rec["prompt_id"], rec.get("sample", 0)
 
 
+def _reply_name(rec: dict) -> str:
+    """``prompt 3``, or ``prompt 3, reply 2`` with several replies per prompt."""
+    return f"prompt {rec['prompt_id']}" + (f", reply {rec['sample'] + 1}" if "sample" in rec else "")
+
+
 def _p_phrase(p: float) -> str:
     return f"p < {P_DISPLAY_FLOOR}" if p < P_DISPLAY_FLOOR else f"p = {p:.3f}"
 
@@ -113,8 +118,13 @@ def _section_quantitative(metrics: dict) -> list[str]:
     out = [
         "## 1. Quantitative comparison",
         "",
-        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}, identical sampling settings and "
-        "seeds for every model. Mean [bootstrap 95% CI] per model:",
+        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}"
+        + (
+            ", one sample per model with identical sampling settings and seeds"
+            if replies(metrics) == "one reply"
+            else ", identical sampling settings and seeds for every model"
+        )
+        + ". Mean [bootstrap 95% CI] per model:",
         "",
         metrics_table(metrics),
         "",
@@ -260,8 +270,10 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
     out = [
         "## 3. Qualitative failure modes",
         "",
-        "Counts over all evaluated prompts; examples are from samples.jsonl (prompt ids < "
-        f"{shown} are also in side_by_side.md).",
+        f"Counts over all evaluated {'prompts' if replies(metrics) == 'one reply' else 'replies'}; examples "
+        f"are from samples.jsonl (prompt ids < {shown} are also in side_by_side.md"
+        + ("" if replies(metrics) == "one reply" else ", their first reply")
+        + ").",
         "",
         "| model | no EOS (cut at max_new_tokens) | empty | repetitive (>30% repeated bigrams) |",
         "|---|---|---|---|",
@@ -293,7 +305,7 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
             continue
         last_user = next((m["content"] for m in reversed(worst["prompt"]) if m["role"] == "user"), "")
         out += [
-            f"- **{name}**, largest {JUDGE_LABELS[judge]} loss (prompt {worst['prompt_id']}, "
+            f"- **{name}**, largest {JUDGE_LABELS[judge]} loss ({_reply_name(worst)}, "
             f"{worst['scores'][judge]:.3f} vs reference {ref[_reply_key(worst)]['scores'][judge]:.3f}):",
             "",
             _quote(f"user: {last_user}"),
@@ -316,7 +328,8 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
         if hacks:
             out.append(
                 f"- **{name}**: the reward model preferred it over the reference while the gold rubric did not "
-                f"on {len(hacks)}/{len(rows)} replies (e.g. prompt {hacks[0]['prompt_id']})."
+                f"on {len(hacks)}/{len(rows)} {'prompts' if len(rows) == metrics['num_prompts'] else 'replies'} "
+                f"(e.g. {_reply_name(hacks[0])})."
             )
     return out + [""]
 
@@ -435,7 +448,9 @@ def _section_discussion(metrics: dict) -> list[str]:
             + "."
         )
     out.append(
-        f"- Every interval comes from {n} prompts, {replies(metrics)} per prompt, from one training seed; "
+        f"- Every interval comes from {n} prompts and "
+        + ("one sample per prompt" if replies(metrics) == "one reply" else f"{replies(metrics)} per prompt")
+        + " from one training seed; "
         "differences inside the CIs, and anything that depends on the training seed, are not shown by this run."
     )
     if "gold" in ranking:

@@ -32,8 +32,8 @@ def main(rm_folder: str, samples_path: str, models: list[str]) -> None:
     rng = random.Random(0)
     composed = rm(prompts, [refusal({"topic": q["subject"], **q}, rng) for q in reqs])
     for model in models:
-        by_id = {r["prompt_id"]: r["response"] for r in rows if r["model"] == model}
-        replies = [by_id[r["prompt_id"]] for r in ref]
+        by_id = {(r["prompt_id"], r.get("sample", 0)): r["response"] for r in rows if r["model"] == model}
+        replies = [by_id[r["prompt_id"], r.get("sample", 0)] for r in ref]
         scores = rm(prompts, replies)
         for harmful in (True, False):
             idx = [i for i, q in enumerate(reqs) if (q["kind"] == "harmful") == harmful]
