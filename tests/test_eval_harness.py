@@ -191,7 +191,8 @@ def test_several_replies_per_prompt_end_to_end(tiny_model_dir, tmp_path, fake_go
     ref = [r for r in records if r["model"] == "reference"]
     assert [(r["prompt_id"], r["sample"]) for r in ref] == [(i, j) for i in range(5) for j in (0, 1)]
     assert any(a["response"] != b["response"] for a, b in zip(ref[::2], ref[1::2]))  # two draws, not one
-    assert "5 held-out prompts, 2 replies per prompt and model" in (out / "report.md").read_text()
+    assert "5 held-out prompts of `" in (out / "report.md").read_text()
+    assert "`, 2 replies per prompt and model; reference" in (out / "report.md").read_text()
     assert "## Prompt 1 (the first of its 2 replies)" in (out / "side_by_side.md").read_text()
     from rlhf_trl.evaluation.report import render  # `rlhf-trl report --run` pairs replies, not prompts
 

@@ -508,11 +508,14 @@ def _quote(text: str, limit: int = 600) -> str:
 
 
 def prompts_phrase(settings: dict) -> str:
-    """What an evaluation's prompts were, for its reports: held out (dev, test) or the training prompts,
-    and how many replies each model gave to each."""
-    which = "training prompts (not held out)" if settings.get("prompt_set") == "train" else "held-out prompts"
+    """What an evaluation's prompts were, for its reports: held out (dev, test) or the training prompts."""
+    return "training prompts (not held out)" if settings.get("prompt_set") == "train" else "held-out prompts"
+
+
+def replies_phrase(settings: dict) -> str:
+    """``", k replies per prompt and model"`` with several replies per prompt, else ``""``."""
     k = settings.get("samples_per_prompt", 1)
-    return which + (f", {k} replies per prompt and model" if k > 1 else "")
+    return f", {k} replies per prompt and model" if k > 1 else ""
 
 
 def side_by_side(
@@ -561,7 +564,7 @@ def report_md(metrics: dict, plots: list[str]) -> str:
     lines = [
         f"# Evaluation of {metrics['run_dir']}",
         "",
-        f"{metrics['num_prompts']} {prompts_phrase(s)} of `{metrics['dataset']}`; reference `{metrics['reference_model']}`; "
+        f"{metrics['num_prompts']} {prompts_phrase(s)} of `{metrics['dataset']}`{replies_phrase(s)}; reference `{metrics['reference_model']}`; "
         f"sampling: max_new_tokens={s['max_new_tokens']}, temperature={s['temperature']}, top_k={s['top_k']}, "
         f"top_p={s['top_p']}, do_sample={s['do_sample']}, seed={s['seed']}"
         f"{precision_note(s)} (identical for every model).",

@@ -35,6 +35,7 @@ from rlhf_trl.evaluation.outputs import (
     metrics_table,
     precision_note,
     prompts_phrase,
+    replies_phrase,
     win_rate_table,
 )
 
@@ -118,7 +119,7 @@ def _section_quantitative(metrics: dict) -> list[str]:
     out = [
         "## 1. Quantitative comparison",
         "",
-        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}"
+        f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}{replies_phrase(metrics['settings'])}"
         + (
             ", one sample per model with identical sampling settings and seeds"
             if replies(metrics) == "one reply"
