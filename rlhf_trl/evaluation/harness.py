@@ -442,9 +442,8 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         settings["bf16"] = True
     if dtype != "float32":
         settings["dtype"] = dtype
-    if (
-        cfg.samples_per_prompt > 1
-    ):  # each prompt k times in a row, k draws; statistics average them per prompt
+    # each prompt k times in a row, k draws; statistics average them per prompt (outputs.build_metrics)
+    if cfg.samples_per_prompt > 1:
         prompts = [p for p in prompts for _ in range(cfg.samples_per_prompt)]
         settings["samples_per_prompt"] = cfg.samples_per_prompt
     prompts_fp = fingerprint(prompts)

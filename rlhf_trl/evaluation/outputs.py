@@ -223,7 +223,7 @@ def build_metrics(
     ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     harmful = harmful_flags(prompts, dataset)
-    k = settings.get("samples_per_prompt", 1)  # rows i*k .. i*k+k-1 are prompt i's replies
+    k = replies_per_prompt(settings)  # rows i*k .. i*k+k-1 are prompt i's replies
     n_rows = len(next(iter(samples.values())))
     cl = [i // k for i in range(n_rows)] if k > 1 else None
     models = {}
@@ -512,9 +512,14 @@ def prompts_phrase(settings: dict) -> str:
     return "training prompts (not held out)" if settings.get("prompt_set") == "train" else "held-out prompts"
 
 
+def replies_per_prompt(settings: dict) -> int:
+    """An evaluation's replies per prompt and model (``settings`` records it only when above 1)."""
+    return settings.get("samples_per_prompt", 1)
+
+
 def replies_phrase(settings: dict) -> str:
     """``", k replies per prompt and model"`` with several replies per prompt, else ``""``."""
-    k = settings.get("samples_per_prompt", 1)
+    k = replies_per_prompt(settings)
     return f", {k} replies per prompt and model" if k > 1 else ""
 
 
@@ -596,7 +601,7 @@ def write_all(out_dir: Path, prompts, specs, samples, scores, judgements, metric
     from rlhf_trl.evaluation import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    k = metrics["settings"].get("samples_per_prompt", 1)
+    k = replies_per_prompt(metrics["settings"])
     with open(out_dir / "samples.jsonl", "w") as f:
         for rec in sample_records(prompts, specs, samples, scores, judgements, k):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")

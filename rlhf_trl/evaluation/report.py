@@ -35,6 +35,7 @@ from rlhf_trl.evaluation.outputs import (
     metrics_table,
     precision_note,
     prompts_phrase,
+    replies_per_prompt,
     replies_phrase,
     win_rate_table,
 )
@@ -62,11 +63,6 @@ def load_run(run_dir: Path, prompt_set: str = "dev") -> tuple[dict, list[dict]]:
             json.loads(line) for line in (ev / "samples.jsonl").read_text().splitlines() if line.strip()
         ]
     return metrics, samples
-
-
-def replies(metrics: dict) -> str:
-    k = metrics["settings"].get("samples_per_prompt", 1)
-    return "one reply" if k == 1 else f"{k} replies"
 
 
 def _reply_key(rec: dict) -> tuple[int, int]:
@@ -122,7 +118,7 @@ def _section_quantitative(metrics: dict) -> list[str]:
         f"{metrics['num_prompts']} {prompts_phrase(metrics['settings'])}{replies_phrase(metrics['settings'])}"
         + (
             ", one sample per model with identical sampling settings and seeds"
-            if replies(metrics) == "one reply"
+            if replies_per_prompt(metrics["settings"]) == 1
             else ", identical sampling settings and seeds for every model"
         )
         + ". Mean [bootstrap 95% CI] per model:",
@@ -268,12 +264,13 @@ def _quote(text: str, limit: int = 400) -> str:
 
 
 def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[str]:
+    one = replies_per_prompt(metrics["settings"]) == 1
     out = [
         "## 3. Qualitative failure modes",
         "",
-        f"Counts over all evaluated {'prompts' if replies(metrics) == 'one reply' else 'replies'}; examples "
+        f"Counts over all evaluated {'prompts' if one else 'replies'}; examples "
         f"are from samples.jsonl (prompt ids < {shown} are also in side_by_side.md"
-        + ("" if replies(metrics) == "one reply" else ", their first reply")
+        + ("" if one else ", their first reply")
         + ").",
         "",
         "| model | no EOS (cut at max_new_tokens) | empty | repetitive (>30% repeated bigrams) |",
@@ -329,7 +326,7 @@ def _section_failures(metrics: dict, samples: list[dict], shown: int) -> list[st
         if hacks:
             out.append(
                 f"- **{name}**: the reward model preferred it over the reference while the gold rubric did not "
-                f"on {len(hacks)}/{len(rows)} {'prompts' if len(rows) == metrics['num_prompts'] else 'replies'} "
+                f"on {len(hacks)}/{len(rows)} {'prompts' if one else 'replies'} "
                 f"(e.g. {_reply_name(hacks[0])})."
             )
     return out + [""]
@@ -450,8 +447,8 @@ def _section_discussion(metrics: dict) -> list[str]:
         )
     out.append(
         f"- Every interval comes from {n} prompts and "
-        + ("one sample per prompt" if replies(metrics) == "one reply" else f"{replies(metrics)} per prompt")
-        + " from one training seed; "
+        + (f"{k} replies" if (k := replies_per_prompt(metrics["settings"])) > 1 else "one sample")
+        + " per prompt from one training seed; "
         "differences inside the CIs, and anything that depends on the training seed, are not shown by this run."
     )
     if "gold" in ranking:

@@ -40,6 +40,7 @@ from rlhf_trl.evaluation.outputs import (
     harmful_flags,
     harmlessness_summary,
     precision_note,
+    replies_per_prompt,
 )
 from rlhf_trl.evaluation.report import gold_term_means, splice_block
 from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test
@@ -114,7 +115,7 @@ def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
         )
         lines = text.splitlines()
         metrics = json.loads((d / "metrics.json").read_text())
-        k = metrics.get("settings", {}).get("samples_per_prompt", 1)
+        k = replies_per_prompt(metrics.get("settings", {}))
         if k > 1:
             raise UserError(
                 f"{d}: {k} replies per prompt (samples_per_prompt); --runs pools evaluations with one reply "
