@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from trl import RewardTrainer
 
-    from rlhf_trl.evaluation.outputs import harmful_flags
+    from rlhf_trl.evaluation.metrics import harmful_flags
     from rlhf_trl.guards import NonFiniteGuard
     from rlhf_trl.lexical_baseline import bag_of_words_accuracy
     from rlhf_trl.rewards import RewardModelScorer, preference_report

@@ -20,7 +20,8 @@ def make_fake_run(run_dir: Path, n: int = 24) -> dict:
 
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import ModelSpec
-    from rlhf_trl.evaluation.outputs import build_metrics, write_all
+    from rlhf_trl.evaluation.metrics import build_metrics
+    from rlhf_trl.evaluation.outputs import write_all
     from rlhf_trl.evaluation.stats import outcome_from_scores
 
     rng = random.Random(0)
@@ -191,7 +192,7 @@ def test_harmlessness_per_model_by_hand(fake_run, tmp_path):
 
 def test_no_harmlessness_without_labelled_prompts():
     """Only the bundled testbed's prompts are labelled harmful or benign."""
-    from rlhf_trl.evaluation.outputs import harmful_flags
+    from rlhf_trl.evaluation.metrics import harmful_flags
 
     prompt = [[{"role": "user", "content": "How do I break into a house?"}]]
     assert harmful_flags(prompt, "bundled") == [True]
@@ -202,7 +203,7 @@ def test_no_harmlessness_without_labelled_prompts():
 def test_fake_run_paired_verdicts_follow_the_samples(fake_run):
     """paired.mean_diff is the mean score difference on the same prompts (samples.jsonl); p_holm is Holm
     over every (model, judge) sign test of the run; the verdict and the report's sentence follow it."""
-    from rlhf_trl.evaluation.outputs import ALPHA
+    from rlhf_trl.evaluation.metrics import ALPHA
     from rlhf_trl.evaluation.report import load_run, verdict
     from rlhf_trl.evaluation.stats import holm, sign_test
 
@@ -397,7 +398,8 @@ def make_fake_comparison(out: Path, runs: Path, n: int = 12) -> dict:
     judge that is the reference."""
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import ModelSpec
-    from rlhf_trl.evaluation.outputs import build_metrics, write_all
+    from rlhf_trl.evaluation.metrics import build_metrics
+    from rlhf_trl.evaluation.outputs import write_all
     from rlhf_trl.evaluation.stats import outcome_from_scores
 
     rng = random.Random(1)

@@ -23,7 +23,8 @@ PPO_GOLD = [0.7, 0.4, 0.6, 0.4, 0.3, 0.5]
 def evaluation():
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import SAMPLING_KEYS, ModelSpec
-    from rlhf_trl.evaluation.outputs import build_metrics, sample_records
+    from rlhf_trl.evaluation.metrics import build_metrics
+    from rlhf_trl.evaluation.outputs import sample_records
     from rlhf_trl.evaluation.stats import outcome_from_scores
 
     cfg = EvaluationConfig(bootstrap_samples=500, judges=["gold"], samples_per_prompt=K)
@@ -75,7 +76,7 @@ def test_verdicts_and_paired_differences_are_over_prompts():
 
 def test_a_prompt_whose_replies_all_tie_is_a_tie_after_rounding():
     from rlhf_trl.evaluation.config import EvaluationConfig
-    from rlhf_trl.evaluation.outputs import _win_rate
+    from rlhf_trl.evaluation.metrics import _win_rate
     from rlhf_trl.evaluation.stats import outcome_from_scores
 
     cfg = EvaluationConfig(tie_margin=0.1)

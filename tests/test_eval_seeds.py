@@ -38,7 +38,8 @@ def write_seed(folder: Path, seed: int, changed_prompt: int | None = None) -> No
     """One seed's evaluation_test/ as the harness writes it: build_metrics + sample_records."""
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import SAMPLING_KEYS, ModelSpec
-    from rlhf_trl.evaluation.outputs import build_metrics, sample_records
+    from rlhf_trl.evaluation.metrics import build_metrics
+    from rlhf_trl.evaluation.outputs import sample_records
     from rlhf_trl.evaluation.stats import outcome_from_scores
 
     cfg = EvaluationConfig(

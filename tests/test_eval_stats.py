@@ -68,7 +68,7 @@ def test_distinct_n_by_hand():
 
 
 def test_distinct_jackknife_matches_brute_force_leave_one_out():
-    from rlhf_trl.evaluation.outputs import _distinct_summary
+    from rlhf_trl.evaluation.metrics import _distinct_summary
 
     texts = ["a b c a", "b c d", "x y", "a a a a", "q r s t u"]
     for n in (1, 2):
@@ -149,7 +149,7 @@ def test_paired_difference_by_hand():
 def _metrics_for(samples, scores, judgements, **cfg_overrides):
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import ModelSpec
-    from rlhf_trl.evaluation.outputs import build_metrics
+    from rlhf_trl.evaluation.metrics import build_metrics
 
     cfg = EvaluationConfig(bootstrap_samples=200, judges=["gold", "local_lm"], **cfg_overrides)
     specs = [

@@ -388,6 +388,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
 
     from transformers.utils import logging as hf_logging
 
+    from rlhf_trl.evaluation import metrics as eval_metrics
     from rlhf_trl.evaluation import outputs
     from rlhf_trl.evaluation.pairwise import pairwise_step
     from rlhf_trl.evaluation.stats import outcome_from_scores
@@ -442,7 +443,7 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
         settings["bf16"] = True
     if dtype != "float32":
         settings["dtype"] = dtype
-    # each prompt k times in a row, k draws; statistics average them per prompt (outputs.build_metrics)
+    # each prompt k times in a row, k draws; statistics average them per prompt (metrics.build_metrics)
     if cfg.samples_per_prompt > 1:
         prompts = [p for p in prompts for _ in range(cfg.samples_per_prompt)]
         settings["samples_per_prompt"] = cfg.samples_per_prompt
@@ -558,8 +559,8 @@ def evaluate(recipe_args, prompts: list[list[dict]] | None = None) -> dict:
             judges_info=judges_info,
         )
 
-    # 5. outputs
-    metrics = outputs.build_metrics(
+    # 5. metrics and outputs
+    metrics = eval_metrics.build_metrics(
         specs,
         samples,
         scores,

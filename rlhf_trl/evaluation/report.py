@@ -22,8 +22,8 @@ from pathlib import Path
 
 from rlhf_trl.errors import UserError
 from rlhf_trl.evaluation.config import PROMPT_SETS
+from rlhf_trl.evaluation.metrics import ALPHA, replies_per_prompt
 from rlhf_trl.evaluation.outputs import (
-    ALPHA,
     HARMLESSNESS_EXPLAINED,
     JUDGE_LABELS,
     P_DISPLAY_FLOOR,
@@ -35,7 +35,6 @@ from rlhf_trl.evaluation.outputs import (
     metrics_table,
     precision_note,
     prompts_phrase,
-    replies_per_prompt,
     replies_phrase,
     win_rate_table,
 )

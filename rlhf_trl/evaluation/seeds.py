@@ -29,19 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlhf_trl.errors import UserError
-from rlhf_trl.evaluation.outputs import (
-    ALPHA,
-    JUDGE_LABELS,
-    METRIC_LABELS,
-    ZERO,
-    fmt,
-    fmt_metric,
-    fmt_p,
-    harmful_flags,
-    harmlessness_summary,
-    precision_note,
-    replies_per_prompt,
-)
+from rlhf_trl.evaluation.metrics import ALPHA, ZERO, harmful_flags, harmlessness_summary, replies_per_prompt
+from rlhf_trl.evaluation.outputs import JUDGE_LABELS, METRIC_LABELS, fmt, fmt_metric, fmt_p, precision_note
 from rlhf_trl.evaluation.report import gold_term_means, splice_block
 from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test
 
