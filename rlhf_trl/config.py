@@ -254,6 +254,12 @@ def _build_parser(types: tuple[type, ...]):
 
     parser = HfArgumentParser(types)
     parser.error = _command_line_error
+    # A list that may be empty ([] = none) takes zero or more values on the command line too:
+    # `--best_of_n` alone empties it, as `best_of_n: []` does in YAML.
+    empty_ok = {name for t in types for name in getattr(t, "EMPTY_LISTS_OK", ())}
+    for action in parser._actions:
+        if action.dest in empty_ok and action.nargs == "+":
+            action.nargs = "*"
     return parser
 
 

@@ -105,6 +105,18 @@ def test_list_value_for_a_str_or_list_field(tmp_path):
     assert parse_recipe_args("dpo", ["--config", cfg]).stage.report_to == ["tensorboard"]
 
 
+def test_a_list_that_may_be_empty_is_emptied_by_its_flag_alone(tmp_path):
+    """`--best_of_n` / `--baselines` with no value mean none, as `[]` does in YAML; other list flags
+    still need a value."""
+    cfg = write(tmp_path, "evaluation:\n  best_of_n: [4]\n")
+    args = parse_recipe_args("evaluation", ["--config", cfg, "--best_of_n", "--baselines"])
+    assert args.stage.best_of_n == [] and args.stage.baselines == []
+    assert parse_recipe_args("evaluation", ["--config", cfg]).stage.best_of_n == [4]
+    assert parse_recipe_args("evaluation", ["--best_of_n", "4", "16"]).stage.best_of_n == [4, 16]
+    with pytest.raises(UserError, match="--policies: expected at least one argument"):
+        parse_recipe_args("evaluation", ["--policies"])
+
+
 def test_cpu_defaults_need_no_gpu_flags(monkeypatch):
     monkeypatch.setattr(hardware, "gpu_has_native_bf16", lambda: False)  # as on a CPU-only machine
     args = parse_recipe_args("dpo", [])

@@ -25,6 +25,8 @@ class EvaluationConfig:
     KEY_ALIASES = {"reference": "reference_model"}
     # output_dir is where this evaluation writes (default run_dir), not run_dir/checkpoints/evaluation
     OUTPUT_DIR_IN_RUN = False
+    # lists whose flag may be given with no value (= [], none), read by rlhf_trl.config
+    EMPTY_LISTS_OK = ("baselines", "best_of_n")
 
     seed: int = field(
         default=42, metadata={"help": "Sampling and bootstrap seed (identical for every model)."}
@@ -192,7 +194,7 @@ class EvaluationConfig:
             "from a loophole: echo (the last user turn), keyword_sentence (its content words in a sentence), "
             "fixed_sentence, refuse_all, reference_trimmed (the reference's sample cut after its last full "
             "sentence), nearest_train_chosen (the chosen reply of the most word-similar training prompt). "
-            "No model runs for them; [] = none. rlhf_trl/evaluation/baselines.py."
+            "No model runs for them; [] (or the flag with no value) = none. rlhf_trl/evaluation/baselines.py.",
         },
     )
     best_of_n: list[int] = field(
@@ -201,7 +203,8 @@ class EvaluationConfig:
             "help": "Best-of-n baselines of the reference (Gao et al. 2022): for each n, the reward model's "
             "favourite of n reference samples, reported as model bon<n> at KL = log n - (n-1)/n. Costs "
             "max(best_of_n) extra reference samples per prompt plus their reward-model scores (cached); "
-            "needs the reward_model judge and a reward model. Each n >= 2; [] = none (default)."
+            "needs the reward_model judge and a reward model. Each n >= 2; [] (or the flag with no value) = "
+            "none (default).",
         },
     )
     # ---- statistics / caching ----

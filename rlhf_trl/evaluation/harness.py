@@ -160,7 +160,8 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
 
     rows: list[dict] = []
     bs = cfg.batch_size
-    with tqdm(total=len(prompts), desc=desc, unit="prompt", leave=True, file=sys.stderr) as bar:
+    unit = "reply" if getattr(cfg, "samples_per_prompt", 1) > 1 else "prompt"  # prompts repeated k times
+    with tqdm(total=len(prompts), desc=desc, unit=unit, leave=True, file=sys.stderr) as bar:
         for b, start in enumerate(range(0, len(prompts), bs)):
             chunk = prompts[start : start + bs]
             gen = sample_with_settings(model, tokenizer, chunk, cfg, seed=cfg.seed + b)

@@ -104,7 +104,7 @@ def judge_against_reference(
     for name, pairs in plan.items():
         todo = [i for i, keys in enumerate(pairs) if any(k not in store for k in keys)]
         if todo:
-            with tqdm(total=len(todo), desc=f"judge {label} {name}", unit="prompt", file=sys.stderr) as bar:
+            with tqdm(total=len(todo), desc=f"judge {label} {name}", unit="pair", file=sys.stderr) as bar:
                 for i in todo:
                     for key in pairs[i]:
                         if key not in store:
