@@ -39,7 +39,7 @@ TRIVIAL = (
     "reference_trimmed",
     "nearest_train_chosen",
 )
-PATH_PREFIX = "baseline:"  # ModelSpec.path of a baseline; outputs gives such entries the role "baseline"
+PATH_PREFIX = "baseline:"  # ModelSpec.path of a baseline; metrics gives such entries the role "baseline"
 
 KEYWORD_PREFIX = "Here is what I know about "
 FIXED_SENTENCE = "That's a great question, and I'm happy to help you with it."

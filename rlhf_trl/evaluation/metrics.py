@@ -1,7 +1,7 @@
 """metrics.json, the numbers of an evaluation (schema in docs/evaluation.md): per-model summaries with
 bootstrap CIs (clustered by prompt with several replies per prompt), refusal rates on harmful and benign
 prompts, and each model's paired test against the reference, Holm-corrected over the run's verdicts.
-What is written from them (report.md, side_by_side.md, samples.jsonl) is in ``outputs``."""
+Writing it, with samples.jsonl, side_by_side.md, report.md and the plots, is ``outputs``'."""
 
 from __future__ import annotations
 
