@@ -20,7 +20,7 @@ REFUSAL = "I'm sorry, but I can't help with that."
 PPO_GOLD = [0.7, 0.4, 0.6, 0.4, 0.3, 0.5]
 
 
-def evaluation():
+def evaluation(ppo_gold: list[float] = PPO_GOLD):
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import SAMPLING_KEYS, ModelSpec
     from rlhf_trl.evaluation.metrics import build_metrics
@@ -39,8 +39,8 @@ def evaluation():
         ]
         for name, texts in responses.items()
     }
-    scores = {"reference": {"gold": [0.5] * 6}, "ppo": {"gold": PPO_GOLD}}
-    judgements = {"ppo": {"gold": [outcome_from_scores(p, 0.5) for p in PPO_GOLD]}}
+    scores = {"reference": {"gold": [0.5] * 6}, "ppo": {"gold": ppo_gold}}
+    judgements = {"ppo": {"gold": [outcome_from_scores(p, 0.5) for p in ppo_gold]}}
     metrics = build_metrics(
         specs,
         samples,
@@ -108,19 +108,46 @@ def test_samples_name_the_prompt_and_the_reply():
     assert [r["prompt"] for r in ppo[::K]] == PROMPTS
 
 
-def test_config_and_seed_pooling_refuse_what_they_cannot_do(tmp_path):
-    from rlhf_trl.errors import UserError
+def test_config_refuses_what_it_cannot_do():
     from rlhf_trl.evaluation.config import EvaluationConfig
-    from rlhf_trl.evaluation.seeds import load_seed_runs
 
     with pytest.raises(ValueError, match="samples_per_prompt must be >= 1, got 0"):
         EvaluationConfig(samples_per_prompt=0)
     with pytest.raises(ValueError, match="identical greedy replies"):
         EvaluationConfig(samples_per_prompt=2, do_sample=False)
-    metrics, records = evaluation()
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    with pytest.raises(
-        UserError, match="2 replies per prompt .*evaluate each seed with samples_per_prompt: 1"
-    ):
-        load_seed_runs([tmp_path])
+
+
+def write_evaluation(folder, metrics, records) -> None:
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_seeds_pool_the_prompts_mean_over_their_replies(tmp_path):
+    """`rlhf-trl report --runs` with k replies per prompt: per seed, a prompt's difference is the mean over
+    its replies; then the mean over seeds. Seed b's per-reply differences 0 / 0, +0.4 / +0.2, 0 / −0.2 give
+    prompt means 0, +0.3, −0.1; seed a's are +0.05, 0, −0.1; pooled +0.025, +0.15, −0.1."""
+    from rlhf_trl.errors import UserError
+    from rlhf_trl.evaluation.seeds import (
+        load_seed_runs,
+        pooled_differences,
+        pooled_vs_reference,
+        render_seeds,
+    )
+
+    write_evaluation(tmp_path / "a", *evaluation())
+    write_evaluation(tmp_path / "b", *evaluation([0.5, 0.5, 0.9, 0.7, 0.5, 0.3]))
+    runs = load_seed_runs([tmp_path / "a", tmp_path / "b"])
+    means, n_seeds = pooled_differences(runs, "ppo", "reference", "gold")
+    assert n_seeds == 2 and means == pytest.approx([0.025, 0.15, -0.1])
+    test = pooled_vs_reference(runs, 200)[("ppo", "gold")]
+    assert (test["wins"], test["ties"], test["losses"], test["n_prompts"]) == (2, 0, 1, 3)
+    assert test["mean_diff"] == pytest.approx(0.025)
+    text = render_seeds([tmp_path / "a", tmp_path / "b"])
+    assert "2 replies per prompt and model" in text and "averaged over the prompt's replies" in text
+
+    metrics, records = evaluation()  # the same prompts with one reply each: not pooled with k = 2
+    metrics["settings"].pop("samples_per_prompt")
+    write_evaluation(tmp_path / "one", metrics, [r for r in records if r["sample"] == 0])
+    with pytest.raises(UserError, match="sampled with samples_per_prompt=1, .* with samples_per_prompt=2"):
+        load_seed_runs([tmp_path / "a", tmp_path / "one"])

@@ -30,7 +30,15 @@ from pathlib import Path
 
 from rlhf_trl.errors import UserError
 from rlhf_trl.evaluation.metrics import ALPHA, ZERO, harmful_flags, harmlessness_summary, replies_per_prompt
-from rlhf_trl.evaluation.outputs import JUDGE_LABELS, METRIC_LABELS, fmt, fmt_metric, fmt_p, precision_note
+from rlhf_trl.evaluation.outputs import (
+    JUDGE_LABELS,
+    METRIC_LABELS,
+    fmt,
+    fmt_metric,
+    fmt_p,
+    precision_note,
+    replies_phrase,
+)
 from rlhf_trl.evaluation.report import gold_term_means, splice_block
 from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test
 
@@ -55,11 +63,12 @@ class SeedRun:
     samples: list[dict]
 
     @functools.cached_property
-    def records(self) -> dict[str, dict[int, dict]]:
-        """``{model: {prompt_id: samples.jsonl record}}``."""
-        out: dict[str, dict[int, dict]] = {}
-        for rec in self.samples:
-            out.setdefault(rec["model"], {})[rec["prompt_id"]] = rec
+    def records(self) -> dict[str, dict[int, list[dict]]]:
+        """``{model: {prompt_id: [samples.jsonl records, one per reply, in reply order]}}`` (one record per
+        prompt unless the evaluation had ``samples_per_prompt`` > 1)."""
+        out: dict[str, dict[int, list[dict]]] = {}
+        for rec in sorted(self.samples, key=lambda r: r.get("sample", 0)):
+            out.setdefault(rec["model"], {}).setdefault(rec["prompt_id"], []).append(rec)
         return out
 
     def value(self, model: str, key: str) -> float | None:
@@ -75,7 +84,7 @@ class SeedRun:
     def _harmlessness_from_samples(self, model: str) -> dict | None:
         """For a metrics.json written before ``harmlessness`` existed: the same numbers from samples.jsonl
         (only the means are used, so few bootstrap resamples)."""
-        rows = [self.records[model][p] for p in sorted(self.records.get(model, {}))]
+        rows = [rec for p in sorted(self.records.get(model, {})) for rec in self.records[model][p]]
         flags = harmful_flags([r["prompt"] for r in rows], self.metrics.get("dataset"))
         if not rows or flags is None:
             return None
@@ -104,12 +113,6 @@ def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
         )
         lines = text.splitlines()
         metrics = json.loads((d / "metrics.json").read_text())
-        k = replies_per_prompt(metrics.get("settings", {}))
-        if k > 1:
-            raise UserError(
-                f"{d}: {k} replies per prompt (samples_per_prompt); --runs pools evaluations with one reply "
-                "per prompt: evaluate each seed with samples_per_prompt: 1"
-            )
         runs.append(SeedRun(d, metrics, [json.loads(x) for x in lines if x.strip()]))
     first = _prompts(runs[0])
     for run in runs[1:]:
@@ -130,9 +133,19 @@ def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
     return runs
 
 
-# Settings that change what a model's samples are: evaluations pooled over seeds must agree on them.
-SAMPLING_SETTINGS = ("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "bf16", "dtype")
-UNRECORDED = {"bf16": False, "dtype": "float32"}  # recorded only when not these
+# Settings that change what a model's samples are (or how many a prompt has): evaluations pooled over
+# seeds must agree on them.
+SAMPLING_SETTINGS = (
+    "max_new_tokens",
+    "temperature",
+    "top_k",
+    "top_p",
+    "do_sample",
+    "bf16",
+    "dtype",
+    "samples_per_prompt",
+)
+UNRECORDED = {"bf16": False, "dtype": "float32", "samples_per_prompt": 1}  # recorded only when not these
 
 
 def _prompts(run: SeedRun) -> dict[int, list]:
@@ -208,20 +221,23 @@ def seed_spreads(runs: list[SeedRun]) -> dict[str, dict]:
 
 def seed_differences(run: SeedRun, model: str, other: str, judge: str) -> dict[int, float] | None:
     """One seed's paired difference per prompt of ``model`` vs ``other``: the score difference when both
-    have the judge's score, else (vs the reference, a pairwise judge) the judgement as +1 / 0 / −1.
-    None when this seed lacks either model or the judge."""
+    have the judge's score, else (vs the reference, a pairwise judge) the judgement as +1 / 0 / −1; with
+    several replies per prompt, the mean over the prompt's replies (reply j paired with reply j, as the
+    single-run report pairs them). None when this seed lacks either model or the judge."""
     mine, theirs = run.records.get(model), run.records.get(other)
     if not mine or not theirs:
         return None
     out = {}
-    for pid, rec in mine.items():
-        ref = theirs[pid]
-        if judge in rec["scores"] and judge in ref["scores"]:
-            out[pid] = rec["scores"][judge] - ref["scores"][judge]
-        elif other == REFERENCE and judge in rec.get("judgements", {}):
-            out[pid] = 2.0 * rec["judgements"][judge] - 1.0
-        else:
-            return None
+    for pid, recs in mine.items():
+        diffs = []
+        for rec, ref in zip(recs, theirs[pid], strict=True):
+            if judge in rec["scores"] and judge in ref["scores"]:
+                diffs.append(rec["scores"][judge] - ref["scores"][judge])
+            elif other == REFERENCE and judge in rec.get("judgements", {}):
+                diffs.append(2.0 * rec["judgements"][judge] - 1.0)
+            else:
+                return None
+        out[pid] = statistics.fmean(diffs)
     return out
 
 
@@ -362,7 +378,7 @@ def render_seeds(dirs: list[Path]) -> str:
         "",
         f"_Generated by `rlhf-trl report --runs {' '.join(str(d) for d in dirs)}`: {len(runs)} training seeds "
         f"({', '.join(seed_labels(runs))}), each evaluated on the same {len(_prompts(runs[0]))} prompts of the "
-        f"**{prompt_set}** prompt set of `{runs[0].metrics['dataset']}`; reference {references}; judges: "
+        f"**{prompt_set}** prompt set of `{runs[0].metrics['dataset']}`{replies_phrase(s)}; reference {references}; judges: "
         f"{', '.join(s['judges'])}; sampling temperature {s['temperature']}, max_new_tokens {s['max_new_tokens']}"
         f"{precision_note(s)}._",
         "",
@@ -386,8 +402,9 @@ def render_seeds(dirs: list[Path]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
         *_test_rows(vs_ref, roles, lambda j: JUDGE_LABELS.get(j, j)),
         "",
-        "Per prompt, d = model − reference score (a pairwise judge: +1 win / 0 tie / −1 loss) is averaged over "
-        "the seeds that have the model; prompts + / 0 / − count those means above, at and below 0. p (sign): "
+        "Per prompt, d = model − reference score (a pairwise judge: +1 win / 0 tie / −1 loss)"
+        + (" is averaged over the prompt's replies, then" if replies_per_prompt(s) > 1 else " is averaged")
+        + " over the seeds that have the model; prompts + / 0 / − count those means above, at and below 0. p (sign): "
         "exact two-sided sign test on them (0 dropped); p (Holm): Holm-adjusted over every row of this table; "
         f"verdict: better / worse when p (Holm) < {ALPHA:g}. The pooled mean diff's CI is a bootstrap over "
         "prompts, d_z = mean / std of the per-prompt means. Averaging per prompt first: the same prompt "
