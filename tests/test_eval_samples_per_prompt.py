@@ -145,6 +145,7 @@ def test_seeds_pool_the_prompts_mean_over_their_replies(tmp_path):
     assert test["mean_diff"] == pytest.approx(0.025)
     text = render_seeds([tmp_path / "a", tmp_path / "b"])
     assert "2 replies per prompt and model" in text and "averaged over the prompt's replies" in text
+    assert "_No baselines were evaluated: the methods are not compared with the baselines._" in text
 
     metrics, records = evaluation()  # the same prompts with one reply each: not pooled with k = 2
     metrics["settings"].pop("samples_per_prompt")
