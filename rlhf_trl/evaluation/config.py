@@ -114,7 +114,8 @@ class EvaluationConfig:
             "statistic averages a prompt's replies first: CIs resample whole prompts (cluster bootstrap); "
             "win rate, verdict and paired difference are over each prompt's mean difference to the "
             "reference. Narrows what the sampling noise adds to the CIs; the prompts stay the sample. Costs "
-            "k times the sampling and scoring. rlhf-trl report --runs takes one reply per prompt only."
+            "k times the sampling and scoring. rlhf-trl report --runs pools such evaluations when every seed "
+            "has the same k."
         },
     )
     bf16: bool = field(
