@@ -152,3 +152,8 @@ def test_seeds_pool_the_prompts_mean_over_their_replies(tmp_path):
     write_evaluation(tmp_path / "one", metrics, [r for r in records if r["sample"] == 0])
     with pytest.raises(UserError, match="sampled with samples_per_prompt=1, .* with samples_per_prompt=2"):
         load_seed_runs([tmp_path / "a", tmp_path / "one"])
+
+    metrics, records = evaluation()  # a cut samples.jsonl: ppo's second reply to the last prompt is gone
+    write_evaluation(tmp_path / "cut", metrics, records[:-1])
+    with pytest.raises(UserError, match="model 'ppo' has 1 replies for prompt_id 2, expected 2"):
+        load_seed_runs([tmp_path / "cut"])

@@ -113,7 +113,9 @@ def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
         )
         lines = text.splitlines()
         metrics = json.loads((d / "metrics.json").read_text())
-        runs.append(SeedRun(d, metrics, [json.loads(x) for x in lines if x.strip()]))
+        run = SeedRun(d, metrics, [json.loads(x) for x in lines if x.strip()])
+        _check_complete(run, samples)
+        runs.append(run)
     first = _prompts(runs[0])
     for run in runs[1:]:
         other = _prompts(run)
@@ -131,6 +133,23 @@ def load_seed_runs(dirs: list[Path]) -> list[SeedRun]:
                     "evaluations made with the same sampling settings (evaluation section of one config)"
                 )
     return runs
+
+
+def _check_complete(run: SeedRun, samples: Path) -> None:
+    """Every model has ``samples_per_prompt`` replies for every prompt (as ``rlhf-trl evaluate`` writes them):
+    the pooled tests pair them by prompt and reply. A one-line UserError for a cut or edited file."""
+    k = replies_per_prompt(run.metrics.get("settings", {}))
+    prompt_ids = set(_prompts(run))
+    for model, by_prompt in run.records.items():
+        missing = sorted(prompt_ids - set(by_prompt))
+        wrong = [p for p in sorted(by_prompt) if len(by_prompt[p]) != k]
+        if missing or wrong:
+            p = (missing or wrong)[0]
+            raise UserError(
+                f"{samples}: model {model!r} has {len(by_prompt.get(p, []))} replies for prompt_id {p}, "
+                f"expected {k} (samples_per_prompt in metrics.json) for each of the {len(prompt_ids)} prompts; "
+                "was the file cut or edited? Copy it again from the evaluation's folder"
+            )
 
 
 # Settings that change what a model's samples are (or how many a prompt has): evaluations pooled over
