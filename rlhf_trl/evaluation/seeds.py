@@ -358,8 +358,8 @@ TEST_HEAD = "| seeds | prompts + / 0 / − | pooled mean diff [95% CI] | d_z | p
 
 def _section_vs_baselines(tests: dict, roles: dict[str, str]) -> list[str]:
     if not tests:
-        why = "no baselines were evaluated" if "baseline" not in roles.values() else "no gold scores"
-        return [f"_{why[0].upper()}{why[1:]}: the methods are not compared with the baselines._", ""]
+        why = "No baselines were evaluated" if "baseline" not in roles.values() else "No gold scores"
+        return [f"_{why}: the methods are not compared with the baselines._", ""]
     out = [
         "| method | baseline " + TEST_HEAD,
         "|---|---|---|---|---|---|---|---|---|",
