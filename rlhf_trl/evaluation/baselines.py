@@ -20,8 +20,8 @@ Two kinds, both judged against the reference exactly like a policy:
   it reaches a given KL with no training at all, and its gold score against that KL is the curve an RL
   method has to beat.
 
-Everything here is pure and dataset-agnostic; ``rlhf_trl.evaluation.harness`` does the sampling and
-scoring.
+Everything here is pure and dataset-agnostic; ``rlhf_trl.evaluation.sampling`` draws the samples (and
+picks best-of-n with :func:`best_of_n`), ``rlhf_trl.evaluation.harness`` scores them.
 """
 
 from __future__ import annotations

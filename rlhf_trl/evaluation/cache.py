@@ -16,14 +16,15 @@ def fingerprint(*parts) -> str:
 
 def sampling_code_hash() -> str:
     """Hash of the code that loads models, draws samples and scores their KL (models.py, generation.py,
-    decoding.py, evaluation/stats.py, harness.py): a change to any invalidates cached samples instead of
-    silently reusing them."""
+    decoding.py, evaluation/stats.py, evaluation/sampling.py, evaluation/harness.py): a change to any
+    invalidates cached samples instead of silently reusing them."""
     here = Path(__file__).resolve().parent
     sources = (
         here.parent / "models.py",
         here.parent / "generation.py",
         here.parent / "decoding.py",
         here / "stats.py",
+        here / "sampling.py",
         here / "harness.py",
     )
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]

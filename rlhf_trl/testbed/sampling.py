@@ -135,7 +135,7 @@ def reference_samples(batch_size: int = 16) -> list[dict]:
 
     from rlhf_trl import EMBEDDED_MODEL
     from rlhf_trl.evaluation.config import EvaluationConfig
-    from rlhf_trl.evaluation.harness import sample_model
+    from rlhf_trl.evaluation.sampling import sample_model
     from rlhf_trl.models import load_causal_lm, load_tokenizer
 
     defaults = EvaluationConfig()
