@@ -121,8 +121,10 @@ def test_first_minibatch_ratio_is_one_and_frozen_models_do_not_move(
         "episode",
         "response/eos_share",
         "response/length_mean",
+        "grad_norm",
     }
     assert expected <= set(first)
+    assert first["grad_norm"] > 0  # policy and critic together, before clipping
 
 
 def _train_once(tiny_model_dir, tok, tmp_path, **kw):

@@ -367,6 +367,8 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                     # the norm is computed even unclipped (max_norm inf scales by 1): a NaN must not reach the weights
                     grad_norm = accel.clip_grad_norm_(params, args.max_grad_norm or float("inf"))
                     self._stop_if_non_finite(update, loss=mb_loss, gradient_norm=grad_norm)
+                    if grad_norm is not None:  # DeepSpeed clips inside its engine and returns no norm
+                        stats["grad_norm"].append(torch.as_tensor(grad_norm, dtype=torch.float32).detach())
                     self.optimizer.step()
                     self.lr_scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
