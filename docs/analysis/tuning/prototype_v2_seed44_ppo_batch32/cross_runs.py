@@ -1,5 +1,6 @@
-"""Dev run 14: PPO with 32 prompts per update read against run 11's `kl_coef` 0.5 PPO and best-of-4, paired
-on the same dev prompts (the three evaluations share the reference's samples, checked below).
+"""Dev runs 14 (PPO with 32 prompts per update) and 15 (PPO with 64-token rollouts) read against run 11's
+`kl_coef` 0.5 PPO and best-of-4 and against each other, paired on the same dev prompts (the evaluations share
+the reference's samples, checked below).
 
     python docs/analysis/tuning/prototype_v2_seed44_ppo_batch32/cross_runs.py   # writes cross_runs.txt beside it
 """
@@ -11,7 +12,23 @@ from pathlib import Path
 from rlhf_trl.evaluation.stats import paired_difference, sign_test
 
 HERE = Path(__file__).resolve().parent
-RUN11 = HERE.parent / "prototype_v2_seed44_ppo_kl" / "samples.jsonl.gz"
+RUNS = {
+    "run 11": HERE.parent / "prototype_v2_seed44_ppo_kl" / "samples.jsonl.gz",
+    "run 14": HERE / "samples.jsonl.gz",
+    "run 15": HERE.parent / "prototype_v2_seed44_ppo_len64" / "samples.jsonl.gz",
+}
+SAME = [
+    ("run 11", "ppo_kl0.1"),
+    ("run 14", "ppo_b8"),
+    ("run 15", "ppo_len48"),
+]  # one policy, three evaluations
+PAIRS = [
+    (("run 14", "ppo_b32"), ("run 11", "ppo_kl0.5")),
+    (("run 14", "ppo_b32"), ("run 11", "bon4")),
+    (("run 15", "ppo_len64"), ("run 11", "ppo_kl0.5")),
+    (("run 15", "ppo_len64"), ("run 11", "bon4")),
+    (("run 15", "ppo_len64"), ("run 14", "ppo_b32")),
+]
 
 
 def load(path: Path) -> dict[tuple[str, int], dict]:
@@ -20,22 +37,24 @@ def load(path: Path) -> dict[tuple[str, int], dict]:
 
 
 def main() -> None:
-    mine, run11 = load(HERE / "samples.jsonl.gz"), load(RUN11)
-    ids = sorted(i for m, i in mine if m == "reference")
+    runs = {name: load(path) for name, path in RUNS.items()}
+    ids = sorted(i for m, i in runs["run 11"] if m == "reference")
     lines = []
-    for a, b in (("reference", "reference"), ("ppo_b8", "ppo_kl0.1")):
-        same = sum(mine[(a, i)]["response"] == run11[(b, i)]["response"] for i in ids)
-        lines.append(f"run 14 {a} vs run 11 {b}: {same}/{len(ids)} identical replies")
+    (run0, policy0), *others = SAME
+    for run, policy in others:
+        for a, b in (("reference", "reference"), (policy0, policy)):
+            same = sum(runs[run][(b, i)]["response"] == runs[run0][(a, i)]["response"] for i in ids)
+            lines.append(f"{run} {b} vs {run0} {a}: {same}/{len(ids)} identical replies")
     for judge in ("gold", "reward_model"):
-        for other in ("ppo_kl0.5", "bon4"):
-            x = [mine[("ppo_b32", i)]["scores"][judge] for i in ids]
-            y = [run11[(other, i)]["scores"][judge] for i in ids]
+        for (run_x, x_name), (run_y, y_name) in PAIRS:
+            x = [runs[run_x][(x_name, i)]["scores"][judge] for i in ids]
+            y = [runs[run_y][(y_name, i)]["scores"][judge] for i in ids]
             d = paired_difference(x, y)
-            wins = sum(p > q for p, q in zip(x, y))
-            losses = sum(p < q for p, q in zip(x, y))
+            up = sum(p > q for p, q in zip(x, y))
+            down = sum(p < q for p, q in zip(x, y))
             lines.append(
-                f"{judge}: ppo_b32 - {other} = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], "
-                f"{wins} better / {len(ids) - wins - losses} tied / {losses} worse, sign p {sign_test(wins, losses):.3f}"
+                f"{judge}: {x_name} - {y_name} = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], "
+                f"{up} better / {len(ids) - up - down} tied / {down} worse, sign p {sign_test(up, down):.3f}"
             )
     text = "\n".join(lines) + "\n"
     (HERE / "cross_runs.txt").write_text(text)
