@@ -368,6 +368,9 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                     grad_norm = accel.clip_grad_norm_(params, args.max_grad_norm or float("inf"))
                     self._stop_if_non_finite(update, loss=mb_loss, gradient_norm=grad_norm)
                     if grad_norm is not None:  # DeepSpeed clips inside its engine and returns no norm
+                        # FSDP2 returns a DTensor; the logs gather plain tensors
+                        if hasattr(grad_norm, "full_tensor"):
+                            grad_norm = grad_norm.full_tensor()
                         stats["grad_norm"].append(torch.as_tensor(grad_norm, dtype=torch.float32).detach())
                     self.optimizer.step()
                     self.lr_scheduler.step()
