@@ -40,6 +40,7 @@ from rlhf_trl.evaluation.outputs import (
     replies_phrase,
 )
 from rlhf_trl.evaluation.report import gold_term_means, splice_block
+from rlhf_trl.evaluation.sampling import SAMPLING_KEYS
 from rlhf_trl.evaluation.stats import holm, paired_difference, sign_test
 
 REFERENCE = "reference"
@@ -153,13 +154,10 @@ def _check_complete(run: SeedRun, samples: Path) -> None:
 
 
 # Settings that change what a model's samples are (or how many a prompt has): evaluations pooled over
-# seeds must agree on them.
+# seeds must agree on them. The evaluation's own sampling keys, less those that tell seeds apart or only
+# batch the work (the prompts themselves are compared whole), plus what the harness records beside them.
 SAMPLING_SETTINGS = (
-    "max_new_tokens",
-    "temperature",
-    "top_k",
-    "top_p",
-    "do_sample",
+    *(k for k in SAMPLING_KEYS if k not in ("prompt_set", "batch_size", "seed")),
     "bf16",
     "dtype",
     "samples_per_prompt",
