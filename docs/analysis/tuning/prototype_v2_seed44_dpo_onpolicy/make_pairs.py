@@ -6,7 +6,10 @@ in the HH layout the loaders read (`pairs/train.jsonl`, plus the bundled test pa
 The gold rubric does not make the pairs; its scores are recorded beside them (`pairs_gold.json`) to read
 afterwards how often the reward model's pick is the gold's.
 
-    python docs/analysis/tuning/prototype_v2_seed44_dpo_onpolicy/make_pairs.py   # ~15 min on 2 cores
+    python docs/analysis/tuning/prototype_v2_seed44_dpo_onpolicy/make_pairs.py [SEED]   # ~12 min on 2 cores
+
+SEED (default 44) picks the prompts, seed SEED's SFT and reward models (outputs/prototype_seedSEED) and the
+output folder (seed 44: outputs/dpo_onpolicy/pairs; another seed: outputs/dpo_onpolicy_seedSEED/pairs).
 """
 
 import json
@@ -24,10 +27,10 @@ from rlhf_trl.testbed import BUNDLED_DIR, gold_score
 from rlhf_trl.testbed.generate import to_transcript
 from rlhf_trl.testbed.gold import is_refusal
 
-SEED = 44
-SFT = "outputs/prototype_seed44/checkpoints/sft"
-REWARD = "outputs/prototype_seed44/checkpoints/reward"
-OUT = Path("outputs/dpo_onpolicy/pairs")
+SEED = int(sys.argv[1]) if len(sys.argv) > 1 else 44
+SFT = f"outputs/prototype_seed{SEED}/checkpoints/sft"
+REWARD = f"outputs/prototype_seed{SEED}/checkpoints/reward"
+OUT = Path("outputs/dpo_onpolicy" if SEED == 44 else f"outputs/dpo_onpolicy_seed{SEED}") / "pairs"
 NUM_PROMPTS, REPLIES = 256, 4
 SEED_OFFSET = 7_000_000  # far from the evaluation's seeds (cfg.seed + batch, + BON_SEED_STRIDE * k)
 

@@ -1,0 +1,80 @@
+"""Dev run 16's on-policy DPO read against the other trained policies of seed 44 on the same dev prompts
+(runs 10, 11 and 14 share the reference's replies with run 16, checked below), and what its pairs say about
+the reward model's picks on the training prompts (`pairs_gold.json`, written by make_pairs.py).
+
+    python docs/analysis/tuning/prototype_v2_seed44_dpo_onpolicy/cross_runs.py   # writes cross_runs.txt beside it
+"""
+
+import gzip
+import json
+from pathlib import Path
+
+from rlhf_trl.evaluation.stats import paired_difference, sign_test
+
+HERE = Path(__file__).resolve().parent
+RUNS = {
+    "run 10": HERE.parent / "prototype_v2_seed44_grpo_budget" / "samples.jsonl.gz",
+    "run 11": HERE.parent / "prototype_v2_seed44_ppo_kl" / "samples.jsonl.gz",
+    "run 14": HERE.parent / "prototype_v2_seed44_ppo_batch32" / "samples.jsonl.gz",
+    "run 16": HERE / "samples.jsonl.gz",
+}
+X = ("run 16", "dpo_onpolicy")
+OTHERS = [
+    ("run 16", "dpo_offline"),
+    ("run 16", "bon4"),
+    ("run 10", "grpo_120"),
+    ("run 10", "grpo_30"),
+    ("run 14", "ppo_b32"),
+    ("run 11", "ppo_kl0.5"),
+]
+
+
+def load(path: Path) -> dict[tuple[str, int], dict]:
+    with gzip.open(path, "rt") as f:
+        return {(r["model"], r["prompt_id"]): r for r in map(json.loads, f)}
+
+
+def main() -> None:
+    runs = {name: load(path) for name, path in RUNS.items()}
+    ids = sorted(i for m, i in runs["run 16"] if m == "reference")
+    lines = []
+    for run in ("run 10", "run 11", "run 14"):
+        same = sum(
+            runs[run][("reference", i)]["response"] == runs["run 16"][("reference", i)]["response"]
+            for i in ids
+        )
+        lines.append(f"{run} reference vs run 16 reference: {same}/{len(ids)} identical replies")
+    for judge in ("gold", "reward_model"):
+        for run_y, y_name in OTHERS:
+            x = [runs[X[0]][(X[1], i)]["scores"][judge] for i in ids]
+            y = [runs[run_y][(y_name, i)]["scores"][judge] for i in ids]
+            d = paired_difference(x, y)
+            up = sum(p > q for p, q in zip(x, y))
+            down = sum(p < q for p, q in zip(x, y))
+            lines.append(
+                f"{judge}: {X[1]} - {y_name} ({run_y}) = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, "
+                f"{d['ci95'][1]:+.3f}], {up} better / {len(ids) - up - down} tied / {down} worse, "
+                f"sign p {sign_test(up, down):.3f}"
+            )
+    pairs = json.loads((HERE / "pairs_gold.json").read_text())["pairs"]
+    n = len(pairs)
+    gold_pick = sum(max(p["gold"]) for p in pairs) / n
+    rm_pick = sum(p["chosen_gold"] for p in pairs) / n
+    first = sum(p["gold"][0] for p in pairs) / n
+    lines.append(
+        f"training prompts ({n}): gold of the first reply {first:.3f}, of the reward model's pick of 4 {rm_pick:.3f}, "
+        f"of the gold's own pick {gold_pick:.3f}, of the lowest-scored (rejected) "
+        f"{sum(p['rejected_gold'] for p in pairs) / n:.3f}"
+    )
+    agree = sum(p["chosen_gold"] > p["rejected_gold"] for p in pairs)
+    ties = sum(p["chosen_gold"] == p["rejected_gold"] for p in pairs)
+    lines.append(
+        f"gold orders the pair as the reward model: {agree} / tied {ties} / reversed {n - agree - ties}"
+    )
+    text = "\n".join(lines) + "\n"
+    (HERE / "cross_runs.txt").write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
