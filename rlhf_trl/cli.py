@@ -22,6 +22,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "rlhf_trl.evaluation.harness:main",
         "Judge the reference and every trained policy of a run, or any checkpoints (--models, --compare-runs).",
     ),
+    "sample-pairs": (
+        "rlhf_trl.data.policy_pairs:main",
+        "DPO pairs from a policy's own replies ranked by the reward model (on-policy DPO data).",
+    ),
     "report": (
         "rlhf_trl.evaluation.report:main",
         "Write ANALYSIS.md from a run's (or several seeds') evaluation outputs.",

@@ -59,6 +59,13 @@ def split_turns(transcript: str) -> list[dict]:
     return turns
 
 
+def to_transcript(messages: list[dict]) -> str:
+    """The inverse of :func:`split_turns`: ``[{"role": "user", "content": "a"}, ...]`` ->
+    ``"\\n\\nHuman: a\\n\\nAssistant: …"`` (the HH-RLHF layout the loaders read)."""
+    tag = {"user": "Human", "assistant": "Assistant"}
+    return "".join(f"\n\n{tag[m['role']]}: {m['content']}" for m in messages)
+
+
 def _check_alternates(turns: list[dict], which: str) -> None:
     for i, turn in enumerate(turns):
         expected = "user" if i % 2 == 0 else "assistant"

@@ -44,7 +44,7 @@ import re
 import sys
 from pathlib import Path
 
-from rlhf_trl.data.parser import parse_hh_pair
+from rlhf_trl.data.parser import parse_hh_pair, to_transcript
 from rlhf_trl.testbed import BUNDLED_DIR, bank, splits
 from rlhf_trl.testbed.gold import bank_request, gold_score, gold_terms
 
@@ -199,11 +199,6 @@ def failures(req: dict, pool: list[dict], rng: random.Random) -> dict[str, str]:
     else:
         out["over_refusal"] = refusal(req, rng)
     return out
-
-
-def to_transcript(messages: list[dict]) -> str:
-    tag = {"user": "Human", "assistant": "Assistant"}
-    return "".join(f"\n\n{tag[m['role']]}: {m['content']}" for m in messages)
 
 
 def _pair(prompt, a: str, b: str, a_must_win: bool = False) -> dict | None:
