@@ -1,6 +1,8 @@
 """Dev run 16's on-policy DPO read against the other trained policies of seed 44 on the same dev prompts
 (runs 10, 11 and 14 share the reference's replies with run 16, checked below), and what its pairs say about
-the reward model's picks on the training prompts (`pairs_gold.json`, written by make_pairs.py).
+the reward model's picks on the training prompts (`pairs_gold.json`, written by make_pairs.py); then the
+seed-43 replication (`seed43/`) against its own offline DPO and best-of-4, and both seeds pooled (each dev
+prompt's difference averaged over the two seeds first, as `rlhf-trl report --runs` does in `pooled.md`).
 
     python docs/analysis/tuning/prototype_v2_seed44_dpo_onpolicy/cross_runs.py   # writes cross_runs.txt beside it
 """
@@ -56,24 +58,45 @@ def main() -> None:
                 f"{d['ci95'][1]:+.3f}], {up} better / {len(ids) - up - down} tied / {down} worse, "
                 f"sign p {sign_test(up, down):.3f}"
             )
-    pairs = json.loads((HERE / "pairs_gold.json").read_text())["pairs"]
+    seed43 = load(HERE / "seed43" / "samples.jsonl.gz")
+    for y_name in ("dpo_offline", "bon4"):
+        per_seed = [
+            [run[("dpo_onpolicy", i)]["scores"]["gold"] - run[(y_name, i)]["scores"]["gold"] for i in ids]
+            for run in (runs["run 16"], seed43)
+        ]
+        pooled = [(a + b) / 2 for a, b in zip(*per_seed)]
+        for label, diffs in (("seed 43", per_seed[1]), ("seeds 43+44 pooled", pooled)):
+            d = paired_difference(diffs, [0.0] * len(diffs))
+            up, down = sum(x > 0 for x in diffs), sum(x < 0 for x in diffs)
+            lines.append(
+                f"gold, {label}: dpo_onpolicy - {y_name} = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, "
+                f"{d['ci95'][1]:+.3f}], {up} better / {len(ids) - up - down} tied / {down} worse, "
+                f"sign p {sign_test(up, down):.3f}"
+            )
+    for label, folder in (("seed 44", HERE), ("seed 43", HERE / "seed43")):
+        lines += pair_lines(label, json.loads((folder / "pairs_gold.json").read_text())["pairs"])
+    text = "\n".join(lines) + "\n"
+    (HERE / "cross_runs.txt").write_text(text)
+    print(text, end="")
+
+
+def pair_lines(label: str, pairs: list[dict]) -> list[str]:
+    lines = []
     n = len(pairs)
     gold_pick = sum(max(p["gold"]) for p in pairs) / n
     rm_pick = sum(p["chosen_gold"] for p in pairs) / n
     first = sum(p["gold"][0] for p in pairs) / n
     lines.append(
-        f"training prompts ({n}): gold of the first reply {first:.3f}, of the reward model's pick of 4 {rm_pick:.3f}, "
+        f"{label}, training prompts ({n}): gold of the first reply {first:.3f}, of the reward model's pick of 4 {rm_pick:.3f}, "
         f"of the gold's own pick {gold_pick:.3f}, of the lowest-scored (rejected) "
         f"{sum(p['rejected_gold'] for p in pairs) / n:.3f}"
     )
     agree = sum(p["chosen_gold"] > p["rejected_gold"] for p in pairs)
     ties = sum(p["chosen_gold"] == p["rejected_gold"] for p in pairs)
     lines.append(
-        f"gold orders the pair as the reward model: {agree} / tied {ties} / reversed {n - agree - ties}"
+        f"{label}: gold orders the pair as the reward model: {agree} / tied {ties} / reversed {n - agree - ties}"
     )
-    text = "\n".join(lines) + "\n"
-    (HERE / "cross_runs.txt").write_text(text)
-    print(text, end="")
+    return lines
 
 
 if __name__ == "__main__":

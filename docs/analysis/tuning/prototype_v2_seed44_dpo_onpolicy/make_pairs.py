@@ -20,11 +20,11 @@ from pathlib import Path
 
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.data import load_prompts
+from rlhf_trl.data.parser import to_transcript
 from rlhf_trl.evaluation.sampling import sample_with_settings, torch_device
 from rlhf_trl.judges import RewardModelJudge
 from rlhf_trl.models import load_causal_lm, load_tokenizer
 from rlhf_trl.testbed import BUNDLED_DIR, gold_score
-from rlhf_trl.testbed.generate import to_transcript
 from rlhf_trl.testbed.gold import is_refusal
 
 SEED = int(sys.argv[1]) if len(sys.argv) > 1 else 44
