@@ -1,8 +1,10 @@
 """Dev run 16's on-policy DPO read against the other trained policies of seed 44 on the same dev prompts
-(runs 10, 11 and 14 share the reference's replies with run 16, checked below), and what its pairs say about
-the reward model's picks on the training prompts (`pairs_gold.json`, written by make_pairs.py); then the
-seed-43 replication (`seed43/`) against its own offline DPO and best-of-4, and both seeds pooled (each dev
-prompt's difference averaged over the two seeds first, as `rlhf-trl report --runs` does in `pooled.md`).
+(runs 10, 11 and 14 share the reference's replies with run 16, checked below) and against the ablation with
+the SFT term alone (`sft_on_picks/`, whose reference and on-policy DPO replies are also checked to match run
+16's); what its pairs say about the reward model's picks on the training prompts (`pairs_gold.json`, written
+by make_pairs.py); then the seed-43 replication (`seed43/`) against its own offline DPO and best-of-4, and
+both seeds pooled (each dev prompt's difference averaged over the two seeds first, as `rlhf-trl report --runs`
+does in `pooled.md`).
 
     python docs/analysis/tuning/prototype_v2_seed44_dpo_onpolicy/cross_runs.py   # writes cross_runs.txt beside it
 """
@@ -19,6 +21,7 @@ RUNS = {
     "run 11": HERE.parent / "prototype_v2_seed44_ppo_kl" / "samples.jsonl.gz",
     "run 14": HERE.parent / "prototype_v2_seed44_ppo_batch32" / "samples.jsonl.gz",
     "run 16": HERE / "samples.jsonl.gz",
+    "ablation": HERE / "sft_on_picks" / "samples.jsonl.gz",
 }
 X = ("run 16", "dpo_onpolicy")
 OTHERS = [
@@ -28,6 +31,7 @@ OTHERS = [
     ("run 10", "grpo_30"),
     ("run 14", "ppo_b32"),
     ("run 11", "ppo_kl0.5"),
+    ("ablation", "sft_on_picks"),
 ]
 
 
@@ -46,6 +50,12 @@ def main() -> None:
             for i in ids
         )
         lines.append(f"{run} reference vs run 16 reference: {same}/{len(ids)} identical replies")
+    same = sum(
+        runs["ablation"][(m, i)]["response"] == runs["run 16"][(m, i)]["response"]
+        for m in ("reference", "dpo_onpolicy")
+        for i in ids
+    )
+    lines.append(f"ablation reference and dpo_onpolicy vs run 16's: {same}/{2 * len(ids)} identical replies")
     for judge in ("gold", "reward_model"):
         for run_y, y_name in OTHERS:
             x = [runs[X[0]][(X[1], i)]["scores"][judge] for i in ids]
