@@ -52,9 +52,9 @@ APPLIES = (
 def pick_pairs(prompts: list[list[dict]], replies: list[list[str]], scores: list[list[float]]):
     """``(pairs, dropped)``: per prompt ``i`` the highest-scored of ``replies[k][i]`` against the lowest, as
     ``(i, chosen, rejected, chosen_score, rejected_score)``, and the drop counts by reason. Empty replies do
-    not compete; a prompt is dropped when fewer than two remain (``too_few_replies``), when its best and worst
-    are the same text once stripped (``identical_final_replies``), or when the HH parser would drop the pair
-    (its reason: the loaders must read back exactly these pairs)."""
+    not compete; a prompt is dropped when fewer than two remain (``too_few_replies``) or when the HH parser
+    would drop the pair, with the parser's reason (best and worst the same text once stripped:
+    ``identical_final_replies``): the loaders must read back exactly these pairs."""
     from rlhf_trl.data.parser import HHParseError, parse_hh_pair
 
     pairs, dropped = [], {}
@@ -64,8 +64,6 @@ def pick_pairs(prompts: list[list[dict]], replies: list[list[str]], scores: list
         worst = min(cands, key=lambda c: c[0], default=None)
         if len(cands) < 2:
             reason = "too_few_replies"
-        elif best[1].strip() == worst[1].strip():
-            reason = "identical_final_replies"
         else:
             try:
                 parse_hh_pair(**hh_row(prompt, best[1], worst[1]))
@@ -121,7 +119,8 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
     """Write ``out/train.jsonl``, ``out/test.jsonl`` and ``out/pairs.json``; return the summary."""
     import dataclasses
 
-    from rlhf_trl.data import has_gold, load_preference_splits, load_prompts
+    from rlhf_trl.data import has_gold, load_preference_splits
+    from rlhf_trl.data.loaders import _unique_prompts
     from rlhf_trl.evaluation.harness import default_reference, reward_model_folder
     from rlhf_trl.evaluation.model_specs import check_model_path
     from rlhf_trl.evaluation.sampling import sample_candidates, torch_device
@@ -137,14 +136,15 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
             f"no reward model at {rm} (no config.json): train one (recipes/reward.py) or name it with "
             "--reward_model_path PATH"
         )
-    available = list(load_prompts(recipe_args.data, "train")["prompt"])
+    splits = load_preference_splits(recipe_args.data)  # once: the train prompts and the test pairs
+    available = _unique_prompts(splits["train"]["prompt"])  # what load_prompts(data, "train") holds
     if num_prompts > len(available):
         raise UserError(
             f"--train_prompts {num_prompts} but the training split of {recipe_args.data.dataset_name} has "
             f"{len(available)} unique prompts; ask for at most that many"
         )
     prompts = random.Random(cfg.seed).sample(available, num_prompts)
-    test = load_preference_splits(recipe_args.data)["test"]
+    test = splits["test"]
 
     dtype = recipe_args.model.dtype
     tokenizer = load_tokenizer(policy)

@@ -13,7 +13,7 @@ import gzip
 import json
 from pathlib import Path
 
-from rlhf_trl.evaluation.stats import paired_difference, sign_test
+from rlhf_trl.evaluation.seeds import pooled_test
 
 HERE = Path(__file__).resolve().parent
 RUNS = {
@@ -58,16 +58,11 @@ def main() -> None:
     lines.append(f"ablation reference and dpo_onpolicy vs run 16's: {same}/{2 * len(ids)} identical replies")
     for judge in ("gold", "reward_model"):
         for run_y, y_name in OTHERS:
-            x = [runs[X[0]][(X[1], i)]["scores"][judge] for i in ids]
-            y = [runs[run_y][(y_name, i)]["scores"][judge] for i in ids]
-            d = paired_difference(x, y)
-            up = sum(p > q for p, q in zip(x, y))
-            down = sum(p < q for p, q in zip(x, y))
-            lines.append(
-                f"{judge}: {X[1]} - {y_name} ({run_y}) = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, "
-                f"{d['ci95'][1]:+.3f}], {up} better / {len(ids) - up - down} tied / {down} worse, "
-                f"sign p {sign_test(up, down):.3f}"
-            )
+            diffs = [
+                runs[X[0]][(X[1], i)]["scores"][judge] - runs[run_y][(y_name, i)]["scores"][judge]
+                for i in ids
+            ]
+            lines.append(f"{judge}: {X[1]} - {y_name} ({run_y}) = {compared(diffs)}")
     seed43 = load(HERE / "seed43" / "samples.jsonl.gz")
     for y_name in ("dpo_offline", "bon4"):
         per_seed = [
@@ -76,18 +71,21 @@ def main() -> None:
         ]
         pooled = [(a + b) / 2 for a, b in zip(*per_seed)]
         for label, diffs in (("seed 43", per_seed[1]), ("seeds 43+44 pooled", pooled)):
-            d = paired_difference(diffs, [0.0] * len(diffs))
-            up, down = sum(x > 0 for x in diffs), sum(x < 0 for x in diffs)
-            lines.append(
-                f"gold, {label}: dpo_onpolicy - {y_name} = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, "
-                f"{d['ci95'][1]:+.3f}], {up} better / {len(ids) - up - down} tied / {down} worse, "
-                f"sign p {sign_test(up, down):.3f}"
-            )
+            lines.append(f"gold, {label}: dpo_onpolicy - {y_name} = {compared(diffs)}")
     for label, folder in (("seed 44", HERE), ("seed 43", HERE / "seed43")):
         lines += pair_lines(label, json.loads((folder / "pairs_gold.json").read_text())["pairs"])
     text = "\n".join(lines) + "\n"
     (HERE / "cross_runs.txt").write_text(text)
     print(text, end="")
+
+
+def compared(diffs: list[float]) -> str:
+    """Per-prompt differences as `rlhf-trl report --runs` tests them: mean [bootstrap CI], counts, sign test."""
+    t = pooled_test(diffs, 1, 2000)
+    return (
+        f"{t['mean_diff']:+.3f} [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}], {t['wins']} better / {t['ties']} tied / "
+        f"{t['losses']} worse, sign p {t['p_sign']:.3f}"
+    )
 
 
 def pair_lines(label: str, pairs: list[dict]) -> list[str]:
