@@ -129,3 +129,64 @@ def test_embedded_model_converts_offline_and_answers(tmp_path, monkeypatch):
     # A second resolve reuses the converted checkpoint (no temporary folders left behind).
     assert resolve_model_path("embedded:smollm2-135m-instruct") == path
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["smollm2-135m-instruct"]
+
+
+def _attention_spy(calls):
+    """An "sdpa" attention that records (query positions, query/key/value dtypes, autocast on, module) and runs
+    the real one."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    real = ALL_ATTENTION_FUNCTIONS["sdpa"]
+
+    def spy(module, query, key, value, attention_mask, **kwargs):
+        import torch
+
+        dtypes = {query.dtype, key.dtype, value.dtype}
+        calls.append((query.shape[2], dtypes, torch.is_autocast_enabled("cpu"), module))
+        return real(module, query, key, value, attention_mask, **kwargs)
+
+    return spy
+
+
+def test_cpu_autocast_attention_runs_in_fp32(tiny_model_dir, monkeypatch):
+    """Inside the block, attention under bf16 autocast gets fp32 queries, keys and values with autocast off
+    (several query positions or one alike); forwards without autocast are untouched; the registry's own "sdpa" is
+    back after the block, also after an error inside it."""
+    import torch
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from rlhf_trl.models import cpu_autocast_attention_in_fp32
+
+    calls: list = []
+    spy = _attention_spy(calls)
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", spy)
+    model = load_causal_lm(tiny_model_dir).eval()
+    n_layers = model.config.num_hidden_layers
+    ids = torch.tensor([[5, 6, 7, 8]])
+
+    def forward(ids, autocast: bool):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return model(input_ids=ids).logits
+
+    def seen():
+        return [(n, dtypes, on) for n, dtypes, on, _ in calls]
+
+    fp32 = {torch.float32}
+    with cpu_autocast_attention_in_fp32():
+        forward(ids, autocast=True)
+        assert seen() == [(4, fp32, False)] * n_layers  # the values were bf16 (q and k fp32 after RoPE)
+        calls.clear()
+        forward(ids[:, :1], autocast=True)  # one query position: the same
+        assert seen() == [(1, fp32, False)] * n_layers
+        calls.clear()
+        forward(ids, autocast=False)
+        assert seen() == [(4, fp32, False)] * n_layers
+        assert ALL_ATTENTION_FUNCTIONS["sdpa"] is not spy
+    assert ALL_ATTENTION_FUNCTIONS["sdpa"] is spy
+    calls.clear()
+    forward(ids, autocast=True)  # outside the block: autocast's own precision again
+    assert {(n, on) for n, _, on in seen()} == {(4, True)}
+    assert {torch.bfloat16, torch.float32} <= set().union(*(dtypes for _, dtypes, _ in seen()))
+    with pytest.raises(RuntimeError, match="boom"), cpu_autocast_attention_in_fp32():
+        raise RuntimeError("boom")
+    assert ALL_ATTENTION_FUNCTIONS["sdpa"] is spy

@@ -254,10 +254,19 @@ def _record_autocast(module, name, seen):
     )
 
 
-def test_bf16_runs_every_forward_pass_in_one_precision_first_update_exact(tiny_model_dir, tok, tmp_path):
+def test_bf16_runs_every_forward_pass_in_one_precision_first_update_exact(
+    tiny_model_dir, tok, tmp_path, monkeypatch
+):
     """bf16 autocast on CPU: sampling, the reference, the reward model, rollout scoring and the update all
     autocast, so while policy == reference the KL is exactly 0 and the first minibatch's ratio exactly 1
-    (before: generate and the reference ran in fp32 beside a bf16 policy, KL 0.23 nats on the demo)."""
+    (before: generate and the reference ran in fp32 beside a bf16 policy, KL 0.23 nats on the demo).
+    Every attention of the run is computed in fp32 (models.cpu_autocast_attention_in_fp32)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from tests.test_models import _attention_spy
+
+    calls: list = []
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", _attention_spy(calls))
     policy, rm = _policy(tiny_model_dir, tok), _reward_model(tiny_model_dir, tok)
     args = _config(tmp_path, ppo_epochs=1, num_mini_batches=1, max_steps=2, bf16=True, use_cpu=True)
     trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_model=rm)
@@ -273,6 +282,17 @@ def test_bf16_runs_every_forward_pass_in_one_precision_first_update_exact(tiny_m
     assert first["objective/kl"] == 0.0
     assert first["val/ratio"] == 1.0 and first["policy/approxkl_avg"] == 0.0
     assert second["objective/kl"] != 0.0  # the policy moved: the checks above could fail
+    assert {(frozenset(dtypes), on) for _, dtypes, on, _ in calls} == {(frozenset({torch.float32}), False)}
+    assert {n > 1 for n, _, _, _ in calls} == {True, False}  # prompts and decode steps
+    reached = {id(module) for *_, module in calls}
+    for name, model in [
+        ("policy", trainer.model.policy),
+        ("reference", trainer.ref_model),
+        ("reward", trainer.reward_model.model),
+        ("critic", trainer.model.value_model),
+    ]:
+        layers = {id(m) for m in model.modules() if type(m).__name__.endswith("Attention")}
+        assert layers and layers <= reached, name
 
 
 @pytest.mark.parametrize(

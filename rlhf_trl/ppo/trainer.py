@@ -207,7 +207,16 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
 
         ``resume_from_checkpoint``: a complete ``checkpoint-N`` folder (see rlhf_trl.checkpoints); updates
         N+1.. then see the same prompts, random numbers, weights and optimizer state as an uninterrupted run.
+        Under bf16 autocast on a CPU, SDPA attention runs in fp32 in every forward of the run (sampling's
+        prefill and decode steps, scoring, the update: :func:`rlhf_trl.models.cpu_autocast_attention_in_fp32`),
+        so they still agree.
         """
+        from rlhf_trl.models import cpu_autocast_attention_in_fp32
+
+        with cpu_autocast_attention_in_fp32():
+            return self._train(resume_from_checkpoint)
+
+    def _train(self, resume_from_checkpoint: str | None):
         args, accel = self.args, self.accelerator
         num_updates = self._num_updates()
         opt_steps_per_update = args.ppo_epochs * args.num_mini_batches
