@@ -9,7 +9,7 @@ import gzip
 import json
 from pathlib import Path
 
-from rlhf_trl.evaluation.stats import paired_difference, sign_test
+from rlhf_trl.evaluation.seeds import pooled_test
 
 HERE = Path(__file__).resolve().parent
 RUNS = {
@@ -49,12 +49,10 @@ def main() -> None:
         for (run_x, x_name), (run_y, y_name) in PAIRS:
             x = [runs[run_x][(x_name, i)]["scores"][judge] for i in ids]
             y = [runs[run_y][(y_name, i)]["scores"][judge] for i in ids]
-            d = paired_difference(x, y)
-            up = sum(p > q for p, q in zip(x, y))
-            down = sum(p < q for p, q in zip(x, y))
+            t = pooled_test([p - q for p, q in zip(x, y)], 1, 2000)
             lines.append(
-                f"{judge}: {x_name} - {y_name} = {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], "
-                f"{up} better / {len(ids) - up - down} tied / {down} worse, sign p {sign_test(up, down):.3f}"
+                f"{judge}: {x_name} - {y_name} = {t['mean_diff']:+.3f} [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}], "
+                f"{t['wins']} better / {t['ties']} tied / {t['losses']} worse, sign p {t['p_sign']:.3f}"
             )
     text = "\n".join(lines) + "\n"
     (HERE / "cross_runs.txt").write_text(text)
