@@ -97,15 +97,14 @@ def test_fsdp_config_without_cuda_is_refused_not_run_as_ddp(tmp_path, tiny_model
     )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert (
-        errors
-        == [
-            "error: the accelerate config asks for FSDP, which accelerate runs only on GPUs; without "
-            "CUDA it would silently train with plain DDP. On a CPU use --config_file "
-            "accelerate_configs/cpu_2proc.yaml"
-        ]
-        * 2
-    ), proc.stderr[-3000:]
+    # Each rank refuses, but torchrun stops the other rank as soon as the first exits, sometimes before that
+    # rank has printed (seen 1 run in 4): one or two copies of the line, and no other error.
+    refusal = (
+        "error: the accelerate config asks for FSDP, which accelerate runs only on GPUs; without "
+        "CUDA it would silently train with plain DDP. On a CPU use --config_file "
+        "accelerate_configs/cpu_2proc.yaml"
+    )
+    assert errors in ([refusal], [refusal, refusal]), proc.stderr[-3000:]
     assert "rlhf_trl" not in proc.stderr.replace(
         errors[0], ""
     )  # no traceback of ours (torchrun prints its own)

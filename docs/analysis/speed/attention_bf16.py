@@ -7,12 +7,15 @@ bf16 autocast, alone and inside the model. Exploration for issue #15 (the PPO up
    (4 x 80, 4 x 160), of scoring (16 x 100) and of long DPO rows (8 x 300); forward only or forward +
    backward; best of 5 x 10 calls.
 2. The embedded SmolLM2-135M, one forward + backward over a [4, 73] batch (PPO's micro-batch in
-   bench/ppo_step.py) under bf16 autocast, with transformers' ``sdpa`` attention as it is and with a
-   version that runs every multi-token attention in fp32 (autocast off inside); alternating, 4 timed steps
-   each after a warm-up.
+   bench/ppo_step.py) under bf16 autocast, with transformers' ``sdpa`` attention as it is and inside
+   ``rlhf_trl.models.cpu_autocast_attention_in_fp32`` (what PPO uses); alternating, 4 timed steps each after a
+   warm-up.
+3. The same at DPO's step with 4 pairs of 192 tokens: a reference forward without grad and a policy forward +
+   backward over [8, 192]; 3 timed steps each.
 Results in README.md next to this file.
 """
 
+import contextlib
 import functools
 import os
 import time
@@ -20,11 +23,9 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 import torch.nn.functional as F
-import transformers.integrations.sdpa_attention as sdpa_module
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-from rlhf_trl.models import load_causal_lm, load_tokenizer
+from rlhf_trl.models import cpu_autocast_attention_in_fp32, load_causal_lm, load_tokenizer
 
 torch.manual_seed(0)
 
@@ -70,41 +71,43 @@ for B, L, grad in (
         row.append(f"{mode} {bench(f):.2f}")
     print(f"  {B} x {L}, {'forward + backward' if grad else 'forward'}: {' | '.join(row)}")
 
-original = sdpa_module.sdpa_attention_forward
-
-
-def fp32_attention(module, query, key, value, attention_mask, **kw):
-    # under autocast, RoPE (bf16 x fp32 cos/sin) hands SDPA fp32 queries and keys, which autocast casts to bf16
-    lowered = query.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu")
-    if query.device.type == "cpu" and lowered and query.shape[2] > 1:
-        with torch.autocast("cpu", enabled=False):
-            out, weights = original(module, query.float(), key.float(), value.float(), attention_mask, **kw)
-        return out.to(torch.bfloat16), weights
-    return original(module, query, key, value, attention_mask, **kw)
-
-
-print("2. SmolLM2-135M forward + backward, [4, 73], bf16 autocast")
 tok = load_tokenizer("embedded:smollm2-135m-instruct")
 model = load_causal_lm("embedded:smollm2-135m-instruct", tok).train()
-ids = torch.randint(100, 1000, (4, 73))
-mask = torch.ones_like(ids)
-mask[0, :10] = 0
 
 
-def step():
+def step(ids, mask, keep, reference_pass):
+    if reference_pass:  # DPO's reference log-probs: a forward without grad over the same batch
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model(input_ids=ids, attention_mask=mask)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = model(input_ids=ids, attention_mask=mask, logits_to_keep=33)
+        out = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep)
     out.logits.float().logsumexp(-1).mean().backward()
     model.zero_grad(set_to_none=True)
 
 
-for mode in ("sdpa", "fp32 attention", "sdpa", "fp32 attention"):
-    ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = fp32_attention if mode != "sdpa" else original
-    step()
-    times = []
-    for _ in range(4):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    print(f"  {mode}: min {min(times) * 1e3:.0f} ms, all {[round(x * 1e3) for x in times]}")
-ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = original
+for title, rows, length, padded, keep, reference_pass, repeats in (
+    ("2. PPO's micro-batch: forward + backward, [4, 73]", 4, 73, 10, 33, False, 4),
+    (
+        "3. DPO's step, 4 pairs: reference forward + policy forward + backward, [8, 192]",
+        8,
+        192,
+        30,
+        0,
+        True,
+        3,
+    ),
+):
+    print(title, "under bf16 autocast, ms")
+    ids = torch.randint(100, 1000, (rows, length))
+    mask = torch.ones_like(ids)
+    mask[0, :padded] = 0
+    for mode in ("sdpa", "fp32 attention", "sdpa", "fp32 attention"):
+        block = cpu_autocast_attention_in_fp32() if mode != "sdpa" else contextlib.nullcontext()
+        with block:
+            step(ids, mask, keep, reference_pass)
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                step(ids, mask, keep, reference_pass)
+                times.append(time.perf_counter() - t)
+        print(f"  {mode}: min {min(times) * 1e3:.0f} ms, all {[round(x * 1e3) for x in times]}")
