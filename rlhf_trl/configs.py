@@ -423,9 +423,21 @@ class DemoConfig:
     stages: list[str] = field(
         default_factory=lambda: ["reward", "ppo", "grpo", "dpo", "evaluation"],
         metadata={
-            "help": "Stages to run in order (sft, reward, ppo, grpo, dpo, evaluation). With sft among them (first), "
-            "every later stage starts from the SFT model run_dir/checkpoints/sft, as in InstructGPT (Ouyang et al. "
-            "2022): reward, ppo, grpo and dpo get --model_name_or_path, the evaluation --reference_model (the KL "
-            "reference and baseline), unless that stage's own section sets the key."
+            "help": "Stages to run in order (sft, reward, ppo, grpo, pairs, dpo, evaluation). With sft among them "
+            "(first), every later stage starts from the SFT model run_dir/checkpoints/sft, as in InstructGPT (Ouyang "
+            "et al. 2022): reward, ppo, grpo and dpo get --model_name_or_path, the evaluation --reference_model (the "
+            "KL reference and baseline), unless that stage's own section sets the key. pairs (after reward, before "
+            "dpo) samples the reference's own replies, ranks them with the reward model (rlhf-trl sample-pairs) "
+            "into run_dir/pairs, and dpo trains on those pairs (on-policy DPO) unless its section sets dataset_name."
+        },
+    )
+    pairs_prompts: int = field(
+        default=256,
+        metadata={"help": "The pairs stage: training prompts to sample (sample-pairs --train_prompts)."},
+    )
+    pairs_replies: int = field(
+        default=4,
+        metadata={
+            "help": "The pairs stage: replies per prompt; the best against the worst (sample-pairs --replies)."
         },
     )

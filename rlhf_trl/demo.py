@@ -5,6 +5,11 @@ later stage starts from that model: reward, PPO, GRPO and DPO get ``--model_name
 run_dir/checkpoints/sft`` and the evaluation ``--reference_model run_dir/checkpoints/sft``, unless the
 stage's own section names its model.
 
+With ``pairs`` in ``demo.stages`` (prototype_v3.yaml) DPO is on-policy: the pairs stage (``python
+recipes/pairs.py``, i.e. ``rlhf-trl sample-pairs``) samples ``demo.pairs_replies`` replies of the reference
+to ``demo.pairs_prompts`` training prompts, ranks them with the run's reward model into ``run_dir/pairs``,
+and the dpo stage gets ``--dataset_name run_dir/pairs`` unless its own section names a dataset.
+
 Each stage runs as its own process (``python recipes/<stage>.py --config FILE``), exactly as a user would
 launch it, so memory is returned between stages and a crash names the stage. On Linux with a CPU-only
 torch the process is forked from this one after torch/transformers/TRL are imported once (the imports
@@ -36,18 +41,22 @@ from rlhf_trl.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TRAIN_STAGES = ("sft", "reward", "ppo", "grpo", "dpo")
+STAGES = ("sft", "reward", "ppo", "grpo", "pairs", "dpo", "evaluation")
 # With sft in the chain these start from its model (the InstructGPT recipe): the key each one is given.
 FROM_SFT = {
     "reward": "model_name_or_path",
     "ppo": "model_name_or_path",
     "grpo": "model_name_or_path",
+    "pairs": "reference_model",  # the policy whose replies are ranked
     "dpo": "model_name_or_path",
     "evaluation": "reference_model",
 }
+# the config section each stage reads its keys from (pairs: the evaluation's sampling settings)
+SECTION = {"pairs": "evaluation"}
 
 
 def recipe_file(stage: str) -> Path:
-    return RECIPES / ("evaluate.py" if stage == "evaluation" else f"{stage}.py")
+    return RECIPES / ("evaluate.py" if stage == "evaluation" else f"{stage}.py")  # pairs: recipes/pairs.py
 
 
 def done_marker(run_dir: Path, stage: str, prompt_set: str = "dev") -> Path:
@@ -56,7 +65,30 @@ def done_marker(run_dir: Path, stage: str, prompt_set: str = "dev") -> Path:
         from rlhf_trl.evaluation.outputs import evaluation_dir
 
         return evaluation_dir(run_dir, prompt_set) / "metrics.json"
+    if stage == "pairs":  # written whole or not at all
+        return pairs_dir(run_dir) / "pairs.json"
     return run_dir / "checkpoints" / stage / "metrics.json"
+
+
+def pairs_dir(run_dir: Path) -> Path:
+    return run_dir / "pairs"
+
+
+def pairs_flags(run_dir: Path, stage: str, demo, sections: dict) -> list[str]:
+    """The pairs stage's output folder and sizes; dpo's ``--dataset_name`` (those pairs) unless its own
+    section names a dataset."""
+    if stage == "pairs":
+        return [
+            "--output_dir",
+            str(pairs_dir(run_dir)),
+            "--train_prompts",
+            str(demo.pairs_prompts),
+            "--replies",
+            str(demo.pairs_replies),
+        ]
+    if stage == "dpo" and "dataset_name" not in (sections.get("dpo") or {}):
+        return ["--dataset_name", str(pairs_dir(run_dir))]
+    return []
 
 
 def stage_flags(run_dir: Path, stage: str, restart: bool) -> list[str]:
@@ -79,9 +111,10 @@ def sft_flags(run_dir: Path, stage: str, sections: dict) -> list[str]:
         return []
     from rlhf_trl.config import STAGE_CONFIGS, _import
 
+    section = SECTION.get(stage, stage)
     # a section may name the model by an alias (evaluation: `reference`)
-    aliases = getattr(_import(STAGE_CONFIGS[stage]), "KEY_ALIASES", {})
-    if key in {aliases.get(k, k) for k in sections.get(stage) or {}}:
+    aliases = getattr(_import(STAGE_CONFIGS[section]), "KEY_ALIASES", {})
+    if key in {aliases.get(k, k) for k in sections.get(section) or {}}:
         return []
     return [f"--{key}", str(run_dir / "checkpoints" / "sft")]
 
@@ -184,17 +217,33 @@ def main(argv: list[str]) -> int:
         "demo", ["--config", ns.config, *(["--run_dir", ns.run_dir] if ns.run_dir else [])]
     )
     stages = ns.stages or list(args.stage.stages)
-    unknown = [s for s in stages if s not in (*TRAIN_STAGES, "evaluation")]
+    unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise UserError(
-            f"demo.stages: unknown stage {unknown[0]!r}; choose from {', '.join((*TRAIN_STAGES, 'evaluation'))}"
-        )
+        raise UserError(f"demo.stages: unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
+    for before, after in (
+        ("reward", "pairs"),
+        ("pairs", "dpo"),
+    ):  # pairs needs the reward model; dpo its pairs
+        if before in stages and after in stages and stages.index(after) < stages.index(before):
+            raise UserError(f"demo.stages: {before} must come before {after}")
     missing = [s for s in stages if not recipe_file(s).is_file()]
     if missing:
         raise UserError(f"{recipe_file(missing[0])} not found: run the demo from a clone of the repository")
     run_dir = Path(args.run.run_dir)
     # sft in the configured chain (or in --stages): every later stage starts from its model
     from_sft = "sft" in stages or "sft" in args.stage.stages
+    # pairs in the configured chain (or in --stages): dpo trains on run_dir/pairs
+    on_policy = "pairs" in stages or "pairs" in args.stage.stages
+    if (
+        on_policy
+        and "pairs" not in stages
+        and "dpo" in stages
+        and not done_marker(run_dir, "pairs").is_file()
+    ):
+        raise UserError(
+            f"demo.stages has pairs, so dpo trains on {pairs_dir(run_dir)}, which does not exist yet; run "
+            f"`rlhf-trl demo --config {ns.config}` with pairs in --stages first"
+        )
     early = [s for s in stages[: stages.index("sft")] if s in FROM_SFT] if "sft" in stages else []
     if early:
         raise UserError(f"demo.stages: sft must come before {early[0]}, which starts from the SFT model")
@@ -228,6 +277,7 @@ def main(argv: list[str]) -> int:
             overrides
             + stage_flags(run_dir, stage, ns.restart)
             + (sft_flags(run_dir, stage, sections) if from_sft else [])
+            + (pairs_flags(run_dir, stage, args.stage, sections) if on_policy else [])
         )
         print(
             f"\n{header}: python recipes/{recipe_file(stage).name} --config {' '.join([ns.config, *flags])}"

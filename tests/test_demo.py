@@ -166,3 +166,68 @@ def test_the_evaluation_of_an_sft_chain_is_judged_against_the_sft_model(tmp_path
     (tmp_path / "checkpoints" / "sft" / "config.json").write_text("{}")
     assert default_reference(args, tmp_path) == str(tmp_path / "checkpoints" / "sft")
     assert default_reference(SimpleNamespace(config_path=None, model=args.model), tmp_path) == "base"
+
+
+PAIRS_CONFIG = CONFIG.replace(
+    "stages: [reward, ppo, grpo, dpo, evaluation]",
+    "stages: [reward, pairs, dpo]\n  pairs_prompts: 3\n  pairs_replies: 2",
+)
+
+
+@pytest.mark.slow
+def test_demo_pairs_stage_ranks_the_reference_replies_and_dpo_trains_on_them(tmp_path, tiny_model_dir):
+    """`pairs` in demo.stages: the reference's own replies ranked by the run's reward model go to
+    run_dir/pairs, and the dpo stage reads its pairs from there (on-policy DPO); a re-run skips both."""
+    run_dir = tmp_path / "run"
+    config = tmp_path / "demo.yaml"
+    config.write_text(PAIRS_CONFIG.format(run_dir=run_dir, model=tiny_model_dir))
+    env = {"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent)}
+    proc = subprocess.run(
+        [BIN, "demo", "--config", str(config)], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pairs = run_dir / "pairs"
+    assert (
+        f"[2/3] pairs: python recipes/pairs.py --config {config} --output_dir {pairs} --train_prompts 3 --replies 2"
+        in proc.stdout
+    )
+    summary = json.loads((pairs / "pairs.json").read_text())
+    assert summary["train_prompts"] == 3 and summary["replies_per_prompt"] == 2
+    assert summary["reward_model"] == str(run_dir / "checkpoints" / "reward")
+    assert summary["policy"] == str(tiny_model_dir)  # no sft in the chain: the reference is the base model
+    kept = summary["pairs"]
+    assert f"--dataset_name {pairs}" in proc.stdout
+    assert f"data {pairs}: train kept {kept}/{kept}" in proc.stderr  # dpo read the sampled pairs
+    assert (run_dir / "checkpoints" / "dpo" / "metrics.json").is_file()
+    again = subprocess.run(
+        [BIN, "demo", "--config", str(config)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert again.returncode == 0 and again.stdout.count("done already") == 3, again.stderr[-3000:]
+
+
+def test_demo_pairs_stage_order_and_its_missing_pairs_are_refused_before_running(tmp_path):
+    from rlhf_trl.demo import main, pairs_flags
+    from rlhf_trl.errors import UserError
+
+    config = tmp_path / "demo.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [reward, dpo, pairs]\n")
+    with pytest.raises(UserError, match="demo.stages: pairs must come before dpo"):
+        main(["--config", str(config)])
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [pairs, reward, dpo]\n")
+    with pytest.raises(UserError, match="demo.stages: reward must come before pairs"):
+        main(["--config", str(config)])
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [reward, pairs, dpo]\n")
+    with pytest.raises(UserError, match=r"dpo trains on .*run/pairs, which does not exist yet"):
+        main(["--config", str(config), "--stages", "dpo"])
+    assert not (tmp_path / "run").exists()
+
+    from types import SimpleNamespace
+
+    demo = SimpleNamespace(pairs_prompts=8, pairs_replies=3)
+    run = tmp_path / "run"
+    assert pairs_flags(run, "pairs", demo, {}) == [
+        "--output_dir", str(run / "pairs"), "--train_prompts", "8", "--replies", "3"
+    ]  # fmt: skip
+    assert pairs_flags(run, "dpo", demo, {"dpo": {"beta": 0.1}}) == ["--dataset_name", str(run / "pairs")]
+    assert pairs_flags(run, "dpo", demo, {"dpo": {"dataset_name": "mine"}}) == []  # its own section wins
+    assert pairs_flags(run, "ppo", demo, {}) == []
