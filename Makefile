@@ -34,26 +34,29 @@ demo: install
 # 21m (about 1h30m in all); 3h-3h15m in fp32 on an AVX2-only host (ANALYSIS.md, "Time per seed"). Also kept: PPO's
 # logged metrics (ppo_log_history.json, from its last checkpoint's trainer_state.json).
 # `make seed-v3 SEED=45`: the same for recipes/configs/prototype_v3.yaml (PPO with 32 prompts per update, DPO on
-# the SFT model's own replies ranked by the reward model: the pairs stage) into docs/analysis/seeds_v3/seedN.
-SEED ?= 42
+# the SFT model's own replies ranked by the reward model: the pairs stage) into docs/analysis/seeds_v3/seedN
+# (without SEED: seed 45; v3's seeds are 45, 46, 47), with the pairs' summary and the pairs themselves.
+SEED_DEFAULT = 42
+SEED_N = $(or $(SEED),$(SEED_DEFAULT))
 SEED_CONFIG = recipes/configs/prototype.yaml
 SEED_STAGES = sft reward ppo grpo dpo
-SEED_RUN = outputs/prototype_seed$(SEED)
-SEED_OUT = docs/analysis/seeds/seed$(SEED)
+SEED_RUN = outputs/prototype_seed$(SEED_N)
+SEED_OUT = docs/analysis/seeds/seed$(SEED_N)
 seed-v3: SEED_CONFIG = recipes/configs/prototype_v3.yaml
 seed-v3: SEED_STAGES = sft reward ppo grpo pairs dpo
-seed-v3: SEED_RUN = outputs/prototype_v3_seed$(SEED)
-seed-v3: SEED_OUT = docs/analysis/seeds_v3/seed$(SEED)
+seed-v3: SEED_DEFAULT = 45
+seed-v3: SEED_RUN = outputs/prototype_v3_seed$(SEED_N)
+seed-v3: SEED_OUT = docs/analysis/seeds_v3/seed$(SEED_N)
 seed-v3: seed
 seed: install
-	$(VENV)/bin/rlhf-trl demo --config $(SEED_CONFIG) --seed $(SEED) --run_dir $(SEED_RUN) --stages $(SEED_STAGES)
-	$(VENV)/bin/rlhf-trl evaluate --config $(SEED_CONFIG) --seed $(SEED) --run_dir $(SEED_RUN) \
+	$(VENV)/bin/rlhf-trl demo --config $(SEED_CONFIG) --seed $(SEED_N) --run_dir $(SEED_RUN) --stages $(SEED_STAGES)
+	$(VENV)/bin/rlhf-trl evaluate --config $(SEED_CONFIG) --seed $(SEED_N) --run_dir $(SEED_RUN) \
 		--prompt_set test --best_of_n 4 16
 	mkdir -p $(SEED_OUT)/stages
 	cp $(SEED_RUN)/evaluation_test/metrics.json $(SEED_RUN)/evaluation_test/report.md $(SEED_OUT)/
 	gzip -9n -c $(SEED_RUN)/evaluation_test/samples.jsonl > $(SEED_OUT)/samples.jsonl.gz
 	for s in $(filter-out pairs,$(SEED_STAGES)); do cp $(SEED_RUN)/checkpoints/$$s/metrics.json $(SEED_OUT)/stages/$$s.json; done
-	if [ -f $(SEED_RUN)/pairs/pairs.json ]; then cp $(SEED_RUN)/pairs/pairs.json $(SEED_OUT)/stages/pairs.json; \
+	if [ -f $(SEED_RUN)/pairs/pairs.json ]; then cp $(SEED_RUN)/pairs/pairs.json $(SEED_OUT)/pairs.json; \
 		gzip -9n -c $(SEED_RUN)/pairs/train.jsonl > $(SEED_OUT)/pairs_train.jsonl.gz; fi
 	$(PY) -c "import json, sys; from rlhf_trl.checkpoints import latest_checkpoint; \
 		log = json.loads((latest_checkpoint(sys.argv[1]) / 'trainer_state.json').read_text())['log_history']; \

@@ -15,12 +15,13 @@ launch it, so memory is returned between stages and a crash names the stage. On 
 torch the process is forked from this one after torch/transformers/TRL are imported once (the imports
 cost about 5 s per stage on 2 cores); otherwise, or with ``RLHF_TRL_DEMO_FORK=0``, it is a fresh
 interpreter. A stage whose outputs are
-complete (its ``metrics.json`` exists) is skipped on a re-run; an unfinished training stage resumes from
+complete (its ``metrics.json`` exists; pairs: ``run_dir/pairs/pairs.json``) is skipped on a re-run; an unfinished training stage resumes from
 its latest complete checkpoint (``--resume_from_checkpoint true``), or starts over when it left none
 (``--overwrite_output_dir true``); ``--restart`` starts the whole run over.
 
 Ctrl-C (or SIGTERM to this process) reaches the running stage, which finishes its step, saves a
-checkpoint and exits; re-running the same command continues from there.
+checkpoint and exits; re-running the same command continues from there (the pairs stage keeps nothing of an
+interrupted run: its folder is written whole or not at all, and a re-run samples again).
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def stage_flags(run_dir: Path, stage: str, restart: bool) -> list[str]:
 
 
 def sft_flags(run_dir: Path, stage: str, sections: dict) -> list[str]:
-    """``--model_name_or_path run_dir/checkpoints/sft`` (evaluation: ``--reference_model``) for a stage
-    that starts from the chain's SFT model, unless the stage's own config section names its model."""
+    """``--model_name_or_path run_dir/checkpoints/sft`` (evaluation and pairs: ``--reference_model``) for a
+    stage that starts from the chain's SFT model, unless the stage's own config section names its model."""
     key = FROM_SFT.get(stage)
     if key is None:
         return []
@@ -232,18 +233,6 @@ def main(argv: list[str]) -> int:
     run_dir = Path(args.run.run_dir)
     # sft in the configured chain (or in --stages): every later stage starts from its model
     from_sft = "sft" in stages or "sft" in args.stage.stages
-    # pairs in the configured chain (or in --stages): dpo trains on run_dir/pairs
-    on_policy = "pairs" in stages or "pairs" in args.stage.stages
-    if (
-        on_policy
-        and "pairs" not in stages
-        and "dpo" in stages
-        and not done_marker(run_dir, "pairs").is_file()
-    ):
-        raise UserError(
-            f"demo.stages has pairs, so dpo trains on {pairs_dir(run_dir)}, which does not exist yet; run "
-            f"`rlhf-trl demo --config {ns.config}` with pairs in --stages first"
-        )
     early = [s for s in stages[: stages.index("sft")] if s in FROM_SFT] if "sft" in stages else []
     if early:
         raise UserError(f"demo.stages: sft must come before {early[0]}, which starts from the SFT model")
@@ -254,7 +243,16 @@ def main(argv: list[str]) -> int:
         raise UserError(
             f"demo.stages has sft, so {', '.join(stages)} start from its model {sft_model}, which "
             f"{'--restart would delete' if ns.restart else 'does not exist yet'}; run `rlhf-trl demo --config "
-            f"{ns.config}` with sft in --stages first"
+            f"{' '.join([ns.config, *overrides])}` with sft in --stages first"
+        )
+    # pairs in the configured chain (or in --stages): dpo trains on run_dir/pairs, unless its section names a dataset
+    on_policy = "pairs" in stages or "pairs" in args.stage.stages
+    needs_pairs = on_policy and "dpo" in stages and "dataset_name" not in (sections.get("dpo") or {})
+    if needs_pairs and "pairs" not in stages and (ns.restart or not done_marker(run_dir, "pairs").is_file()):
+        raise UserError(
+            f"demo.stages has pairs, so dpo trains on {pairs_dir(run_dir)}, which "
+            f"{'--restart would delete' if ns.restart else 'does not exist yet'}; run `rlhf-trl demo --config "
+            f"{' '.join([ns.config, *overrides])}` with pairs in --stages first"
         )
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)

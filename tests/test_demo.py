@@ -219,7 +219,17 @@ def test_demo_pairs_stage_order_and_its_missing_pairs_are_refused_before_running
     config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [reward, pairs, dpo]\n")
     with pytest.raises(UserError, match=r"dpo trains on .*run/pairs, which does not exist yet"):
         main(["--config", str(config), "--stages", "dpo"])
-    assert not (tmp_path / "run").exists()
+    # the hint names the folder and seed given to the demo; --restart would delete the pairs it needs
+    other = tmp_path / "s7"
+    with pytest.raises(
+        UserError, match=rf"{other}/pairs, which does not exist yet; .*--run_dir {other}` with pairs"
+    ):
+        main(["--config", str(config), "--stages", "dpo", "--seed", "7", "--run_dir", str(other)])
+    (tmp_path / "run" / "pairs").mkdir(parents=True)
+    (tmp_path / "run" / "pairs" / "pairs.json").write_text("{}")
+    with pytest.raises(UserError, match=r"run/pairs, which --restart would delete"):
+        main(["--config", str(config), "--stages", "dpo", "--restart"])
+    assert (tmp_path / "run" / "pairs" / "pairs.json").is_file()
 
     from types import SimpleNamespace
 
