@@ -151,7 +151,8 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
     model = load_causal_lm(policy, tokenizer, dtype=dtype).to(torch_device()).eval()
     sampling = dataclasses.replace(cfg, seed=cfg.seed + SEED_SHIFT)
     replies = [None] * n_replies
-    for k, rows in sample_candidates(model, tokenizer, prompts, sampling, list(range(n_replies))):
+    ks, desc = list(range(n_replies)), f"sample {n_replies} replies per prompt"
+    for k, rows in sample_candidates(model, tokenizer, prompts, sampling, ks, desc=desc):
         replies[k] = [r["response"] for r in rows]
     del model
     judge = RewardModelJudge(str(rm), batch_size=cfg.batch_size)  # fp32, as the evaluation scores

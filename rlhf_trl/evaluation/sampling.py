@@ -125,17 +125,17 @@ def sample_model(model, ref_model, tokenizer, prompts, cfg, desc: str) -> list[d
     return rows
 
 
-def sample_candidates(model, tokenizer, prompts, cfg, ks: list[int]):
+def sample_candidates(model, tokenizer, prompts, cfg, ks: list[int], desc: str | None = None):
     """Yield ``(k, rows)`` for each best-of-n candidate index in ``ks``: one response per prompt from
     ``model`` (the reference) with the evaluation's sampling settings and the seeds of
-    :data:`BON_SEED_STRIDE`; rows hold ``response``, ``length``, ``ended_with_eos``."""
+    :data:`BON_SEED_STRIDE`; rows hold ``response``, ``length``, ``ended_with_eos``. ``desc`` labels the
+    progress bar (default: the best-of-n candidates)."""
     from tqdm.auto import tqdm
 
     bs = cfg.batch_size
     n = max(ks) + 1 if ks else 0
-    with tqdm(
-        total=len(ks) * len(prompts), desc=f"sample best-of-{n} candidates", unit="sample", file=sys.stderr
-    ) as bar:
+    desc = desc or f"sample best-of-{n} candidates"
+    with tqdm(total=len(ks) * len(prompts), desc=desc, unit="sample", file=sys.stderr) as bar:
         for k in ks:
             rows = []
             for b, start in enumerate(range(0, len(prompts), bs)):
