@@ -87,9 +87,22 @@ def pairs_flags(run_dir: Path, stage: str, demo, sections: dict) -> list[str]:
             "--replies",
             str(demo.pairs_replies),
         ]
-    if stage == "dpo" and "dataset_name" not in (sections.get("dpo") or {}):
+    if stage == "dpo" and not dpo_names_dataset(sections):
         return ["--dataset_name", str(pairs_dir(run_dir))]
     return []
+
+
+def dpo_names_dataset(sections: dict) -> bool:
+    """Whether the config's dpo section names its own dataset (then dpo does not train on the pairs stage's)."""
+    return "dataset_name" in (sections.get("dpo") or {})
+
+
+def missing_upstream(what: str, restart: bool, needed: str, command: str) -> UserError:
+    """The refusal for a chain whose --stages leave out a stage whose output a later one needs."""
+    state = "--restart would delete" if restart else "does not exist yet"
+    return UserError(
+        f"{what}, which {state}; run `rlhf-trl demo --config {command}` with {needed} in --stages first"
+    )
 
 
 def stage_flags(run_dir: Path, stage: str, restart: bool) -> list[str]:
@@ -239,20 +252,20 @@ def main(argv: list[str]) -> int:
     sections = yaml.safe_load(Path(ns.config).read_text()) or {}
     prompt_set = (sections.get("evaluation") or {}).get("prompt_set", "dev")
     sft_model = run_dir / "checkpoints" / "sft"
+    command = " ".join([ns.config, *overrides])
     if from_sft and "sft" not in stages and (ns.restart or not (sft_model / "config.json").is_file()):
-        raise UserError(
-            f"demo.stages has sft, so {', '.join(stages)} start from its model {sft_model}, which "
-            f"{'--restart would delete' if ns.restart else 'does not exist yet'}; run `rlhf-trl demo --config "
-            f"{' '.join([ns.config, *overrides])}` with sft in --stages first"
+        raise missing_upstream(
+            f"demo.stages has sft, so {', '.join(stages)} start from its model {sft_model}",
+            ns.restart,
+            "sft",
+            command,
         )
     # pairs in the configured chain (or in --stages): dpo trains on run_dir/pairs, unless its section names a dataset
     on_policy = "pairs" in stages or "pairs" in args.stage.stages
-    needs_pairs = on_policy and "dpo" in stages and "dataset_name" not in (sections.get("dpo") or {})
+    needs_pairs = on_policy and "dpo" in stages and not dpo_names_dataset(sections)
     if needs_pairs and "pairs" not in stages and (ns.restart or not done_marker(run_dir, "pairs").is_file()):
-        raise UserError(
-            f"demo.stages has pairs, so dpo trains on {pairs_dir(run_dir)}, which "
-            f"{'--restart would delete' if ns.restart else 'does not exist yet'}; run `rlhf-trl demo --config "
-            f"{' '.join([ns.config, *overrides])}` with pairs in --stages first"
+        raise missing_upstream(
+            f"demo.stages has pairs, so dpo trains on {pairs_dir(run_dir)}", ns.restart, "pairs", command
         )
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)

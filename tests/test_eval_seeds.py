@@ -330,3 +330,13 @@ def test_the_repositorys_analysis_is_the_committed_seeds_report(monkeypatch):
     assert block in (root / "ANALYSIS.md").read_text(), (
         "ANALYSIS.md is stale: run `rlhf-trl report --runs docs/analysis/seeds/seed* --output ANALYSIS.md`"
     )
+
+
+def test_one_seed_reads_as_one_seed(seed_dirs):
+    from rlhf_trl.evaluation.seeds import render_seeds
+
+    text = render_seeds(seed_dirs[:1])
+    assert "1 training seed (42)," in text and "Each cell: the seed's mean over the prompts:" in text
+    assert "- One training seed: the tests say whether the methods differ" in text
+    assert "min–max" not in text and "these 1 seeds" not in text
+    assert "these 3 seeds" in render_seeds(seed_dirs)  # three seeds keep the pooled reading

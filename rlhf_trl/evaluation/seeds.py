@@ -405,7 +405,9 @@ def render_seeds(dirs: list[Path]) -> str:
         "## Several training seeds",
         "",
         *([precision, ""] if precision else []),
-        "Each cell: mean over seeds of the seed's mean (min–max over seeds, sd = sample std over seeds):",
+        "Each cell: the seed's mean over the prompts:"
+        if len(runs) == 1
+        else "Each cell: mean over seeds of the seed's mean (min–max over seeds, sd = sample std over seeds):",
         "",
         "| model | seeds | " + " | ".join(SPREAD_METRICS[k] for k in keys) + " |",
         "|---|---|" + "---|" * len(keys),
@@ -451,13 +453,18 @@ def render_seeds(dirs: list[Path]) -> str:
             ),
             "",
         ]
-    out += [
-        f"- The pooled tests take each prompt's average over these {len(runs)} seeds as its value: they say "
-        "whether the methods differ on average over these seeds, with the prompts as the sample, not how a "
-        f"new seed would do; for that read the spread over seeds, itself uncertain from {len(runs)} values.",
-        "",
-        SEEDS_END,
-    ]
+    if len(runs) == 1:
+        reading = (
+            "- One training seed: the tests say whether the methods differ from the reference at this seed, with "
+            "the prompts as the sample, not how another seed would do; that needs more seeds."
+        )
+    else:
+        reading = (
+            f"- The pooled tests take each prompt's average over these {len(runs)} seeds as its value: they say "
+            "whether the methods differ on average over these seeds, with the prompts as the sample, not how a "
+            f"new seed would do; for that read the spread over seeds, itself uncertain from {len(runs)} values."
+        )
+    out += [reading, "", SEEDS_END]
     return "\n".join(out) + "\n"
 
 
