@@ -257,10 +257,26 @@ def _build_parser(types: tuple[type, ...]):
     # A list that may be empty ([] = none) takes zero or more values on the command line too:
     # `--best_of_n` alone empties it, as `best_of_n: []` does in YAML.
     empty_ok = {name for t in types for name in getattr(t, "EMPTY_LISTS_OK", ())}
+    # A number that may be unset (`cliprange_value: null` in YAML) is unset by `--cliprange_value null` too.
+    optional = {
+        n for t in types for n, ann in _annotations(t).items() if "None" in str(ann) or "Optional" in str(ann)
+    }
     for action in parser._actions:
         if action.dest in empty_ok and action.nargs == "+":
             action.nargs = "*"
+        if action.dest in optional and action.type in (int, float):
+            action.type = _or_null(action.type)
     return parser
+
+
+def _or_null(convert):
+    """``convert`` (int or float) that also reads ``null``/``none`` as None, as YAML's ``null`` does."""
+
+    def parse(text: str):
+        return None if text.strip().lower() in ("null", "none") else convert(text)
+
+    parse.__name__ = convert.__name__  # argparse's and our errors name the type: "invalid float value"
+    return parse
 
 
 def _command_line_error(message: str):

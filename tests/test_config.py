@@ -284,3 +284,19 @@ def test_bf16_auto_on_a_gpu_machine(monkeypatch, capsys):
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     flat, args = config._resolve_auto_bf16("dpo", {"bf16": "auto", "use_cpu": True}, [])
     assert flat["bf16"] is False and "this CPU has no AVX-512 BF16" in capsys.readouterr().err
+
+
+def test_an_optional_number_is_unset_by_null_on_the_command_line_as_in_yaml(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("ppo:\n  cliprange_value: 0.5\n")
+    assert parse_recipe_args("ppo", ["--config", str(cfg)]).stage.cliprange_value == 0.5
+    for text in ("null", "None"):
+        args = parse_recipe_args("ppo", ["--config", str(cfg), "--cliprange_value", text])
+        assert args.stage.cliprange_value is None
+    cfg.write_text("ppo:\n  cliprange_value: null\n")
+    assert parse_recipe_args("ppo", ["--config", str(cfg)]).stage.cliprange_value is None
+    # a number that cannot be unset still says what it wants
+    with pytest.raises(UserError, match=r"--kl_coef: invalid float value: 'null'"):
+        parse_recipe_args("ppo", ["--config", str(cfg), "--kl_coef", "null"])
+    with pytest.raises(UserError, match=r"--cliprange_value: invalid float value: 'x'"):
+        parse_recipe_args("ppo", ["--config", str(cfg), "--cliprange_value", "x"])

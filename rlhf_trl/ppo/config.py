@@ -121,7 +121,10 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
     )
     clip_ratio: float = field(default=0.2, metadata={"help": "PPO ratio clip ε (TRL: cliprange)."})
     cliprange_value: float | None = field(
-        default=0.2, metadata={"help": "Value clip around the rollout values; unset: unclipped value loss."}
+        default=0.2,
+        metadata={
+            "help": "Value clip around the rollout values; null (YAML or --cliprange_value null): unclipped value loss."
+        },
     )
     vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
     entropy_coef: float = field(
