@@ -264,7 +264,7 @@ def _build_parser(types: tuple[type, ...]):
     for action in parser._actions:
         if action.dest in empty_ok and action.nargs == "+":
             action.nargs = "*"
-        if action.dest in optional and action.type in (int, float):
+        if action.dest in optional and action.nargs is None and action.type in (int, float):
             action.type = _or_null(action.type)
     return parser
 

@@ -300,3 +300,13 @@ def test_an_optional_number_is_unset_by_null_on_the_command_line_as_in_yaml(tmp_
         parse_recipe_args("ppo", ["--config", str(cfg), "--kl_coef", "null"])
     with pytest.raises(UserError, match=r"--cliprange_value: invalid float value: 'x'"):
         parse_recipe_args("ppo", ["--config", str(cfg), "--cliprange_value", "x"])
+
+
+def test_a_null_inside_a_list_of_numbers_is_still_refused(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("ppo:\n  reward_funcs: [reward_model, length]\n  reward_weights: [1, null]\n")
+    with pytest.raises(UserError, match="is not a valid float"):
+        parse_recipe_args("ppo", ["--config", str(cfg)])
+    cfg.write_text("ppo:\n  reward_funcs: [reward_model, length]\n")
+    with pytest.raises(UserError, match="invalid float value: 'null'"):
+        parse_recipe_args("ppo", ["--config", str(cfg), "--reward_weights", "1", "null"])

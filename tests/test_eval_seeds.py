@@ -338,5 +338,6 @@ def test_one_seed_reads_as_one_seed(seed_dirs):
     text = render_seeds(seed_dirs[:1])
     assert "1 training seed (42)," in text and "Each cell: the seed's mean over the prompts:" in text
     assert "- One training seed: the tests say whether the methods differ" in text
-    assert "min–max" not in text and "these 1 seeds" not in text
+    assert "min–max" not in text and "these 1 seeds" not in text and "under several seeds" not in text
+    assert "Paired test vs the reference (one seed):" in text
     assert "these 3 seeds" in render_seeds(seed_dirs)  # three seeds keep the pooled reading

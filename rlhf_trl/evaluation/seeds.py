@@ -418,7 +418,9 @@ def render_seeds(dirs: list[Path]) -> str:
     vs_ref = pooled_vs_reference(runs, n_samples)
     out += [
         "",
-        "Pooled paired test vs the reference, over all seeds:",
+        "Paired test vs the reference (one seed):"
+        if len(runs) == 1
+        else "Pooled paired test vs the reference, over all seeds:",
         "",
         "| model | judge " + TEST_HEAD,
         "|---|---|---|---|---|---|---|---|---|",
@@ -429,8 +431,12 @@ def render_seeds(dirs: list[Path]) -> str:
         + " over the seeds that have the model; prompts + / 0 / − count those means above, at and below 0. p (sign): "
         "exact two-sided sign test on them (0 dropped); p (Holm): Holm-adjusted over every row of this table; "
         f"verdict: better / worse when p (Holm) < {ALPHA:g}. The pooled mean diff's CI is a bootstrap over "
-        "prompts, d_z = mean / std of the per-prompt means. Averaging per prompt first: the same prompt "
-        "under several seeds is not an independent pair.",
+        "prompts, d_z = mean / std of the per-prompt means."
+        + (
+            ""
+            if len(runs) == 1
+            else " Averaging per prompt first: the same prompt under several seeds is not an independent pair."
+        ),
         "",
         "Each trained method vs each baseline on the gold score, pooled the same way (d = method − baseline; "
         "Holm over this table):",
