@@ -341,3 +341,18 @@ def test_one_seed_reads_as_one_seed(seed_dirs):
     assert "min–max" not in text and "these 1 seeds" not in text and "under several seeds" not in text
     assert "Paired test vs the reference (one seed):" in text
     assert "these 3 seeds" in render_seeds(seed_dirs)  # three seeds keep the pooled reading
+
+
+def test_the_v3_seeds_page_is_the_committed_v3_seeds_report(monkeypatch):
+    """docs/analysis/seeds_v3/ANALYSIS.md's generated block is `rlhf-trl report --runs docs/analysis/seeds_v3/seed*`
+    of the committed v3 seed folders (as for ANALYSIS.md and v2's seeds above)."""
+    from rlhf_trl.evaluation.seeds import render_seeds
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    dirs = sorted(Path("docs/analysis/seeds_v3").glob("seed*"))
+    assert dirs, "no committed v3 seed"
+    assert render_seeds(dirs).strip() in (root / "docs/analysis/seeds_v3/ANALYSIS.md").read_text(), (
+        "docs/analysis/seeds_v3/ANALYSIS.md is stale: run `rlhf-trl report --runs docs/analysis/seeds_v3/seed* "
+        "--output docs/analysis/seeds_v3/ANALYSIS.md`"
+    )
