@@ -339,8 +339,11 @@ def test_one_seed_reads_as_one_seed(seed_dirs):
     assert "1 training seed (42)," in text and "Each cell: the seed's mean over the prompts:" in text
     assert "- One training seed: the tests say whether the methods differ" in text
     assert "min–max" not in text and "these 1 seeds" not in text and "under several seeds" not in text
-    assert "Paired test vs the reference (one seed):" in text
-    assert "these 3 seeds" in render_seeds(seed_dirs)  # three seeds keep the pooled reading
+    assert "Paired test vs the reference (one seed):" in text and "## One training seed" in text
+    assert "over the seeds that have the model" not in text and "The pooled mean diff" not in text
+    three = render_seeds(seed_dirs)  # three seeds keep the pooled reading
+    assert "these 3 seeds" in three and "## Several training seeds" in three
+    assert "is averaged over the seeds that have the model; prompts + / 0 / − count those means" in three
 
 
 def test_the_v3_seeds_page_is_the_committed_v3_seeds_report(monkeypatch):

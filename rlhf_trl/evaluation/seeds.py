@@ -380,6 +380,14 @@ def _section_vs_baselines(tests: dict, roles: dict[str, str]) -> list[str]:
     return out + [""]
 
 
+def averaged_over(several_replies: bool, one_seed: bool) -> str:
+    """How a prompt's d is formed, for the sentence under the paired-test table."""
+    steps = (["the prompt's replies"] if several_replies else []) + (
+        [] if one_seed else ["the seeds that have the model"]
+    )
+    return " is averaged over " + ", then over ".join(steps) if steps else ""
+
+
 def render_seeds(dirs: list[Path]) -> str:
     """The generated ``--runs`` block (between SEEDS_BEGIN and SEEDS_END)."""
     runs = load_seed_runs(dirs)
@@ -393,6 +401,7 @@ def render_seeds(dirs: list[Path]) -> str:
     spreads = seed_spreads(runs)
     keys = [k for k in SPREAD_METRICS if any(row[k]["n"] for row in spreads.values())]
     precision = training_precision(runs, seed_labels(runs))
+    one = len(runs) == 1
     out = [
         SEEDS_BEGIN,
         "",
@@ -402,11 +411,11 @@ def render_seeds(dirs: list[Path]) -> str:
         f"{', '.join(s['judges'])}; sampling temperature {s['temperature']}, max_new_tokens {s['max_new_tokens']}"
         f"{precision_note(s)}._",
         "",
-        "## Several training seeds",
+        "## One training seed" if one else "## Several training seeds",
         "",
         *([precision, ""] if precision else []),
         "Each cell: the seed's mean over the prompts:"
-        if len(runs) == 1
+        if one
         else "Each cell: mean over seeds of the seed's mean (min–max over seeds, sd = sample std over seeds):",
         "",
         "| model | seeds | " + " | ".join(SPREAD_METRICS[k] for k in keys) + " |",
@@ -419,7 +428,7 @@ def render_seeds(dirs: list[Path]) -> str:
     out += [
         "",
         "Paired test vs the reference (one seed):"
-        if len(runs) == 1
+        if one
         else "Pooled paired test vs the reference, over all seeds:",
         "",
         "| model | judge " + TEST_HEAD,
@@ -427,14 +436,14 @@ def render_seeds(dirs: list[Path]) -> str:
         *_test_rows(vs_ref, roles, lambda j: JUDGE_LABELS.get(j, j)),
         "",
         "Per prompt, d = model − reference score (a pairwise judge: +1 win / 0 tie / −1 loss)"
-        + (" is averaged over the prompt's replies, then" if replies_per_prompt(s) > 1 else " is averaged")
-        + " over the seeds that have the model; prompts + / 0 / − count those means above, at and below 0. p (sign): "
+        + averaged_over(replies_per_prompt(s) > 1, one)
+        + f"; prompts + / 0 / − count those {'values' if one else 'means'} above, at and below 0. p (sign): "
         "exact two-sided sign test on them (0 dropped); p (Holm): Holm-adjusted over every row of this table; "
-        f"verdict: better / worse when p (Holm) < {ALPHA:g}. The pooled mean diff's CI is a bootstrap over "
-        "prompts, d_z = mean / std of the per-prompt means."
+        f"verdict: better / worse when p (Holm) < {ALPHA:g}. The {'' if one else 'pooled '}mean diff's CI is a "
+        f"bootstrap over prompts, d_z = mean / std of the per-prompt {'values' if one else 'means'}."
         + (
             ""
-            if len(runs) == 1
+            if one
             else " Averaging per prompt first: the same prompt under several seeds is not an independent pair."
         ),
         "",
@@ -459,7 +468,7 @@ def render_seeds(dirs: list[Path]) -> str:
             ),
             "",
         ]
-    if len(runs) == 1:
+    if one:
         reading = (
             "- One training seed: the tests say whether the methods differ from the reference at this seed, with "
             "the prompts as the sample, not how another seed would do; that needs more seeds."
