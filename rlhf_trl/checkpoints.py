@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -38,6 +39,9 @@ COMPLETE_MARKER = "checkpoint_complete.json"
 # Counters TRL trainers keep outside TrainerState (the logged `num_tokens`); saved so a resumed run logs
 # what an uninterrupted one would.
 COUNTERS_FILE = "trl_counters.json"
+# A checkpoint write that fails with less than this free on its disk is read as "disk full" (torch reports a
+# full disk as RuntimeError("[enforce fail at inline_container.cc] unexpected pos ..."), not as ENOSPC).
+LOW_DISK_BYTES = 64 * 2**20
 TRL_COUNTERS = ("_total_train_tokens",)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Settings a resumed run must share with the run that wrote the checkpoint: changing one half-way makes a
@@ -239,6 +243,13 @@ class AtomicCheckpointMixin:
             if counters and main:
                 (staging / name / COUNTERS_FILE).write_text(json.dumps(counters) + "\n")
             self._save_checkpoint_extras(staging / name)
+        except Exception as err:  # safetensors' SafetensorError is not an OSError; disk_full decides
+            free = disk_full(run_dir, err)
+            if free is None:
+                raise
+            if main:
+                shutil.rmtree(staging, ignore_errors=True)  # unusable, and its space is what is missing
+            raise UserError(disk_full_message(run_dir, name, free, err)) from err
         finally:
             self._checkpoint_staging = None
         final = run_dir / name
@@ -259,6 +270,36 @@ class AtomicCheckpointMixin:
                 best_model_checkpoint=self.state.best_model_checkpoint,
             )
         self.accelerator.wait_for_everyone()
+
+
+def disk_full(path: Path, err: BaseException) -> int | None:
+    """The free bytes under ``path`` if a write there failed for lack of space (ENOSPC or EDQUOT, or under
+    ``LOW_DISK_BYTES`` left), else None: any other failure keeps its own error and traceback."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        free = None
+    quota = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if quota or (free is not None and free < LOW_DISK_BYTES):
+        return free or 0
+    return None
+
+
+def disk_full_message(run_dir: Path, name: str, free: int, err: BaseException) -> str:
+    """One line: what failed, what is kept, how to go on."""
+    kept = latest_checkpoint(run_dir)
+    then = (
+        f"the last complete checkpoint, {kept.name}, is kept: free space, then rerun with "
+        "--resume_from_checkpoint true (rlhf-trl demo does so itself)"
+        if kept
+        else "no complete checkpoint yet: free space, then rerun with --overwrite_output_dir true"
+    )
+    cause = " ".join(f"{type(err).__name__}: {err}".split())[:120]
+    return (
+        f"no space left (disk or quota) under {run_dir} while saving {name} ({free / 2**20:.0f} MiB free; {cause}); "
+        f"the partial write was removed and {then}. Each checkpoint holds the model and its optimizer state; "
+        "--save_total_limit 1 keeps one (two while the next is written)"
+    )
 
 
 def _publish(src: Path, final: Path) -> None:

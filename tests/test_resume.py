@@ -8,6 +8,7 @@ checkpoint (or during its write), SIGTERM/SIGINT mid-run. A resumed run must end
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -426,10 +427,8 @@ def test_resume_refuses_a_checkpoint_written_with_other_settings(tmp_path):
     assert prepare_output_dir(args(bf16=True)) == str(folder)
 
 
-def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
-    tiny_model_dir, tmp_path, one_thread
-):
-    """Trainer-level: the write dies half-way (here an exception; a kill leaves the same files)."""
+def _ppo_saving_every_step(tiny_model_dir: Path, tmp_path: Path):
+    """A tiny PPO trainer (2 updates) that checkpoints after each; returns it and its config."""
     from datasets import Dataset
 
     from rlhf_trl.models import load_causal_lm, load_tokenizer
@@ -447,6 +446,14 @@ def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
         prompts,
         reward_funcs=[lambda prompts, completions, **_: [1.0] * len(completions)],
     )
+    return trainer, args
+
+
+def test_an_error_during_a_checkpoint_write_leaves_the_previous_one_loadable(
+    tiny_model_dir, tmp_path, one_thread
+):
+    """Trainer-level: the write dies half-way (here an exception; a kill leaves the same files)."""
+    trainer, args = _ppo_saving_every_step(tiny_model_dir, tmp_path)
     calls = []
     original = trainer._save_rng_state
 
@@ -558,3 +565,48 @@ def test_resume_warns_about_missing_keys_only_when_they_are_not_tied(tiny_model_
 
     untied = AutoModelForCausalLM.from_pretrained(tiny_model_dir, tie_word_embeddings=False)
     assert tied_parameter_groups(untied) == []
+
+
+def test_a_full_disk_during_a_checkpoint_write_is_one_clear_error(
+    tiny_model_dir, tmp_path, one_thread, monkeypatch
+):
+    """torch reports a full disk as a RuntimeError about zip positions: with (almost) no space left the write's
+    failure becomes a UserError that says so and what to do; the partial folder goes, checkpoint-1 stays."""
+    from collections import namedtuple
+
+    import rlhf_trl.checkpoints as ckpt
+    from rlhf_trl.errors import UserError
+
+    trainer, args = _ppo_saving_every_step(tiny_model_dir, tmp_path)
+    original = trainer._save_rng_state
+    calls = []
+
+    def disk_fills(output_dir):
+        calls.append(output_dir)
+        if len(calls) == 2:
+            usage = namedtuple("usage", "total used free")
+            monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda _: usage(10**9, 10**9, 80 * 1024))
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos 996859648 vs 996859536"
+            )
+        original(output_dir)
+
+    trainer._save_rng_state = disk_fills
+    with pytest.raises(
+        UserError, match=r"^no space left \(disk or quota\) under .* while saving checkpoint-2 "
+    ) as err:
+        trainer.train()
+    assert "(0 MiB free; RuntimeError: [enforce fail" in str(err.value)
+    assert "checkpoint-1, is kept: free space, then rerun with --resume_from_checkpoint true" in str(
+        err.value
+    )
+    out = Path(args.output_dir)
+    assert not (out / "tmp-checkpoint-2").exists() and not (out / "checkpoint-2").exists()
+    assert latest_checkpoint(out) == out / "checkpoint-1"
+    monkeypatch.undo()  # the real disk: only ENOSPC / EDQUOT say "full"; other errors keep their own
+    assert ckpt.disk_full(out, OSError(errno.ENOSPC, "No space left on device")) is not None
+    assert ckpt.disk_full(out, OSError(errno.EACCES, "Permission denied")) is None
+    assert ckpt.disk_full(out, RuntimeError("unexpected pos")) is None
+    assert "no complete checkpoint yet" in ckpt.disk_full_message(
+        tmp_path / "none", "checkpoint-1", 0, OSError()
+    )
