@@ -11,7 +11,8 @@ of request, is_refusal, reward-model score), to bon_candidates.jsonl.gz beside t
 per seed and kind of benign request (the testbed bank's advice / howto / why / fact): how many candidates are
 refusals (``is_refusal``, gold's rule), on how many prompts the best-of-16 pick is a refusal, and on the prompts
 with both refusals and answers among the candidates, how often the reward model scores a refusal above an answer
-(all refusal-answer pairs of a prompt; 0.5 = chance), and on how many prompts all 16 are refusals. An analysis aid for README.md (output: bon_refusals.txt).
+(all refusal-answer pairs of a prompt; 0.5 = chance), and on how many prompts all 16 are refusals. An analysis
+aid for README.md (output: bon_refusals.txt).
 """
 
 from __future__ import annotations
