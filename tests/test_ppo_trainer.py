@@ -457,3 +457,52 @@ def test_policy_and_value_re_ties_the_lm_head_to_the_embedding(tiny_model_dir, t
     assert policy.lm_head.weight is not policy.get_input_embeddings().weight
     module.tie_weights()
     assert policy.lm_head.weight is policy.get_input_embeddings().weight
+
+
+def test_critic_warmup_trains_only_the_critic_then_the_policy_on_its_own_schedule(
+    tiny_model_dir, tok, tmp_path
+):
+    from transformers import TrainerCallback
+
+    policy = _policy(tiny_model_dir, tok)
+    start = copy.deepcopy(policy.state_dict())
+    seen = []  # (policy unchanged since the start, critic state) after each update
+    adam = []  # whether AdamW holds moments for the policy's parameters after each update
+
+    class Watch(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, optimizer=None, **kw):
+            same = all(torch.equal(v, start[k]) for k, v in model.policy.state_dict().items())
+            seen.append((same, copy.deepcopy(model.value_model.state_dict())))
+            adam.append(any(p in optimizer.state for p in model.policy.parameters()))
+
+    args = _config(tmp_path, max_steps=3, critic_warmup_steps=2, critic_learning_rate=4e-3)
+    reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
+    trainer = PPOTrainer(
+        args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward, callbacks=[Watch()]
+    )
+    critic_start = copy.deepcopy(trainer.model.value_model.state_dict())
+    trainer.train()
+    assert [same for same, _ in seen] == [True, True, False]  # the policy moves only at update 3
+    assert adam == [False, False, True]  # and its AdamW moments start there, not from warm-up gradients
+    critics = [critic_start] + [c for _, c in seen]
+    for before, after in zip(critics, critics[1:]):  # the critic learns at every update
+        assert any(not torch.equal(before[k], after[k]) for k in before)
+    logs = trainer.state.log_history[:3]
+    assert [h["objective/kl"] for h in logs] == [0.0, 0.0, 0.0]  # every rollout came from the start policy
+    # 4 optimizer steps per update, linear decay to 0: the critic's over 12 steps from 4e-3, the policy's 0 for
+    # the first 8 and then over its own 4 from 1e-3 (logged after each update's steps)
+    assert [h["lr"] for h in logs] == pytest.approx([0.0, 1e-3, 0.0])
+    assert [h["lr_critic"] for h in logs] == pytest.approx([4e-3 * 2 / 3, 4e-3 / 3, 0.0])
+    critic_ids = {id(p) for p in trainer.model.value_model.parameters()}
+    for group in trainer.optimizer.param_groups:
+        assert {id(p) in critic_ids for p in group["params"]} == {group["role"] == "critic"}
+    assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(
+        [p for p in trainer.model.parameters() if p.requires_grad]
+    )
+
+
+def test_critic_warmup_and_learning_rate_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="critic_warmup_steps=3 is invalid; allowed: fewer than max_steps"):
+        _config(tmp_path, max_steps=3, critic_warmup_steps=3)
+    with pytest.raises(ValueError, match="critic_learning_rate=0.0 is invalid"):
+        _config(tmp_path, critic_learning_rate=0.0)

@@ -136,6 +136,21 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
             "help": "Train the policy. false trains only the critic (an ablation: nothing should improve)."
         },
     )
+    critic_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "The first N of the max_steps updates train only the critic: the policy samples but keeps its "
+            "weights (KL 0), so the critic learns the reference policy's values before they steer it "
+            "(OpenRLHF's freezing_actor_steps). The policy's learning-rate schedule then spans its own "
+            "max_steps - N updates; the critic's spans all max_steps."
+        },
+    )
+    critic_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "AdamW learning rate of the critic, on the same schedule as the policy's; unset: learning_rate."
+        },
+    )
     # ---- models ----
     value_model_path: str | None = field(
         default=None,
@@ -148,7 +163,12 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         default=True, metadata={"help": "Turn dropout off in policy, reference, reward, value."}
     )
     # ---- TrainingArguments defaults changed for PPO ----
-    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate (policy and critic)."})
+    learning_rate: float = field(
+        default=3e-6,
+        metadata={
+            "help": "AdamW learning rate of the policy (and of the critic unless critic_learning_rate)."
+        },
+    )
     logging_steps: float = field(default=1, metadata={"help": "Log every N updates."})
     save_strategy: str = field(
         default="no",
@@ -194,6 +214,17 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         need(self.cliprange_value is None or self.cliprange_value > 0, "cliprange_value", "> 0 or unset")
         need(self.vf_coef >= 0, "vf_coef", ">= 0")
         need(self.entropy_coef >= 0, "entropy_coef", ">= 0")
+        need(self.critic_warmup_steps >= 0, "critic_warmup_steps", ">= 0")
+        need(
+            self.max_steps <= 0 or self.critic_warmup_steps < self.max_steps,
+            "critic_warmup_steps",
+            f"fewer than max_steps ({self.max_steps}): the policy must get updates too",
+        )
+        need(
+            self.critic_learning_rate is None or self.critic_learning_rate > 0,
+            "critic_learning_rate",
+            "> 0 or unset",
+        )
         need(len(self.reward_funcs) >= 1, "reward_funcs", "at least one reward")
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
             raise ValueError(

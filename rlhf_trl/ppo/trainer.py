@@ -126,6 +126,68 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                 "sharded weights; launch with accelerate_configs/multi_gpu.yaml or deepspeed_zero2.yaml instead"
             )
 
+    def create_optimizer(self, model=None):
+        """Trainer's optimizer with each of its parameter groups (weight decay or not) split into the policy's
+        and the critic's parameters (``role``), the critic's at ``critic_learning_rate`` when that is set."""
+        optimizer = super().create_optimizer(model)
+        if any("role" in group for group in optimizer.param_groups):
+            return optimizer  # already split (Trainer calls this again when the optimizer exists)
+        critic = {id(p) for p in self.model.value_model.parameters()}
+        groups = list(optimizer.param_groups)
+        optimizer.param_groups.clear()
+        for group in groups:
+            for role in ("policy", "critic"):
+                params = [p for p in group["params"] if (id(p) in critic) == (role == "critic")]
+                lr = self.args.critic_learning_rate if role == "critic" else None
+                if params:
+                    optimizer.add_param_group(
+                        {**group, "params": params, "lr": lr or group["lr"], "role": role}
+                    )
+        roles = [group["role"] for group in optimizer.param_groups]
+        self._first_group = {
+            role: roles.index(role) for role in set(roles)
+        }  # for the learning rates in the log
+        return optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """Trainer's schedule; with ``critic_warmup_steps`` N, the policy's learning rate is 0 for the first N
+        updates and then follows the schedule over its own updates, the critic's over all of them."""
+        args = self.args
+        warm = args.critic_warmup_steps * args.ppo_epochs * args.num_mini_batches  # optimizer steps
+        if not warm or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        from torch.optim.lr_scheduler import LambdaLR
+        from transformers import get_scheduler
+
+        def multiplier(steps: int):
+            """The configured schedule's learning-rate multiplier over ``steps`` optimizer steps."""
+            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            schedule = get_scheduler(
+                args.lr_scheduler_type,
+                optimizer=probe,
+                num_warmup_steps=args.get_warmup_steps(steps),
+                num_training_steps=steps,
+                scheduler_specific_kwargs=args.lr_scheduler_kwargs,
+            )
+            if not isinstance(schedule, LambdaLR):
+                raise UserError(
+                    f"critic_warmup_steps={args.critic_warmup_steps} with lr_scheduler_type "
+                    f"{args.lr_scheduler_type!r}: allowed: a step-indexed schedule (linear, cosine, constant, ...)"
+                )
+            return schedule.lr_lambdas[0]
+
+        critic, policy = multiplier(num_training_steps), multiplier(num_training_steps - warm)
+
+        def policy_after_warmup(step: int) -> float:
+            return 0.0 if step < warm else policy(step - warm)
+
+        optimizer = optimizer or self.optimizer
+        self.lr_scheduler = LambdaLR(
+            optimizer,
+            [policy_after_warmup if g["role"] == "policy" else critic for g in optimizer.param_groups],
+        )
+        return self.lr_scheduler
+
     def _sharded(self) -> bool:
         """Whether each process holds only shards of the weights (FSDP, DeepSpeed ZeRO-3)."""
         accel = self.accelerator
@@ -219,11 +281,21 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     def _train(self, resume_from_checkpoint: str | None):
         args, accel = self.args, self.accelerator
         num_updates = self._num_updates()
+        if args.critic_warmup_steps >= num_updates:
+            raise UserError(
+                f"critic_warmup_steps={args.critic_warmup_steps} is invalid; allowed: fewer than this run's "
+                f"{num_updates} PPO updates (the policy must get updates too)"
+            )
         opt_steps_per_update = args.ppo_epochs * args.num_mini_batches
         self.create_optimizer_and_scheduler(num_training_steps=num_updates * opt_steps_per_update)
         self.model_wrapped, self.optimizer = accel.prepare(self.model, self.optimizer)
         wrapped = self.model_wrapped
         module = accel.unwrap_model(wrapped)
+        # callbacks get them as keyword arguments, as from Trainer.train()
+        self.callback_handler.optimizer, self.callback_handler.lr_scheduler = (
+            self.optimizer,
+            self.lr_scheduler,
+        )
         self.state = TrainerState(
             max_steps=num_updates,
             logging_steps=args.logging_steps,
@@ -253,6 +325,8 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
 
             set_seed(args.seed + accel.process_index * RANK_SEED_STRIDE)
         params = [p for p in wrapped.parameters() if p.requires_grad]
+        # the policy's parameters as the optimizer holds them (FSDP: shards); DeepSpeed keeps its own gradients
+        policy_params = [p for p in module.policy.parameters() if p.requires_grad]
         is_deepspeed = accel.distributed_type == "DEEPSPEED"
         # our micro-batch losses are already shares of the minibatch loss: DeepSpeed must not divide them again
         backward_kwargs = {"scale_wrt_gas": False} if is_deepspeed else {}
@@ -333,7 +407,10 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                     is_weights = core.truncated_is_weights(
                         logprobs, batch.sampler_logprobs, m, args.rollout_is_cap
                     )
-            # 4. update
+            # 4. update (during the critic's warm-up the policy's learning rate is 0 and its loss is in the graph
+            # with weight 0, so every parameter gets a gradient under DDP/FSDP; those zeros are dropped before the
+            # step, so AdamW's moments start with the policy's first real update)
+            policy_on = args.policy_loss_enabled and update > args.critic_warmup_steps
             wrapped.train()
             stats = defaultdict(list)
             perm_gen = torch.Generator().manual_seed(args.seed + update)
@@ -359,6 +436,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                                 returns,
                                 is_weights,
                                 n_tokens,
+                                policy_on,
                             )
                             if is_deepspeed:  # the engine steps inside backward: check before, not after
                                 self._stop_if_non_finite(update, loss=loss)
@@ -381,6 +459,11 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                         if hasattr(grad_norm, "full_tensor"):
                             grad_norm = grad_norm.full_tensor()
                         stats["grad_norm"].append(torch.as_tensor(grad_norm, dtype=torch.float32).detach())
+                    if (
+                        not policy_on
+                    ):  # AdamW then skips the policy: no moments, no step count, no weight decay
+                        for p in policy_params:
+                            p.grad = None
                     self.optimizer.step()
                     self.lr_scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
@@ -423,10 +506,12 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             logs.update(
                 {
                     "eps": episodes_per_update * (update - done) / (time.perf_counter() - start),
-                    "lr": self.lr_scheduler.get_last_lr()[0],
+                    "lr": self.lr_scheduler.get_last_lr()[self._first_group["policy"]],
                     "episode": self.state.episode,
                 }
             )
+            if args.critic_learning_rate is not None:
+                logs["lr_critic"] = self.lr_scheduler.get_last_lr()[self._first_group["critic"]]
             self.control = self.callback_handler.on_step_end(args, self.state, self.control)
             if self.control.should_log or update == num_updates:
                 self.log(logs)
@@ -441,10 +526,21 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         return self.state.log_history[-1] if self.state.log_history else {}
 
     def _micro_batch_loss(
-        self, wrapped, batch, micro, logprobs, values, advantages, returns, is_weights, n_tokens
+        self,
+        wrapped,
+        batch,
+        micro,
+        logprobs,
+        values,
+        advantages,
+        returns,
+        is_weights,
+        n_tokens,
+        policy_on=True,
     ):
         """Loss of one micro-batch as its share of the minibatch loss (token-level normaliser ``n_tokens``),
-        the policy/value stats and the loss parts for logging."""
+        the policy/value stats and the loss parts for logging. ``policy_on`` false: the policy loss enters
+        with weight 0 (the critic alone learns; see the update loop)."""
         args = self.args
         new_lp, entropy, new_v = wrapped(
             batch.query_ids[micro],
@@ -452,7 +548,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             batch.query_mask[micro],
             batch.response_mask[micro],
             args.temperature,
-            entropy_grad=args.entropy_coef > 0 and args.policy_loss_enabled,
+            entropy_grad=args.entropy_coef > 0 and policy_on,
         )
         mm = batch.response_mask[micro].float()
         pg_loss, pg_stats = core.policy_loss(
@@ -469,10 +565,12 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         )
         ent = (entropy * mm).sum() / n_tokens
         loss = args.vf_coef * vf_loss
-        if args.policy_loss_enabled:  # the entropy bonus moves the policy too: part of the policy loss
+        if policy_on:  # the entropy bonus moves the policy too: part of the policy loss
             loss = loss + pg_loss
             if args.entropy_coef > 0:
                 loss = loss - args.entropy_coef * ent
+        else:
+            loss = loss + 0.0 * pg_loss
         parts = {
             "loss/policy_avg": pg_loss.detach(),
             "loss/value_avg": vf_loss.detach(),
