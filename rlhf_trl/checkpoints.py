@@ -54,6 +54,8 @@ RESUME_SETTINGS = (
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "seed",
+    "critic_learning_rate",  # PPO: the critic's groups and the policy's schedule are rebuilt from these
+    "critic_warmup_steps",
 )
 
 

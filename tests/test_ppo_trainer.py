@@ -506,3 +506,41 @@ def test_critic_warmup_and_learning_rate_are_checked(tmp_path):
         _config(tmp_path, max_steps=3, critic_warmup_steps=3)
     with pytest.raises(ValueError, match="critic_learning_rate=0.0 is invalid"):
         _config(tmp_path, critic_learning_rate=0.0)
+
+
+def test_critic_warmup_keeps_a_schedules_floor(tiny_model_dir, tok, tmp_path):
+    """min_lr is read against the learning rate: with the warm-up the policy still ends at the floor."""
+    policy = _policy(tiny_model_dir, tok)
+    args = _config(
+        tmp_path,
+        max_steps=2,
+        critic_warmup_steps=1,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr": 5e-4},
+    )
+    reward = [lambda prompts, completions, **_: [float(len(c[0]["content"])) for c in completions]]
+    trainer = PPOTrainer(args, tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward)
+    trainer.train()
+    last = trainer.state.log_history[1]
+    assert last["lr"] == pytest.approx(5e-4) and last["lr_critic"] == pytest.approx(5e-4)
+
+
+def test_an_optimizer_state_of_the_old_group_layout_is_one_clear_error(
+    tiny_model_dir, tok, tmp_path, monkeypatch
+):
+    from rlhf_trl.errors import UserError
+
+    args = _config(tmp_path)
+    reward = [lambda prompts, completions, **_: [1.0] * len(completions)]
+    trainer = PPOTrainer(
+        args, tok, _policy(tiny_model_dir, tok), Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward
+    )
+    monkeypatch.setattr(trainer, "_sharded", lambda: False)
+    monkeypatch.setattr("rlhf_trl.ppo.trainer._load_weights", lambda *a: None)
+
+    def old_layout(folder):
+        raise ValueError("loaded state dict has a different number of parameter groups")
+
+    monkeypatch.setattr(trainer, "_load_optimizer_and_scheduler", old_layout)
+    with pytest.raises(UserError, match="older rlhf-trl; start over with --overwrite_output_dir true"):
+        trainer._load_checkpoint(str(tmp_path / "checkpoint-1"))

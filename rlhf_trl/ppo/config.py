@@ -139,10 +139,10 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
     critic_warmup_steps: int = field(
         default=0,
         metadata={
-            "help": "The first N of the max_steps updates train only the critic: the policy samples but keeps its "
-            "weights (KL 0), so the critic learns the reference policy's values before they steer it "
-            "(OpenRLHF's freezing_actor_steps). The policy's learning-rate schedule then spans its own "
-            "max_steps - N updates; the critic's spans all max_steps."
+            "help": "The first N of the run's updates (max_steps) train only the critic: the policy samples but "
+            "keeps its weights, so the critic learns the start policy's values before they steer it (OpenRLHF's "
+            "freezing_actor_steps). The policy's learning-rate schedule then spans its own remaining updates; "
+            "the critic's spans all of them. Not under DeepSpeed."
         },
     )
     critic_learning_rate: float | None = field(

@@ -129,6 +129,14 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     def create_optimizer(self, model=None):
         """Trainer's optimizer with each of its parameter groups (weight decay or not) split into the policy's
         and the critic's parameters (``role``), the critic's at ``critic_learning_rate`` when that is set."""
+        args = self.args
+        if (args.critic_warmup_steps or args.critic_learning_rate is not None) and "layerwise" in str(
+            args.optim
+        ):
+            raise UserError(
+                f"optim={args.optim} steps each parameter inside backward: critic_warmup_steps and "
+                "critic_learning_rate need one optimizer step per minibatch; allowed: a non-layerwise optim"
+            )
         optimizer = super().create_optimizer(model)
         if any("role" in group for group in optimizer.param_groups):
             return optimizer  # already split (Trainer calls this again when the optimizer exists)
@@ -161,7 +169,9 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
 
         def multiplier(steps: int):
             """The configured schedule's learning-rate multiplier over ``steps`` optimizer steps."""
-            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            # at the configured learning rate: min_lr (cosine_with_min_lr) and lr_end (polynomial) are read
+            # against it, as super().create_scheduler reads them against the optimizer's
+            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=args.learning_rate)
             schedule = get_scheduler(
                 args.lr_scheduler_type,
                 optimizer=probe,
@@ -281,6 +291,13 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     def _train(self, resume_from_checkpoint: str | None):
         args, accel = self.args, self.accelerator
         num_updates = self._num_updates()
+        if args.critic_warmup_steps and accel.distributed_type == DistributedType.DEEPSPEED:
+            # its engine steps inside backward with its own gradient buffers: AdamW would count the warm-up's
+            # zero steps for the policy, and its bias correction would be off for many steps after
+            raise UserError(
+                "critic_warmup_steps under DeepSpeed is not supported; allowed: 0 there, or launch with "
+                "accelerate_configs/multi_gpu.yaml (DDP) or an FSDP config"
+            )
         if args.critic_warmup_steps >= num_updates:
             raise UserError(
                 f"critic_warmup_steps={args.critic_warmup_steps} is invalid; allowed: fewer than this run's "
@@ -510,7 +527,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                     "episode": self.state.episode,
                 }
             )
-            if args.critic_learning_rate is not None:
+            if args.critic_learning_rate is not None or args.critic_warmup_steps:
                 logs["lr_critic"] = self.lr_scheduler.get_last_lr()[self._first_group["critic"]]
             self.control = self.callback_handler.on_step_end(args, self.state, self.control)
             if self.control.should_log or update == num_updates:
@@ -663,7 +680,16 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         else:
             _load_weights(module.policy, folder)
         _load_weights(module.value_model, folder / VALUE_MODEL_DIR)
-        self._load_optimizer_and_scheduler(str(folder))
+        try:
+            self._load_optimizer_and_scheduler(str(folder))
+        except ValueError as e:
+            if "number of parameter groups" not in str(e):
+                raise
+            raise UserError(  # before 2026-12-06 one group per weight-decay setting, now also per role
+                f"{folder}: its optimizer state has another layout of parameter groups than this version's "
+                "(policy and critic apart): a checkpoint of an older rlhf-trl; start over with "
+                "--overwrite_output_dir true"
+            ) from None
         saved = TrainerState.load_from_json(str(folder / "trainer_state.json"))
         for key in ("global_step", "epoch", "log_history", "total_flos"):
             setattr(self.state, key, getattr(saved, key))
