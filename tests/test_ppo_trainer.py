@@ -544,3 +544,24 @@ def test_an_optimizer_state_of_the_old_group_layout_is_one_clear_error(
     monkeypatch.setattr(trainer, "_load_optimizer_and_scheduler", old_layout)
     with pytest.raises(UserError, match="older rlhf-trl; start over with --overwrite_output_dir true"):
         trainer._load_checkpoint(str(tmp_path / "checkpoint-1"))
+
+
+def test_resuming_under_deepspeed_is_refused(tiny_model_dir, tok, tmp_path, monkeypatch):
+    """ZeRO-2 too: its engine holds the optimizer state and master weights that the resume does not restore."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType
+
+    from rlhf_trl.errors import UserError
+
+    reward = [lambda prompts, completions, **_: [1.0] * len(completions)]
+    trainer = PPOTrainer(
+        _config(tmp_path),
+        tok,
+        _policy(tiny_model_dir, tok),
+        Dataset.from_dict({"prompt": PROMPTS}),
+        reward_funcs=reward,
+    )
+    monkeypatch.setattr(trainer, "_sharded", lambda: False)
+    monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self: DistributedType.DEEPSPEED))
+    with pytest.raises(UserError, match="resuming PPO under FSDP or DeepSpeed is not supported; resume with"):
+        trainer._load_checkpoint(str(tmp_path / "checkpoint-1"))

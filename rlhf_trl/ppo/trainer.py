@@ -664,10 +664,12 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
     def _load_checkpoint(self, checkpoint: str) -> int:
         """Weights, optimizer, scheduler, TrainerState and PPO state from ``checkpoint`` (RNG states are
         restored by ``train`` after start-up); returns the number of updates done."""
-        if self._sharded():  # the weights below are copied into whole tensors, not FSDP/ZeRO-3 shards
+        # FSDP/ZeRO-3: the weights below are copied into whole tensors, not shards. DeepSpeed (any stage): its
+        # engine holds the optimizer state and fp32 master weights, which this does not restore.
+        if self._sharded() or self.accelerator.distributed_type == DistributedType.DEEPSPEED:
             raise UserError(
-                f"resume_from_checkpoint={checkpoint}: resuming PPO under FSDP or DeepSpeed ZeRO-3 is not "
-                "supported; resume with accelerate_configs/multi_gpu.yaml or deepspeed_zero2.yaml"
+                f"resume_from_checkpoint={checkpoint}: resuming PPO under FSDP or DeepSpeed is not "
+                "supported; resume with accelerate_configs/multi_gpu.yaml (DDP)"
             )
         folder = Path(checkpoint)
         module = self.accelerator.unwrap_model(self.model)
