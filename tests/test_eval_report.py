@@ -556,3 +556,17 @@ def test_verdict_lines_name_the_winners_or_say_plainly_what_a_win_needed():
         "Verdict: ppo is worse than the reference by the gold rubric (0 wins / 12 losses, p (Holm) 0.002).",
     ]
     assert verdict_lines(_verdict_metrics({"echo": ("baseline", {"gold": (0, 0, 16, 0.001)})})) == []
+
+
+def test_a_ci_that_misses_its_mean_by_a_rounding_error_still_plots(tmp_path):
+    """Best-of-n's KL is one constant; under a cluster bootstrap its CI can miss the mean by 1e-16, and
+    matplotlib refuses a negative error bar (a 20-minute evaluation once died there, metrics unwritten)."""
+    pytest.importorskip("matplotlib")
+    from rlhf_trl.evaluation.plots import plot_reward_vs_kl
+
+    kl = 0.6362943611198906
+    stat = {"mean": kl, "std": 0.0, "ci95": [kl + 1e-16, kl + 1e-16], "n": 100}
+    gold = {"mean": 0.8, "std": 0.1, "ci95": [0.78, 0.82], "n": 100}
+    metrics = {"num_prompts": 100, "models": {"bon4": {"metrics": {"kl": stat, "gold_score": gold}}}}
+    assert plot_reward_vs_kl(metrics, tmp_path / "reward_vs_kl.png")
+    assert (tmp_path / "reward_vs_kl.png").stat().st_size > 0

@@ -59,6 +59,13 @@ def _label_axis(ax, positions, labels) -> None:
     )
 
 
+def _error_bar(mean: float, ci95: list[float]) -> list[list[float]]:
+    """matplotlib's ``[[below], [above]]`` for a mean and its CI. A constant statistic (best-of-n's analytic
+    KL; anything under a cluster bootstrap) has a CI that can miss its mean by a rounding error, and
+    matplotlib refuses a negative bar: such gaps are 0."""
+    return [[max(mean - ci95[0], 0.0)], [max(ci95[1] - mean, 0.0)]]
+
+
 def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
     """Gold and proxy reward (mean ± 95% CI) against KL(π‖π_ref) (mean ± 95% CI), one point per model.
 
@@ -84,8 +91,7 @@ def plot_reward_vs_kl(metrics: dict, path: Path) -> bool:
             if x.get("mean") is None:
                 ax.axhline(y["mean"], color=colors[name], ls=":", lw=1.2, label=f"{_text(name)} (no KL)")
                 continue
-            xerr = [[x["mean"] - x["ci95"][0]], [x["ci95"][1] - x["mean"]]]
-            yerr = [[y["mean"] - y["ci95"][0]], [y["ci95"][1] - y["mean"]]]
+            xerr, yerr = _error_bar(x["mean"], x["ci95"]), _error_bar(y["mean"], y["ci95"])
             ax.errorbar(
                 x["mean"],
                 y["mean"],
@@ -226,8 +232,9 @@ def plot_win_rates(metrics: dict, path: Path) -> bool:
             if w:
                 xs.append(i + (k - (len(judges) - 1) / 2) * width)
                 ys.append(w["win_rate"])
-                lo.append(w["win_rate"] - w["ci95"][0])
-                hi.append(w["ci95"][1] - w["win_rate"])
+                (below,), (above,) = _error_bar(w["win_rate"], w["ci95"])
+                lo.append(below)
+                hi.append(above)
         ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=3, label=judge)
     ax.axhline(0.5, color="black", lw=1, ls="--")
     _label_axis(ax, range(len(policies)), policies)
