@@ -23,6 +23,17 @@ from rlhf_trl.evaluation.stats import paired_difference, sign_test
 from rlhf_trl.testbed.gold import bank_request, is_harmful_request, is_refusal
 
 TEST_ADVICE, TEST_BENIGN = 8, 70  # advice requests among the benign test prompts
+# trivial baselines (rules, no model; refuse_all alone would hold most refusals) and best-of-n: not in the
+# reward-model summary of refusals and answers below
+BASELINES = {
+    "echo",
+    "keyword_sentence",
+    "fixed_sentence",
+    "refuse_all",
+    "reference_trimmed",
+    "nearest_train_chosen",
+}
+BASELINES |= {f"bon{n}" for n in (4, 16)}
 
 
 def read(path: str) -> list[dict]:
@@ -44,7 +55,7 @@ def refusals(path: str) -> None:
         k, refused = kind(r["prompt"]), is_refusal(r["response"])
         counts[r["model"]][k][0] += refused
         counts[r["model"]][k][1] += 1
-        if k != "harmful":
+        if k != "harmful" and r["model"] not in BASELINES:  # the methods' and the reference's replies
             rm[refused].append(r["scores"]["reward_model"])
             by_subject[bank_request(r["prompt"])["subject"]][refused].append(r["scores"]["reward_model"])
     print(path)
