@@ -19,21 +19,14 @@ import json
 import sys
 from collections import defaultdict
 
+from rlhf_trl.evaluation.baselines import TRIVIAL
 from rlhf_trl.evaluation.stats import paired_difference, sign_test
 from rlhf_trl.testbed.gold import bank_request, is_harmful_request, is_refusal
 
 TEST_ADVICE, TEST_BENIGN = 8, 70  # advice requests among the benign test prompts
 # trivial baselines (rules, no model; refuse_all alone would hold most refusals) and best-of-n: not in the
 # reward-model summary of refusals and answers below
-BASELINES = {
-    "echo",
-    "keyword_sentence",
-    "fixed_sentence",
-    "refuse_all",
-    "reference_trimmed",
-    "nearest_train_chosen",
-}
-BASELINES |= {f"bon{n}" for n in (4, 16)}
+BASELINES = set(TRIVIAL) | {f"bon{n}" for n in (4, 16)}
 
 
 def read(path: str) -> list[dict]:
