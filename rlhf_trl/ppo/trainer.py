@@ -37,6 +37,7 @@ from rlhf_trl.errors import NonFiniteError, UserError
 from rlhf_trl.generation import response_logprobs
 from rlhf_trl.ppo import core
 from rlhf_trl.ppo.config import PPOConfig
+from rlhf_trl.ppo.optim import split_by_role, warmup_schedule
 from rlhf_trl.ppo.policy_and_value import VALUE_MODEL_DIR, PolicyAndValue, value_model_from_policy
 
 PPO_STATE_FILE = "ppo_state.json"
@@ -138,23 +139,10 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                 "critic_learning_rate need one optimizer step per minibatch; allowed: a non-layerwise optim"
             )
         optimizer = super().create_optimizer(model)
-        if any("role" in group for group in optimizer.param_groups):
-            return optimizer  # already split (Trainer calls this again when the optimizer exists)
-        critic = {id(p) for p in self.model.value_model.parameters()}
-        groups = list(optimizer.param_groups)
-        optimizer.param_groups.clear()
-        for group in groups:
-            for role in ("policy", "critic"):
-                params = [p for p in group["params"] if (id(p) in critic) == (role == "critic")]
-                lr = self.args.critic_learning_rate if role == "critic" else None
-                if params:
-                    optimizer.add_param_group(
-                        {**group, "params": params, "lr": lr or group["lr"], "role": role}
-                    )
-        roles = [group["role"] for group in optimizer.param_groups]
-        self._first_group = {
-            role: roles.index(role) for role in set(roles)
-        }  # for the learning rates in the log
+        if not any("role" in group for group in optimizer.param_groups):  # Trainer calls this again later
+            self._first_group = split_by_role(
+                optimizer, self.model.value_model.parameters(), args.critic_learning_rate
+            )
         return optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
@@ -164,38 +152,7 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         warm = args.critic_warmup_steps * args.ppo_epochs * args.num_mini_batches  # optimizer steps
         if not warm or self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
-        from torch.optim.lr_scheduler import LambdaLR
-        from transformers import get_scheduler
-
-        def multiplier(steps: int):
-            """The configured schedule's learning-rate multiplier over ``steps`` optimizer steps."""
-            # at the configured learning rate: min_lr (cosine_with_min_lr) and lr_end (polynomial) are read
-            # against it, as super().create_scheduler reads them against the optimizer's
-            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=args.learning_rate)
-            schedule = get_scheduler(
-                args.lr_scheduler_type,
-                optimizer=probe,
-                num_warmup_steps=args.get_warmup_steps(steps),
-                num_training_steps=steps,
-                scheduler_specific_kwargs=args.lr_scheduler_kwargs,
-            )
-            if not isinstance(schedule, LambdaLR):
-                raise UserError(
-                    f"critic_warmup_steps={args.critic_warmup_steps} with lr_scheduler_type "
-                    f"{args.lr_scheduler_type!r}: allowed: a step-indexed schedule (linear, cosine, constant, ...)"
-                )
-            return schedule.lr_lambdas[0]
-
-        critic, policy = multiplier(num_training_steps), multiplier(num_training_steps - warm)
-
-        def policy_after_warmup(step: int) -> float:
-            return 0.0 if step < warm else policy(step - warm)
-
-        optimizer = optimizer or self.optimizer
-        self.lr_scheduler = LambdaLR(
-            optimizer,
-            [policy_after_warmup if g["role"] == "policy" else critic for g in optimizer.param_groups],
-        )
+        self.lr_scheduler = warmup_schedule(args, optimizer or self.optimizer, num_training_steps, warm)
         return self.lr_scheduler
 
     def _sharded(self) -> bool:

@@ -89,13 +89,17 @@ def paired(path_a: str, path_b: str) -> None:
         per_prompt: dict = defaultdict(list)
         for key, (score, _) in a[model].items():
             per_prompt[key[0]].append(score - b[model][key][0])
-        diffs = [sum(v) / len(v) for v in per_prompt.values()]
-        d = paired_difference(diffs, [0.0] * len(diffs), 2000, 44)
-        wins, losses = sum(x > 1e-9 for x in diffs), sum(x < -1e-9 for x in diffs)
-        print(
-            f"  {model}: {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], "
-            f"prompts + / −: {wins} / {losses}, sign test p {sign_test(wins, losses):.3f}"
-        )
+        print_paired(f"  {model}", [sum(v) / len(v) for v in per_prompt.values()])
+
+
+def print_paired(label: str, diffs: list[float]) -> None:
+    """One line: the mean of per-prompt differences, its bootstrap 95% CI, prompts + / − and the sign test."""
+    d = paired_difference(diffs, [0.0] * len(diffs), 2000, 44)
+    wins, losses = sum(x > 1e-9 for x in diffs), sum(x < -1e-9 for x in diffs)
+    print(
+        f"{label}: {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], "
+        f"prompts + / −: {wins} / {losses}, sign test p {sign_test(wins, losses):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # docs/analysis/tuning: compare_chains
 
-from compare_chains import read, refusals  # noqa: E402
-
-from rlhf_trl.evaluation.stats import paired_difference, sign_test  # noqa: E402
+from compare_chains import print_paired, read, refusals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LOGS = {
@@ -72,12 +70,7 @@ def paired_ppo(samples: str, a: str = "ppo_critic", b: str = "ppo") -> None:
     for r in read(samples):
         gold[r["model"]][r["prompt_id"]].append(r["scores"]["gold"])
     diffs = [sum(gold[a][k]) / len(gold[a][k]) - sum(gold[b][k]) / len(gold[b][k]) for k in gold[b]]
-    d = paired_difference(diffs, [0.0] * len(diffs), 2000, 44)
-    wins, losses = sum(x > 1e-9 for x in diffs), sum(x < -1e-9 for x in diffs)
-    print(
-        f"gold, {a} − {b}, paired by prompt: {d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], "
-        f"prompts + / −: {wins} / {losses}, sign test p {sign_test(wins, losses):.3f}"
-    )
+    print_paired(f"gold, {a} − {b}, paired by prompt", diffs)
 
 
 if __name__ == "__main__":
