@@ -9,7 +9,7 @@ CONFIG ?= recipes/configs/demo.yaml
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo seed seed-v3 test test-fast lint bench clean
+.PHONY: install demo seed seed-v3 seed-v4 test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ demo: install
 # `make seed-v3 SEED=45`: the same for recipes/configs/prototype_v3.yaml (PPO with 32 prompts per update, DPO on
 # the SFT model's own replies ranked by the reward model: the pairs stage) into docs/analysis/seeds_v3/seedN
 # (without SEED: seed 45; v3's seeds are 45, 46, 47), with the pairs' summary and the pairs themselves.
+# `make seed-v4 SEED=48`: the same for recipes/configs/prototype_v4.yaml into docs/analysis/seeds_v4/seedN (v4's seeds
+# are 48, 49, 50); it first writes its training set (the bundled pairs, advice pairs x3) to outputs/testbed_advice_x3
+# and evaluates on the bundled testbed's test prompts (--dataset_name bundled).
 SEED_DEFAULT = 42
 SEED_N = $(or $(SEED),$(SEED_DEFAULT))
 SEED_CONFIG = recipes/configs/prototype.yaml
@@ -48,10 +51,19 @@ seed-v3: SEED_DEFAULT = 45
 seed-v3: SEED_RUN = outputs/prototype_v3_seed$(SEED_N)
 seed-v3: SEED_OUT = docs/analysis/seeds_v3/seed$(SEED_N)
 seed-v3: seed
+seed-v4: SEED_CONFIG = recipes/configs/prototype_v4.yaml
+seed-v4: SEED_STAGES = sft reward ppo grpo pairs dpo
+seed-v4: SEED_DEFAULT = 48
+seed-v4: SEED_RUN = outputs/prototype_v4_seed$(SEED_N)
+seed-v4: SEED_OUT = docs/analysis/seeds_v4/seed$(SEED_N)
+seed-v4: SEED_PREP = $(PY) docs/analysis/tuning/upweight_kind.py advice 3 outputs/testbed_advice_x3
+seed-v4: SEED_EVAL_ARGS = --dataset_name bundled
+seed-v4: seed
 seed: install
+	$(SEED_PREP)
 	$(VENV)/bin/rlhf-trl demo --config $(SEED_CONFIG) --seed $(SEED_N) --run_dir $(SEED_RUN) --stages $(SEED_STAGES)
 	$(VENV)/bin/rlhf-trl evaluate --config $(SEED_CONFIG) --seed $(SEED_N) --run_dir $(SEED_RUN) \
-		--prompt_set test --best_of_n 4 16
+		--prompt_set test --best_of_n 4 16 $(SEED_EVAL_ARGS)
 	mkdir -p $(SEED_OUT)/stages
 	cp $(SEED_RUN)/evaluation_test/metrics.json $(SEED_RUN)/evaluation_test/report.md $(SEED_OUT)/
 	gzip -9n -c $(SEED_RUN)/evaluation_test/samples.jsonl > $(SEED_OUT)/samples.jsonl.gz

@@ -6,8 +6,9 @@ Writes OUT_DIR/train.jsonl.gz (every bundled training pair once, then the pairs 
 KIND — the testbed bank's ``kind``: advice, howto, why, fact, harmful — TIMES − 1 more times, appended in
 file order; the trainer shuffles) and OUT_DIR/test.jsonl.gz (the bundled test pairs unchanged). Train a
 stage on it with ``--dataset_name OUT_DIR``; evaluate with the bundled data (the default), whose prompt sets
-and gold rubric it keeps. Dev run 12 (docs/analysis/tuning/prototype_v2_seed44_advice_x3/): advice 3.
-A tuning aid, not part of the toolkit.
+and gold rubric it keeps. Dev runs 12 and 19 (docs/analysis/tuning/prototype_v2_seed44_advice_x3/,
+prototype_v4_seed46_dev/): advice 3. Configuration v4 trains on ``advice 3 outputs/testbed_advice_x3``
+(``make seed-v4`` writes it first; recipes/configs/prototype_v4.yaml). A tuning aid, not part of the toolkit.
 """
 
 from __future__ import annotations
