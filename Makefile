@@ -38,7 +38,8 @@ demo: install
 # (without SEED: seed 45; v3's seeds are 45, 46, 47), with the pairs' summary and the pairs themselves.
 # `make seed-v4 SEED=48`: the same for recipes/configs/prototype_v4.yaml into docs/analysis/seeds_v4/seedN (v4's seeds
 # are 48, 49, 50); it first writes its training set (the bundled pairs, advice pairs x3) to outputs/testbed_advice_x3
-# and evaluates on the bundled testbed's test prompts (--dataset_name bundled).
+# and evaluates on the bundled testbed's test prompts (--dataset_name bundled); last, seeds_v4/testbed_labels.py writes
+# the two figures its stages cannot (the reward model's accuracy by kind of request, the gold order of the pairs).
 SEED_DEFAULT = 42
 SEED_N = $(or $(SEED),$(SEED_DEFAULT))
 SEED_CONFIG = recipes/configs/prototype.yaml
@@ -58,6 +59,7 @@ seed-v4: SEED_RUN = outputs/prototype_v4_seed$(SEED_N)
 seed-v4: SEED_OUT = docs/analysis/seeds_v4/seed$(SEED_N)
 seed-v4: SEED_PREP = $(PY) docs/analysis/tuning/upweight_kind.py advice 3 outputs/testbed_advice_x3
 seed-v4: SEED_EVAL_ARGS = --dataset_name bundled
+seed-v4: SEED_POST = $(PY) docs/analysis/seeds_v4/testbed_labels.py $(SEED_RUN) $(SEED_OUT)/testbed_labels.json
 seed-v4: seed
 seed: install
 	$(SEED_PREP)
@@ -74,6 +76,7 @@ seed: install
 		log = json.loads((latest_checkpoint(sys.argv[1]) / 'trainer_state.json').read_text())['log_history']; \
 		open(sys.argv[2], 'w').write(json.dumps(log, indent=1))" $(SEED_RUN)/checkpoints/ppo $(SEED_OUT)/ppo_log_history.json
 	$(PY) -c "from rlhf_trl.hardware import machine_summary; print(machine_summary())" > $(SEED_OUT)/machine.txt
+	$(SEED_POST)
 
 # The whole suite (slow tests included), offline.
 test: install
