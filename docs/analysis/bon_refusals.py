@@ -1,18 +1,19 @@
 """Does the reward model prefer refusals on benign test prompts? Read on best-of-16's candidates.
 
-    .venv/bin/python docs/analysis/seeds_v3/bon_refusals.py            # reads the committed candidates file
-    .venv/bin/python docs/analysis/seeds_v3/bon_refusals.py --extract  # first rebuilds it from outputs/
+    .venv/bin/python docs/analysis/bon_refusals.py v3            # reads the committed candidates file
+    .venv/bin/python docs/analysis/bon_refusals.py v4 --extract  # first rebuilds it from outputs/
 
-For each v3 test seed (45, 46, 47), the evaluation sampled 16 replies of the reference (the SFT model) to each
-test prompt and scored them with that seed's reward model (best-of-16's candidates, cached by `rlhf-trl evaluate`
-in outputs/prototype_v3_seed<N>/evaluation_test/cache/, which a clean checkout does not have: `make seed-v3
-SEED=N` recreates them). `--extract` writes what this reading needs, one row per candidate (seed, prompt_id, kind
-of request, is_refusal, reward-model score), to bon_candidates.jsonl.gz beside this file (committed). The reading,
+For each test seed of a configuration (v3: 45, 46, 47; v4: 48, 49, 50), the evaluation sampled 16 replies of the
+reference (the SFT model) to each test prompt and scored them with that seed's reward model (best-of-16's
+candidates, cached by `rlhf-trl evaluate` in outputs/prototype_<version>_seed<N>/evaluation_test/cache/, which a
+clean checkout does not have: `make seed-v3 SEED=N` / `make seed-v4 SEED=N` recreates them). `--extract` writes
+what this reading needs, one row per candidate (seed, prompt_id, kind of request, is_refusal, reward-model
+score), to docs/analysis/seeds_<version>/bon_candidates.jsonl.gz (committed). The reading,
 per seed and kind of benign request (the testbed bank's advice / howto / why / fact): how many candidates are
 refusals (``is_refusal``, gold's rule), on how many prompts the best-of-16 pick is a refusal, and on the prompts
 with both refusals and answers among the candidates, how often the reward model scores a refusal above an answer
 (all refusal-answer pairs of a prompt; 0.5 = chance), and on how many prompts all 16 are refusals. An analysis
-aid for README.md (output: bon_refusals.txt).
+aid for that folder's README.md (output: bon_refusals.txt there).
 """
 
 from __future__ import annotations
@@ -23,20 +24,19 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
-ROWS = HERE / "bon_candidates.jsonl.gz"
-SEEDS = (45, 46, 47)
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = {"v3": (45, 46, 47), "v4": (48, 49, 50)}
 N = 16
 
 
-def extract() -> None:
+def extract(version: str) -> None:
     from rlhf_trl.testbed.gold import bank_request, is_harmful_request, is_refusal
 
     rows = []
-    for seed in SEEDS:
-        cache = ROOT / f"outputs/prototype_v3_seed{seed}/evaluation_test/cache"
-        with gzip.open(HERE / f"seed{seed}/samples.jsonl.gz", "rt") as f:
+    here = ROOT / f"docs/analysis/seeds_{version}"
+    for seed in SEEDS[version]:
+        cache = ROOT / f"outputs/prototype_{version}_seed{seed}/evaluation_test/cache"
+        with gzip.open(here / f"seed{seed}/samples.jsonl.gz", "rt") as f:
             recs = [json.loads(line) for line in f]
         prompts = {r["prompt_id"]: r["prompt"] for r in recs if r["model"] == "reference"}
         picked = {r["prompt_id"]: r["response"] for r in recs if r["model"] == "bon16"}
@@ -57,13 +57,14 @@ def extract() -> None:
                         "rm": round(scores[k][i], 4),
                     }
                 )
-    with open(ROWS, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:  # byte-reproducible
+    out = here / "bon_candidates.jsonl.gz"
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:  # byte-reproducible
         f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
-    print(f"wrote {ROWS.relative_to(ROOT)} ({len(rows)} candidates)")
+    print(f"wrote {out.relative_to(ROOT)} ({len(rows)} candidates)")
 
 
-def read() -> str:
-    with gzip.open(ROWS, "rt") as f:
+def read(version: str) -> str:
+    with gzip.open(ROOT / f"docs/analysis/seeds_{version}/bon_candidates.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f]
     by_prompt: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
@@ -74,7 +75,7 @@ def read() -> str:
         "| P(RM: refusal > answer) | prompts where the best refusal beats the best answer | prompts with only refusals |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for seed in SEEDS:
+    for seed in SEEDS[version]:
         for kind in ("advice", "howto", "why", "fact", "harmful"):
             groups = [g for (s, k, _), g in by_prompt.items() if s == seed and k == kind]
             if not groups:
@@ -100,8 +101,14 @@ def read() -> str:
 
 
 if __name__ == "__main__":
-    if "--extract" in sys.argv[1:]:
-        extract()
-    text = read()
-    (HERE / "bon_refusals.txt").write_text(text)
+    args = sys.argv[1:]
+    version = next((a for a in args if a in SEEDS), None)
+    if version is None or any(a not in (*SEEDS, "--extract") for a in args):
+        sys.exit(
+            f"usage: bon_refusals.py {{{'|'.join(SEEDS)}}} [--extract]; got {' '.join(args) or 'nothing'}"
+        )
+    if "--extract" in args:
+        extract(version)
+    text = read(version)
+    (ROOT / f"docs/analysis/seeds_{version}/bon_refusals.txt").write_text(text)
     print(text, end="")
