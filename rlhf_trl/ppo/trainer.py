@@ -5,14 +5,16 @@ The design follows TRL 1.12's PPOTrainer (removed in TRL 1.13): a ``Trainer`` su
 ``accelerator.prepare`` covers DDP/DeepSpeed/FSDP, and one optimizer steps both. The Trainer
 machinery gives us the accelerator, the optimizer and LR scheduler, callbacks (TensorBoard), ``log``.
 
-One update (``train()`` reads top to bottom):
+One update (``_train`` calls these in order; steps 1 and 2 share ``_rollout``):
 
-1. generate ``rollout_batch_size`` responses (left-padded prompts, truncated after EOS);
+1. generate ``rollout_batch_size`` responses (left-padded prompts, truncated after EOS) — ``_rollout``;
 2. score: rollout log-probs and values (temperature-consistent), reference log-probs, scores at the
-   last response token, missing-EOS penalty;
-3. advantages: per-token KL-penalised rewards, optional reward whitening, GAE, advantage whitening;
+   last response token, missing-EOS penalty — ``_rollout``;
+3. advantages: per-token KL-penalised rewards, optional reward whitening, GAE, advantage whitening —
+   :func:`rlhf_trl.ppo.rollout.add_advantages`;
 4. update: ``ppo_epochs`` passes over shuffled minibatches, clipped policy + clipped value loss
-   − entropy bonus, gradient accumulation exact at the token level.
+   − entropy bonus, gradient accumulation exact at the token level — ``_optimise``;
+5. logs — :func:`rlhf_trl.ppo.rollout.update_metrics`.
 
 The math lives in :mod:`rlhf_trl.ppo.core`; every implementation detail is listed in docs/ppo.md.
 """
@@ -39,6 +41,7 @@ from rlhf_trl.ppo import core
 from rlhf_trl.ppo.config import PPOConfig
 from rlhf_trl.ppo.optim import split_by_role, warmup_schedule
 from rlhf_trl.ppo.policy_and_value import VALUE_MODEL_DIR, PolicyAndValue, value_model_from_policy
+from rlhf_trl.ppo.rollout import Rollout, add_advantages, update_metrics
 
 PPO_STATE_FILE = "ppo_state.json"
 RANK_SEED_STRIDE = 100003  # per-rank sampling seed = seed + rank x this prime (TRL 1.12, cleanrl)
@@ -298,179 +301,30 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             from transformers import set_seed
 
             set_seed(args.seed + accel.process_index * RANK_SEED_STRIDE)
-        params = [p for p in wrapped.parameters() if p.requires_grad]
-        # the policy's parameters as the optimizer holds them (FSDP: shards); DeepSpeed keeps its own gradients
-        policy_params = [p for p in module.policy.parameters() if p.requires_grad]
-        is_deepspeed = accel.distributed_type == "DEEPSPEED"
-        # our micro-batch losses are already shares of the minibatch loss: DeepSpeed must not divide them again
-        backward_kwargs = {"scale_wrt_gas": False} if is_deepspeed else {}
+        # taken once, before any forward: FSDP2 leaves the root module's weights unsharded (other Parameter
+        # objects) after a forward, and the clip and the warm-up's gradient reset must see the optimizer's shards.
+        # The policy's parameters as the optimizer holds them; DeepSpeed keeps its own gradients.
+        self._trainable = (
+            [p for p in wrapped.parameters() if p.requires_grad],
+            [p for p in module.policy.parameters() if p.requires_grad],
+        )
         episodes_per_update = args.rollout_batch_size * accel.num_processes
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
         start = time.perf_counter()
-        # One precision for every forward pass: accelerate autocasts only the prepared model's forward, so
-        # sampling, the reference and the reward model would otherwise run in fp32 beside a bf16 policy
-        # (KL != 0 while policy == reference, off-policy rollouts).
-        precision = accel.autocast
         for update in range(done + 1, num_updates + 1):
             t0 = time.perf_counter()
             prompts = next(prompts_iter)
-            # 1. generate
-            wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
-            with precision(), self._sampler(wrapped) as sampler:
-                batch = sampler(
-                    sample=dict(
-                        tokenizer=self.tokenizer,
-                        prompts=prompts,
-                        max_new_tokens=args.response_length,
-                        temperature=args.temperature,
-                        top_k=args.top_k,
-                        top_p=args.top_p,
-                        batch_size=args.rollout_forward_batch_size,
-                        max_prompt_length=args.max_prompt_length,
-                        return_sampler_logprobs=args.rollout_is_cap is not None,
-                    )
-                )
-            self.tokens_generated += batch.tokens_generated
-            q, qm, r, m = batch.query_ids, batch.query_mask, batch.response_ids, batch.response_mask.float()
-            t1 = time.perf_counter()
-            # 2. score: old log-probs and values in the same code path as the update (ratio 1 at start)
-            with torch.no_grad(), precision():
-                logprobs, values, ref_logprobs = [], [], []
-                step = args.rollout_forward_batch_size
-                chunks = [slice(i, i + step) for i in range(0, len(batch), step)]
-                for s in chunks:
-                    lp, _, v = module(q[s], r[s], qm[s], batch.response_mask[s], args.temperature)
-                    logprobs.append(lp)
-                    values.append(v)
-                with self._reference() as ref:  # under LoRA: adapters off only inside this block
-                    for s in chunks:
-                        ref_logprobs.append(
-                            response_logprobs(
-                                ref,
-                                q[s],
-                                r[s],
-                                -1,
-                                args.temperature,
-                                query_mask=qm[s],
-                                response_mask=batch.response_mask[s],
-                            )
-                        )
-                logprobs, values, ref_logprobs = (
-                    torch.cat(logprobs),
-                    torch.cat(values),
-                    torch.cat(ref_logprobs),
-                )
-                raw_scores = self._scores(prompts, batch)
-                self._stop_if_non_finite(update, reward=raw_scores)
-                scores = core.apply_missing_eos_penalty(
-                    raw_scores, batch.ended_with_eos, args.missing_eos_penalty
-                )
+            rollout, t1 = self._rollout(wrapped, module, prompts, update)  # 1. generate, 2. score
             t2 = time.perf_counter()
-            # 3. advantages
-            with torch.no_grad():
-                rewards, non_score, kl = core.kl_penalized_rewards(
-                    scores, logprobs, ref_logprobs, m, kl_ctl.value, args.kl_estimator
-                )
-                if args.whiten_rewards:
-                    rewards = core.masked_whiten(rewards, m, shift_mean=False)
-                advantages, returns = core.compute_gae(rewards, values, m, args.gamma, args.lam)
-                if args.whiten_advantages:
-                    advantages = core.masked_whiten(advantages, m)
-                is_weights = None
-                if args.rollout_is_cap is not None:  # sampler != training forward: reweight to the latter
-                    is_weights = core.truncated_is_weights(
-                        logprobs, batch.sampler_logprobs, m, args.rollout_is_cap
-                    )
-            # 4. update (during the critic's warm-up the policy's learning rate is 0 and its loss is in the graph
-            # with weight 0, so every parameter gets a gradient under DDP/FSDP; those zeros are dropped before the
-            # step, so AdamW's moments start with the policy's first real update)
-            policy_on = args.policy_loss_enabled and update > args.critic_warmup_steps
-            wrapped.train()
-            stats = defaultdict(list)
-            perm_gen = torch.Generator().manual_seed(args.seed + update)
-            for _epoch in range(args.ppo_epochs):
-                perm = torch.randperm(len(batch), generator=perm_gen).to(q.device)
-                for mb in perm.split(args.mini_batch_size):
-                    n_tokens = m[mb].sum().clamp(min=1)
-                    mb_loss = torch.zeros((), device=q.device)
-                    micros = mb.split(args.per_device_train_batch_size)
-                    for i, micro in enumerate(micros):
-                        # Gradients sync (DDP all-reduce; DeepSpeed's engine step, which accelerate runs
-                        # inside backward()) only after the minibatch's last micro-batch.
-                        last = i == len(micros) - 1
-                        accel.gradient_state._set_sync_gradients(last)
-                        with contextlib.nullcontext() if last else accel.no_sync(wrapped):
-                            loss, pg_stats, vf_stats, parts = self._micro_batch_loss(
-                                wrapped,
-                                batch,
-                                micro,
-                                logprobs,
-                                values,
-                                advantages,
-                                returns,
-                                is_weights,
-                                n_tokens,
-                                policy_on,
-                            )
-                            if is_deepspeed:  # the engine steps inside backward: check before, not after
-                                self._stop_if_non_finite(update, loss=loss)
-                            accel.backward(loss, **backward_kwargs)
-                        mb_loss += loss.detach()
-                        share = (
-                            m[micro].sum() / n_tokens
-                        )  # micro-batch losses are shares of the minibatch loss
-                        stats["policy/approxkl_avg"].append(pg_stats["approxkl"])
-                        stats["policy/clipfrac_avg"].append(pg_stats["clipfrac"])
-                        stats["val/ratio"].append(pg_stats["ratio"])
-                        stats["val/clipfrac_avg"].append(vf_stats["clipfrac"])
-                        for key, part in parts.items():
-                            stats[key].append(part / share.clamp(min=1e-8))
-                    # the norm is computed even unclipped (max_norm inf scales by 1): a NaN must not reach the weights
-                    grad_norm = accel.clip_grad_norm_(params, args.max_grad_norm or float("inf"))
-                    self._stop_if_non_finite(update, loss=mb_loss, gradient_norm=grad_norm)
-                    if grad_norm is not None:  # DeepSpeed clips inside its engine and returns no norm
-                        # FSDP2 returns a DTensor; the logs gather plain tensors
-                        if hasattr(grad_norm, "full_tensor"):
-                            grad_norm = grad_norm.full_tensor()
-                        stats["grad_norm"].append(torch.as_tensor(grad_norm, dtype=torch.float32).detach())
-                    if (
-                        not policy_on
-                    ):  # AdamW then skips the policy: no moments, no step count, no weight decay
-                        for p in policy_params:
-                            p.grad = None
-                    self.optimizer.step()
-                    self.lr_scheduler.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-            accel.gradient_state._set_sync_gradients(True)
+            add_advantages(rollout, kl_ctl.value, args)  # 3. advantages
+            stats = self._optimise(wrapped, rollout, update)  # 4. update
             t3 = time.perf_counter()
             # logging (TRL's historic metric names; see docs/ppo.md)
-            mean_kl = kl.sum(1).mean()
-            metrics = {k: torch.stack(v).mean() for k, v in stats.items()}
-            metrics.update(
-                {
-                    "objective/kl": mean_kl,
-                    "objective/entropy": (-logprobs).sum(1).mean(),
-                    "objective/non_score_reward": non_score.sum(1).mean(),
-                    "objective/rlhf_reward": scores.mean() + non_score.sum(1).mean(),
-                    "objective/scores": scores.mean(),
-                    "objective/scores_raw": raw_scores.mean(),
-                    "objective/kl_coef": torch.tensor(kl_ctl.value),
-                    "val/explained_variance": core.explained_variance(values, returns, m),
-                    "val/num_eos_tokens": batch.ended_with_eos.sum().float(),
-                    "response/eos_share": batch.ended_with_eos.float().mean(),
-                    "response/length_mean": batch.lengths.float().mean(),
-                    "time/generation_s": torch.tensor(t1 - t0),
-                    "time/scoring_s": torch.tensor(t2 - t1),
-                    "time/update_s": torch.tensor(t3 - t2),
-                }
-            )
-            if is_weights is not None:
-                real = m.bool()
-                metrics["rollout/logprob_diff_max"] = (logprobs - batch.sampler_logprobs)[real].abs().max()
-                metrics["rollout/is_weight_mean"] = is_weights[real].mean()
-                metrics["rollout/is_capped_frac"] = (is_weights[real] >= args.rollout_is_cap).float().mean()
+            timings = {"generation": t1 - t0, "scoring": t2 - t1, "update": t3 - t2}
+            metrics = update_metrics(rollout, stats, kl_ctl.value, timings, args.rollout_is_cap)
+            device = rollout.batch.query_ids.device
             logs = {
-                k: accel.gather_for_metrics(v.detach().float().reshape(1).to(q.device)).mean().item()
+                k: accel.gather_for_metrics(v.detach().float().reshape(1).to(device)).mean().item()
                 for k, v in metrics.items()
             }
             kl_ctl.update(logs["objective/kl"], episodes_per_update)
@@ -495,27 +349,130 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
                 self.control.should_save = False
             if self.control.should_training_stop:
                 break
+            del rollout, stats, metrics  # before the next rollout: one batch's tensors in memory at a time
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
         self.train_runtime = time.perf_counter() - start  # this process's updates only (not a resumed run's)
         return self.state.log_history[-1] if self.state.log_history else {}
 
-    def _micro_batch_loss(
-        self,
-        wrapped,
-        batch,
-        micro,
-        logprobs,
-        values,
-        advantages,
-        returns,
-        is_weights,
-        n_tokens,
-        policy_on=True,
-    ):
-        """Loss of one micro-batch as its share of the minibatch loss (token-level normaliser ``n_tokens``),
-        the policy/value stats and the loss parts for logging. ``policy_on`` false: the policy loss enters
-        with weight 0 (the critic alone learns; see the update loop)."""
-        args = self.args
+    def _rollout(self, wrapped, module, prompts, update: int) -> tuple[Rollout, float]:
+        """Steps 1 and 2 of an update: sample responses to ``prompts`` with the policy, then score them:
+        old log-probs and values in the same code path as the update (ratio 1 at the start), the reference's
+        log-probs, the reward. Returns the rollout and the time sampling ended (``time.perf_counter``).
+
+        One precision for every forward pass: accelerate autocasts only the prepared model's forward, so
+        sampling, the reference and the reward model would otherwise run in fp32 beside a bf16 policy (KL != 0
+        while policy == reference, off-policy rollouts)."""
+        args, precision = self.args, self.accelerator.autocast
+        wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
+        with precision(), self._sampler(wrapped) as sampler:
+            batch = sampler(
+                sample=dict(
+                    tokenizer=self.tokenizer,
+                    prompts=prompts,
+                    max_new_tokens=args.response_length,
+                    temperature=args.temperature,
+                    top_k=args.top_k,
+                    top_p=args.top_p,
+                    batch_size=args.rollout_forward_batch_size,
+                    max_prompt_length=args.max_prompt_length,
+                    return_sampler_logprobs=args.rollout_is_cap is not None,
+                )
+            )
+        self.tokens_generated += batch.tokens_generated
+        sampled = time.perf_counter()
+        q, qm, r, rm = batch.query_ids, batch.query_mask, batch.response_ids, batch.response_mask
+        with torch.no_grad(), precision():
+            logprobs, values, ref_logprobs = [], [], []
+            step = args.rollout_forward_batch_size
+            chunks = [slice(i, i + step) for i in range(0, len(batch), step)]
+            for s in chunks:
+                lp, _, v = module(q[s], r[s], qm[s], rm[s], args.temperature)
+                logprobs.append(lp)
+                values.append(v)
+            with self._reference() as ref:  # under LoRA: adapters off only inside this block
+                for s in chunks:
+                    ref_logprobs.append(
+                        response_logprobs(
+                            ref, q[s], r[s], -1, args.temperature, query_mask=qm[s], response_mask=rm[s]
+                        )
+                    )
+            raw_scores = self._scores(prompts, batch)
+            self._stop_if_non_finite(update, reward=raw_scores)
+            scores = core.apply_missing_eos_penalty(
+                raw_scores, batch.ended_with_eos, args.missing_eos_penalty
+            )
+        rollout = Rollout(
+            batch, torch.cat(logprobs), torch.cat(values), torch.cat(ref_logprobs), raw_scores, scores
+        )
+        return rollout, sampled
+
+    def _optimise(self, wrapped, rollout: Rollout, update: int) -> dict:
+        """Step 4 of an update: ``ppo_epochs`` passes over shuffled minibatches of ``rollout``, one optimizer
+        step per minibatch, gradient accumulation over micro-batches exact at the token level. Returns the
+        per-micro-batch (and per-minibatch ``grad_norm``) stats for the logs.
+
+        During the critic's warm-up the policy's learning rate is 0 and its loss is in the graph with weight
+        0, so every parameter gets a gradient under DDP/FSDP; those zeros are dropped before the step, so
+        AdamW's moments start with the policy's first real update."""
+        args, accel = self.args, self.accelerator
+        params, policy_params = self._trainable
+        is_deepspeed = accel.distributed_type == "DEEPSPEED"
+        # our micro-batch losses are already shares of the minibatch loss: DeepSpeed must not divide them again
+        backward_kwargs = {"scale_wrt_gas": False} if is_deepspeed else {}
+        policy_on = args.policy_loss_enabled and update > args.critic_warmup_steps
+        m, device = rollout.mask, rollout.batch.query_ids.device
+        wrapped.train()
+        stats = defaultdict(list)
+        perm_gen = torch.Generator().manual_seed(args.seed + update)
+        for _epoch in range(args.ppo_epochs):
+            perm = torch.randperm(len(rollout), generator=perm_gen).to(device)
+            for mb in perm.split(args.mini_batch_size):
+                n_tokens = m[mb].sum().clamp(min=1)
+                mb_loss = torch.zeros((), device=device)
+                micros = mb.split(args.per_device_train_batch_size)
+                for i, micro in enumerate(micros):
+                    # Gradients sync (DDP all-reduce; DeepSpeed's engine step, which accelerate runs inside
+                    # backward()) only after the minibatch's last micro-batch.
+                    last = i == len(micros) - 1
+                    accel.gradient_state._set_sync_gradients(last)
+                    with contextlib.nullcontext() if last else accel.no_sync(wrapped):
+                        loss, pg_stats, vf_stats, parts = self._micro_batch_loss(
+                            wrapped, rollout, micro, n_tokens, policy_on
+                        )
+                        if is_deepspeed:  # the engine steps inside backward: check before, not after
+                            self._stop_if_non_finite(update, loss=loss)
+                        accel.backward(loss, **backward_kwargs)
+                    mb_loss += loss.detach()
+                    share = m[micro].sum() / n_tokens  # micro-batch losses are shares of the minibatch loss
+                    stats["policy/approxkl_avg"].append(pg_stats["approxkl"])
+                    stats["policy/clipfrac_avg"].append(pg_stats["clipfrac"])
+                    stats["val/ratio"].append(pg_stats["ratio"])
+                    stats["val/clipfrac_avg"].append(vf_stats["clipfrac"])
+                    for key, part in parts.items():
+                        stats[key].append(part / share.clamp(min=1e-8))
+                # the norm is computed even unclipped (max_norm inf scales by 1): a NaN must not reach the weights
+                grad_norm = accel.clip_grad_norm_(params, args.max_grad_norm or float("inf"))
+                self._stop_if_non_finite(update, loss=mb_loss, gradient_norm=grad_norm)
+                if grad_norm is not None:  # DeepSpeed clips inside its engine and returns no norm
+                    # FSDP2 returns a DTensor; the logs gather plain tensors
+                    if hasattr(grad_norm, "full_tensor"):
+                        grad_norm = grad_norm.full_tensor()
+                    stats["grad_norm"].append(torch.as_tensor(grad_norm, dtype=torch.float32).detach())
+                if not policy_on:  # AdamW then skips the policy: no moments, no step count, no weight decay
+                    for p in policy_params:
+                        p.grad = None
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        accel.gradient_state._set_sync_gradients(True)
+        return stats
+
+    def _micro_batch_loss(self, wrapped, rollout: Rollout, micro, n_tokens, policy_on=True):
+        """Loss of one micro-batch (indices ``micro`` into ``rollout``) as its share of the minibatch loss
+        (token-level normaliser ``n_tokens``), the policy/value stats and the loss parts for logging.
+        ``policy_on`` false: the policy loss enters with weight 0 (the critic alone learns; see
+        :meth:`_optimise`)."""
+        args, r, batch = self.args, rollout, rollout.batch
         new_lp, entropy, new_v = wrapped(
             batch.query_ids[micro],
             batch.response_ids[micro],
@@ -527,15 +484,15 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         mm = batch.response_mask[micro].float()
         pg_loss, pg_stats = core.policy_loss(
             new_lp,
-            logprobs[micro],
-            advantages[micro],
+            r.logprobs[micro],
+            r.advantages[micro],
             mm,
             args.clip_ratio,
             normalizer=n_tokens,
-            weights=None if is_weights is None else is_weights[micro],
+            weights=None if r.is_weights is None else r.is_weights[micro],
         )
         vf_loss, vf_stats = core.value_loss(
-            new_v, values[micro], returns[micro], mm, args.cliprange_value, normalizer=n_tokens
+            new_v, r.values[micro], r.returns[micro], mm, args.cliprange_value, normalizer=n_tokens
         )
         ent = (entropy * mm).sum() / n_tokens
         loss = args.vf_coef * vf_loss
