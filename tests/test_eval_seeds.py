@@ -346,16 +346,18 @@ def test_one_seed_reads_as_one_seed(seed_dirs):
     assert "is averaged over the seeds that have the model; prompts + / 0 / − count those means" in three
 
 
-def test_the_v3_seeds_page_is_the_committed_v3_seeds_report(monkeypatch):
-    """docs/analysis/seeds_v3/ANALYSIS.md's generated block is `rlhf-trl report --runs docs/analysis/seeds_v3/seed*`
-    of the committed v3 seed folders (as for ANALYSIS.md and v2's seeds above)."""
+@pytest.mark.parametrize("version", ["v3", "v4"])
+def test_each_configurations_seeds_page_is_its_committed_seeds_report(version, monkeypatch):
+    """docs/analysis/seeds_<version>/ANALYSIS.md's generated block is `rlhf-trl report --runs
+    docs/analysis/seeds_<version>/seed*` of that configuration's committed seed folders (as for ANALYSIS.md and
+    v2's seeds above)."""
     from rlhf_trl.evaluation.seeds import render_seeds
 
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)
-    dirs = sorted(Path("docs/analysis/seeds_v3").glob("seed*"))
-    assert dirs, "no committed v3 seed"
-    assert render_seeds(dirs).strip() in (root / "docs/analysis/seeds_v3/ANALYSIS.md").read_text(), (
-        "docs/analysis/seeds_v3/ANALYSIS.md is stale: run `rlhf-trl report --runs docs/analysis/seeds_v3/seed* "
-        "--output docs/analysis/seeds_v3/ANALYSIS.md`"
+    folder = f"docs/analysis/seeds_{version}"
+    dirs = sorted(Path(folder).glob("seed*"))
+    assert dirs, f"no committed {version} seed"
+    assert render_seeds(dirs).strip() in (root / folder / "ANALYSIS.md").read_text(), (
+        f"{folder}/ANALYSIS.md is stale: run `rlhf-trl report --runs {folder}/seed* --output {folder}/ANALYSIS.md`"
     )
