@@ -4,8 +4,7 @@
 
 For every benign test prompt (``is_harmful_request`` false) where a trained policy's reply is a refusal
 (``is_refusal``, gold's rule) and the reference's reply to the same prompt is not, it compares the two replies'
-reward-model scores and gold scores, both already in the samples (each evaluation scores every reply with its
-seed's reward model). Per seed and method: how many such prompts, and on how many the reward model scores the
+reward-model scores, already in the samples (each evaluation scores every reply with its seed's reward model). Per seed and method: how many such prompts, and on how many the reward model scores the
 policy's refusal above the reference's answer. One reply per prompt and model, so a count, not a rate. Reads
 committed files only (no model); an analysis aid for docs/analysis/seeds_v4/README.md (output:
 policy_refusal_scores.txt there), not part of the toolkit.
