@@ -54,9 +54,9 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
     from trl import GRPOTrainer
 
-    from rlhf_trl.configs import GRPOConfig
     from rlhf_trl.models import load_causal_lm, load_sequence_classifier, load_tokenizer
     from rlhf_trl.rewards import RewardModelScorer
+    from rlhf_trl.stage_configs import GRPOConfig
     from rlhf_trl.training import TokenCountingReward, peak_rss_mb
 
     hf_logging.set_verbosity_error()

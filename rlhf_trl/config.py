@@ -39,13 +39,13 @@ from rlhf_trl.errors import UserError
 
 # Stage name -> "module:Class" of its config dataclass. Imported lazily: TRL configs are heavy.
 STAGE_CONFIGS: dict[str, str] = {
-    "sft": "rlhf_trl.configs:SFTConfig",
-    "reward": "rlhf_trl.configs:RewardConfig",
-    "dpo": "rlhf_trl.configs:DPOConfig",
-    "grpo": "rlhf_trl.configs:GRPOConfig",
+    "sft": "rlhf_trl.stage_configs:SFTConfig",
+    "reward": "rlhf_trl.stage_configs:RewardConfig",
+    "dpo": "rlhf_trl.stage_configs:DPOConfig",
+    "grpo": "rlhf_trl.stage_configs:GRPOConfig",
     "ppo": "rlhf_trl.ppo.config:PPOConfig",
     "evaluation": "rlhf_trl.evaluation.config:EvaluationConfig",
-    "demo": "rlhf_trl.configs:DemoConfig",
+    "demo": "rlhf_trl.stage_configs:DemoConfig",
 }
 
 

@@ -1,6 +1,6 @@
 """What this machine can run: an accelerator or not, native bf16 or not, and a one-line description.
 
-``bf16: auto`` (rlhf_trl.config) and the unset ``bf16`` default (rlhf_trl.configs) ask
+``bf16: auto`` (rlhf_trl.config) and the unset ``bf16`` default (rlhf_trl.stage_configs) ask
 :func:`native_bf16` / :func:`gpu_has_native_bf16`; rlhf_trl.config also asks :func:`has_accelerator` (no
 accelerator: train on the CPU, ``use_cpu``) and :func:`cpu_has_native_bf16` (a note when ``bf16: true``
 would be emulated); the benchmarks and ``make seed`` ask :func:`machine` / :func:`machine_summary` to say

@@ -529,7 +529,7 @@ def test_loss_names_are_the_ones_trl_implements():
 
     from trl.trainer import dpo_trainer, grpo_trainer
 
-    from rlhf_trl.configs import DPO_LOSS_TYPES, F_DIVERGENCE_LOSS_TYPES, GRPO_LOSS_TYPES
+    from rlhf_trl.stage_configs import DPO_LOSS_TYPES, F_DIVERGENCE_LOSS_TYPES, GRPO_LOSS_TYPES
 
     def branches(module) -> set[str]:
         tests = re.findall(r'loss_type (?:==|in) (\[[^\]]*\]|"\w+")', inspect.getsource(module))

@@ -72,7 +72,7 @@ def test_resolve_loss_by_name_and_dotted_path():
 
 
 def test_dpo_config_validates_preference_loss_fields(tmp_path):
-    from rlhf_trl.configs import DPOConfig
+    from rlhf_trl.stage_configs import DPOConfig
 
     cfg = DPOConfig(
         output_dir=str(tmp_path), preference_loss="rdpo", preference_loss_kwargs='{"alpha": 0.02}'

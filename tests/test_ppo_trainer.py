@@ -536,7 +536,7 @@ def test_an_optimizer_state_of_the_old_group_layout_is_one_clear_error(
         args, tok, _policy(tiny_model_dir, tok), Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward
     )
     monkeypatch.setattr(trainer, "_sharded", lambda: False)
-    monkeypatch.setattr("rlhf_trl.ppo.trainer._load_weights", lambda *a: None)
+    monkeypatch.setattr("rlhf_trl.ppo.checkpoint.load_weights", lambda *a: None)
 
     def old_layout(folder):
         raise ValueError("loaded state dict has a different number of parameter groups")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from rlhf_trl.configs import RecipeDefaults
+from rlhf_trl.stage_configs import RecipeDefaults
 
 
 @dataclass

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import time
 from collections import defaultdict
@@ -37,13 +36,12 @@ from transformers.trainer_callback import ExportableState
 from rlhf_trl.checkpoints import AtomicCheckpointMixin
 from rlhf_trl.errors import NonFiniteError, UserError
 from rlhf_trl.generation import response_logprobs
-from rlhf_trl.ppo import core
+from rlhf_trl.ppo import checkpoint, core
 from rlhf_trl.ppo.config import PPOConfig
 from rlhf_trl.ppo.optim import split_by_role, warmup_schedule
-from rlhf_trl.ppo.policy_and_value import VALUE_MODEL_DIR, PolicyAndValue, value_model_from_policy
+from rlhf_trl.ppo.policy_and_value import PolicyAndValue, value_model_from_policy
 from rlhf_trl.ppo.rollout import Rollout, add_advantages, update_metrics
 
-PPO_STATE_FILE = "ppo_state.json"
 RANK_SEED_STRIDE = 100003  # per-rank sampling seed = seed + rank x this prime (TRL 1.12, cleanrl)
 
 
@@ -564,74 +562,14 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         self.accelerator.unwrap_model(self.model).save(output_dir, self.tokenizer, self.is_peft, full)
 
     # ----------------------------------------------------------------------------------- checkpoints
-    # A checkpoint-N folder (written atomically by AtomicCheckpointMixin._save_checkpoint) holds the
-    # save_model() files above plus, from Trainer: optimizer.pt, scheduler.pt, rng_state[_RANK].pth
-    # (python, numpy, torch), trainer_state.json (update counter, log history); and ppo_state.json.
+    # What a checkpoint-N folder holds, and the restore: rlhf_trl.ppo.checkpoint.
 
     def _save_checkpoint_extras(self, checkpoint_dir: Path) -> None:
         """PPO's own state: the KL controller's β, episodes and sampled tokens (all processes call this)."""
         tokens = self.total_tokens_generated()
         if self.args.should_save:
-            state = {"kl_coef": self.kl_ctl.value, "episode": self.state.episode, "tokens_generated": tokens}
-            (checkpoint_dir / PPO_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+            checkpoint.write_ppo_state(checkpoint_dir, self.kl_ctl.value, self.state.episode, tokens)
 
-    def _load_checkpoint(self, checkpoint: str) -> int:
-        """Weights, optimizer, scheduler, TrainerState and PPO state from ``checkpoint`` (RNG states are
-        restored by ``train`` after start-up); returns the number of updates done."""
-        # FSDP/ZeRO-3: the weights below are copied into whole tensors, not shards. DeepSpeed (any stage): its
-        # engine holds the optimizer state and fp32 master weights, which this does not restore.
-        if self._sharded() or self.accelerator.distributed_type == DistributedType.DEEPSPEED:
-            raise UserError(
-                f"resume_from_checkpoint={checkpoint}: resuming PPO under FSDP or DeepSpeed is not "
-                "supported; resume with accelerate_configs/multi_gpu.yaml (DDP)"
-            )
-        folder = Path(checkpoint)
-        module = self.accelerator.unwrap_model(self.model)
-        if self.is_peft:
-            from peft import set_peft_model_state_dict
-            from safetensors.torch import load_file
-
-            adapter = load_file(folder / "adapter" / "adapter_model.safetensors")
-            set_peft_model_state_dict(module.policy, adapter)
-        else:
-            _load_weights(module.policy, folder)
-        _load_weights(module.value_model, folder / VALUE_MODEL_DIR)
-        try:
-            self._load_optimizer_and_scheduler(str(folder))
-        except ValueError as e:
-            if "number of parameter groups" not in str(e):
-                raise
-            raise UserError(  # before 2026-12-06 one group per weight-decay setting, now also per role
-                f"{folder}: its optimizer state has another layout of parameter groups than this version's "
-                "(policy and critic apart): a checkpoint of an older rlhf-trl; start over with "
-                "--overwrite_output_dir true"
-            ) from None
-        saved = TrainerState.load_from_json(str(folder / "trainer_state.json"))
-        for key in ("global_step", "epoch", "log_history", "total_flos"):
-            setattr(self.state, key, getattr(saved, key))
-        extra = json.loads((folder / PPO_STATE_FILE).read_text())
-        self.kl_ctl.value = extra["kl_coef"]
-        self.state.episode = extra["episode"]
-        # the count is reported summed over processes: keep the total on one of them
-        self.tokens_generated = extra["tokens_generated"] if self.accelerator.is_main_process else 0
-        return saved.global_step
-
-
-def _load_weights(model, folder: Path) -> None:
-    """Copy the weights of a ``save_pretrained`` folder into ``model`` in place (bit-exact); a weight tied
-    to a loaded one (``lm_head`` = embeddings) may be absent from the files."""
-    from safetensors.torch import load_file
-
-    index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else None
-    state = {}
-    for name in files or ["model.safetensors"]:
-        state.update(load_file(folder / name))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    current = model.state_dict()
-    loaded = {current[k].data_ptr() for k in state if k in current}
-    untied = [k for k in missing if current[k].data_ptr() not in loaded]
-    if untied or unexpected:
-        raise RuntimeError(
-            f"checkpoint {folder} does not match the model: missing {untied[:5]}, unexpected {unexpected[:5]}"
-        )
+    def _load_checkpoint(self, folder: str) -> int:
+        """Restore this run from a checkpoint-N folder; returns N (the updates done)."""
+        return checkpoint.restore(self, folder)
