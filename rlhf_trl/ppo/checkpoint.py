@@ -1,9 +1,10 @@
 """PPO's checkpoint state: what a ``checkpoint-N`` folder holds beyond transformers' Trainer files, and
 how :class:`rlhf_trl.ppo.trainer.PPOTrainer` restores a run from one.
 
-A checkpoint-N folder (written atomically by :class:`rlhf_trl.checkpoints.AtomicCheckpointMixin`) holds
-``PolicyAndValue.save``'s files (the policy or its adapter, the critic under ``value_model/``), from
-Trainer ``optimizer.pt``, ``scheduler.pt``, ``rng_state[_RANK].pth`` (python, numpy, torch) and
+A checkpoint-N folder (written atomically by :class:`rlhf_trl.checkpoints.AtomicCheckpointMixin`, which
+adds its ``checkpoint_complete.json`` marker last) holds ``PolicyAndValue.save``'s files (the policy and
+tokenizer; under LoRA also the adapter in ``adapter/``; the critic under ``value_model/``), from Trainer
+``optimizer.pt``, ``scheduler.pt``, ``rng_state[_RANK].pth`` (python, numpy, torch) and
 ``trainer_state.json`` (update counter, log history), and :data:`PPO_STATE_FILE` (the KL controller's β,
 episodes, tokens sampled). Restoring it makes updates N+1.. see what an uninterrupted run would.
 """
