@@ -68,8 +68,8 @@ class EvaluationConfig:
     output_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Folder that gets this evaluation's evaluation/ (dev prompts) or evaluation_test/ (test "
-            "prompts) folder, the way a run folder does (rlhf-trl report --run OUTPUT_DIR reads it); default "
+            "help": "Folder that gets this evaluation's evaluation/ (dev prompts), evaluation_test/ (test "
+            "prompts) or evaluation_train/ (training prompts) folder, the way a run folder does (rlhf-trl report --run OUTPUT_DIR reads it); default "
             "run_dir. Required with models, compare_runs or checkpoints_of, whose outputs belong to no single run."
         },
     )
@@ -77,7 +77,8 @@ class EvaluationConfig:
         default=None,
         metadata={
             "help": "Reference policy π_ref, the model every other is judged against (a folder, a Hub id or "
-            "embedded:NAME); default: the run's model_name_or_path (the starting point)."
+            "embedded:NAME); default: the run's starting point, run_dir/checkpoints/sft when the config's "
+            "demo.stages has sft (it must exist), else model_name_or_path."
         },
     )
     reference: str | None = field(default=None, metadata={"help": "Alias of reference_model."})
@@ -215,7 +216,7 @@ class EvaluationConfig:
     recompute: bool = field(
         default=False,
         metadata={
-            "help": "Ignore cached samples/scores/judgements in run_dir/evaluation/cache and redo them."
+            "help": "Ignore cached samples/scores/judgements (the evaluation folder's cache/) and redo them."
         },
     )
     side_by_side_prompts: int = field(
