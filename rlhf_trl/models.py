@@ -386,3 +386,17 @@ def peft_config_from(model_args, task_type: str = "CAUSAL_LM"):
         target_modules=model_args.lora_target_modules,
         task_type=task_type,
     )
+
+
+def disable_dropout(model) -> None:
+    """Dropout off in ``model``, whatever its mode: ``p = 0`` on every ``nn.Dropout`` (TRL's
+    ``disable_dropout_in_model``) and ``attention_dropout = 0`` on attention modules that read the rate from a
+    float attribute rather than an ``nn.Dropout`` (Llama, Qwen2, Mistral and their kin), which TRL's helper
+    leaves on: PPO's ratio of 1 at the first minibatch and its KL of 0 need deterministic forwards in train mode."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0

@@ -186,6 +186,8 @@ def test_docs_list_every_implementation_detail_with_code_and_tests_that_exist():
     for row in rows:
         for name in re.findall(r"\b(test_\w+)\b(?!\.py)", row):
             assert f"def {name}(" in tests, f"docs/ppo.md names {name}, which no test defines"
+        for file, name in re.findall(r"(test_\w+\.py)::(test_\w+)", row):
+            assert f"def {name}(" in (root / "tests" / file).read_text(), f"docs/ppo.md: {name} not in {file}"
         for module, name in re.findall(r"`(\w+)\.(\w+)", row):
             if module in modules:
                 source = (root / modules[module]).read_text()

@@ -565,3 +565,23 @@ def test_resuming_under_deepspeed_is_refused(tiny_model_dir, tok, tmp_path, monk
     monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self: DistributedType.DEEPSPEED))
     with pytest.raises(UserError, match="resuming PPO under FSDP or DeepSpeed is not supported; resume with"):
         trainer._load_checkpoint(str(tmp_path / "checkpoint-1"))
+
+
+def test_disable_dropout_also_turns_off_llama_attention_dropout(tok, tmp_path):
+    """Llama-family attention reads its dropout rate from a float attribute, not an nn.Dropout module, so
+    TRL's disable_dropout_in_model leaves it on; PPOTrainer's disable_dropout must not."""
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    policy = LlamaForCausalLM(
+        tiny_llama_config(
+            tok, attention_dropout=0.5, pad_token_id=tok.pad_token_id, attn_implementation="eager"
+        )
+    )
+    ids = torch.randint(0, 1000, (2, 12))
+    policy.train()
+    assert not torch.equal(policy(ids).logits, policy(ids).logits)  # the rate is live before
+    reward = [lambda prompts, completions, **_: [1.0] * len(completions)]
+    PPOTrainer(_config(tmp_path), tok, policy, Dataset.from_dict({"prompt": PROMPTS}), reward_funcs=reward)
+    policy.train()
+    torch.testing.assert_close(policy(ids).logits, policy(ids).logits, atol=0, rtol=0)

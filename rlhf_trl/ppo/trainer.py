@@ -102,11 +102,11 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
             if frozen is not None:
                 frozen.eval().requires_grad_(False)
         if args.disable_dropout:
-            from trl.trainer.utils import disable_dropout_in_model
+            from rlhf_trl.models import disable_dropout
 
             for m in (model, ref_model, reward_model, value_model):
                 if m is not None:
-                    disable_dropout_in_model(m)
+                    disable_dropout(m)
         if args.activation_checkpointing:  # Trainer.train() would enable it; our train() is our own
             kwargs = args.activation_checkpointing_kwargs or {"use_reentrant": False}
             for m in (model, value_model):
