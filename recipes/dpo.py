@@ -16,7 +16,7 @@ from rlhf_trl.checkpoints import prepare_output_dir, train_resumable, with_atomi
 from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
-from rlhf_trl.models import peft_config_from
+from rlhf_trl.models import disable_dropout, peft_config_from
 from rlhf_trl.training import (
     save_final,
     seed_model_init,
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
         preference_loss_kwargs=cfg.preference_loss_kwargs,
         callbacks=[NonFiniteGuard()],
     )
+    if cfg.disable_dropout:  # TRL's own pass misses Llama-style attention dropout (rlhf_trl.models)
+        disable_dropout(trainer.model)
     metrics: dict = {"preference_loss": cfg.preference_loss or ",".join(cfg.loss_type), "beta": cfg.beta}
     with stopwatch(metrics):
         result = train_resumable(trainer, args)

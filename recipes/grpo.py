@@ -16,7 +16,7 @@ from rlhf_trl.checkpoints import prepare_output_dir, train_resumable, with_atomi
 from rlhf_trl.checks import check_recipe_inputs
 from rlhf_trl.config import parse_recipe_args
 from rlhf_trl.errors import run_cli
-from rlhf_trl.models import peft_config_from
+from rlhf_trl.models import disable_dropout, peft_config_from
 from rlhf_trl.training import (
     TokenCountingReward,
     prompts_within_context,
@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
             peft_config=peft_config_from(args.model),
             callbacks=[NonFiniteGuard()],
         )
+    if cfg.disable_dropout:  # TRL's own pass misses Llama-style attention dropout (rlhf_trl.models)
+        disable_dropout(trainer.model)
     metrics: dict = {"reward_funcs": list(cfg.reward_funcs), "reward_weights": cfg.reward_weights}
     metrics.update({f"prompts_{k}_to_fit_context": n for k, n in fitted.items()})
     with stopwatch(metrics):

@@ -101,3 +101,28 @@ def tiny_model_dir(tmp_path_factory, embedded_tokenizer_dir) -> str:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir_attention_dropout(tmp_path_factory, embedded_tokenizer_dir) -> str:
+    """The tiny Llama with ``attention_dropout: 0.5``: a rate its attention reads from a float attribute,
+    not an ``nn.Dropout`` (what TRL's ``disable_dropout_in_model`` leaves on)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(tiny_llama_config(tokenizer, attention_dropout=0.5))
+    out = tmp_path_factory.mktemp("tiny_llama_attention_dropout")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+def attention_dropout_rates(model) -> set[float]:
+    """The ``attention_dropout`` rates of ``model``'s attention modules."""
+    return {
+        m.attention_dropout
+        for m in model.modules()
+        if isinstance(getattr(m, "attention_dropout", None), float)
+    }

@@ -101,3 +101,16 @@ def test_dpo_lora_reference_is_adapter_disabled_base(tiny_model_dir, tmp_path, m
     assert torch.equal(
         merged["model.layers.0.mlp.up_proj.weight"], start["model.layers.0.mlp.up_proj.weight"]
     )
+
+
+def test_dpo_turns_off_llama_attention_dropout(tiny_model_dir_attention_dropout, tmp_path, monkeypatch):
+    """disable_dropout (TRL's default true) must also reach Llama-style attention dropout, which TRL's own
+    pass leaves at its configured rate."""
+    from conftest import attention_dropout_rates
+    from transformers import AutoModelForCausalLM
+
+    assert attention_dropout_rates(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir_attention_dropout)
+    ) == {0.5}
+    _, trainer, _ = run_dpo(tmp_path, tiny_model_dir_attention_dropout, monkeypatch)
+    assert attention_dropout_rates(trainer.model) == {0.0}

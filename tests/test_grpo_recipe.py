@@ -74,3 +74,35 @@ report_to: none
     printed = capsys.readouterr()
     assert "[grpo] step 1/2  reward " in printed.out and "[grpo] step 2/2  reward " in printed.out
     assert "{'loss'" not in printed.out + printed.err and "'clip_ratio" not in printed.out + printed.err
+
+
+def test_grpo_turns_off_llama_attention_dropout(tiny_model_dir_attention_dropout, tmp_path, monkeypatch):
+    """With disable_dropout (TRL's GRPO default: false) the policy trains without the attention dropout that
+    TRL's own pass misses, as in tests/test_dpo_recipe.py."""
+    from conftest import attention_dropout_rates
+
+    from rlhf_trl import data
+
+    prompts = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(4)])
+    monkeypatch.setitem(vars(data), "load_prompts", lambda _args, split: prompts)
+    recipe = load_recipe("grpo")
+    captured = {}
+    original = recipe.train_summary
+    monkeypatch.setattr(recipe, "train_summary", lambda r, t: captured.update(trainer=t) or original(r, t))
+    config = write_config(
+        tmp_path,
+        tiny_model_dir_attention_dropout,
+        "grpo",
+        """
+reward_funcs: [length]
+disable_dropout: true
+group_size: 2
+max_steps: 1
+per_device_train_batch_size: 2
+max_completion_length: 4
+save_strategy: "no"
+report_to: none
+""",
+    )
+    recipe.main(["--config", config])
+    assert attention_dropout_rates(captured["trainer"].model) == {0.0}
