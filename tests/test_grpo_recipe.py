@@ -10,30 +10,36 @@ from datasets import Dataset
 from test_reward_recipe import load_recipe, write_config
 
 
-def test_grpo_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
+def run_grpo(tmp_path, model_dir, monkeypatch, section: str, n_prompts: int = 8):
+    """recipes/grpo.py's main on ``n_prompts`` short prompts with the grpo ``section`` (YAML); returns its
+    metrics and the trainer."""
     from rlhf_trl import data
+
+    prompts = Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(n_prompts)]
+    )
+    monkeypatch.setitem(vars(data), "load_prompts", lambda _args, split: prompts)
+    recipe = load_recipe("grpo")
+    captured = {}
+    original = recipe.train_summary
+    monkeypatch.setattr(recipe, "train_summary", lambda r, t: captured.update(trainer=t) or original(r, t))
+    metrics = recipe.main(["--config", write_config(tmp_path, model_dir, "grpo", section)])
+    return metrics, captured["trainer"]
+
+
+def test_grpo_recipe_tiny(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     rm_dir = tmp_path / "rm"
     torch.manual_seed(1)
     AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).save_pretrained(rm_dir)
     rm_start = AutoModelForSequenceClassification.from_pretrained(rm_dir).state_dict()
     start = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
-    prompts = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(8)])
-    monkeypatch.setitem(vars(data), "load_prompts", lambda _args, split: prompts)
-    from transformers import AutoTokenizer
-
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(rm_dir)
-
-    recipe = load_recipe("grpo")
-    captured = {}
-    original = recipe.train_summary
-    monkeypatch.setattr(recipe, "train_summary", lambda r, t: captured.update(trainer=t) or original(r, t))
-    config = write_config(
+    metrics, trainer = run_grpo(
         tmp_path,
         tiny_model_dir,
-        "grpo",
+        monkeypatch,
         f"""
 reward_funcs: [{rm_dir}, length]
 reward_weights: [1.0, 0.5]
@@ -50,8 +56,6 @@ save_strategy: "no"
 report_to: none
 """,
     )
-    metrics = recipe.main(["--config", config])
-    trainer = captured["trainer"]
     cfg = trainer.args
     assert (cfg.num_generations, cfg.beta, cfg.epsilon, cfg.num_iterations) == (2, 0.1, 0.3, 1)
     assert math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["reward_mean"])
@@ -81,18 +85,10 @@ def test_grpo_turns_off_llama_attention_dropout(tiny_model_dir_attention_dropout
     TRL's own pass misses, as in tests/test_dpo_recipe.py."""
     from conftest import attention_dropout_rates
 
-    from rlhf_trl import data
-
-    prompts = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(4)])
-    monkeypatch.setitem(vars(data), "load_prompts", lambda _args, split: prompts)
-    recipe = load_recipe("grpo")
-    captured = {}
-    original = recipe.train_summary
-    monkeypatch.setattr(recipe, "train_summary", lambda r, t: captured.update(trainer=t) or original(r, t))
-    config = write_config(
+    _, trainer = run_grpo(
         tmp_path,
         tiny_model_dir_attention_dropout,
-        "grpo",
+        monkeypatch,
         """
 reward_funcs: [length]
 disable_dropout: true
@@ -103,6 +99,6 @@ max_completion_length: 4
 save_strategy: "no"
 report_to: none
 """,
+        n_prompts=4,
     )
-    recipe.main(["--config", config])
-    assert attention_dropout_rates(captured["trainer"].model) == {0.0}
+    assert attention_dropout_rates(trainer.model) == {0.0}
