@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
                     scorer,
                     splits["test"],
                     cfg.similar_length_tokens,
-                    harmful=harmful_flags(splits["test"]["prompt"], args.data.dataset_name),
+                    harmful=harmful_flags(splits["test"]["prompt"]),
                 ).items()
             }
         )

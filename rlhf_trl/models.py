@@ -392,7 +392,9 @@ def disable_dropout(model) -> None:
     """Dropout off in ``model``, whatever its mode: ``p = 0`` on every ``nn.Dropout`` (TRL's
     ``disable_dropout_in_model``) and ``attention_dropout = 0`` on attention modules that read the rate from a
     float attribute rather than an ``nn.Dropout`` (Llama, Qwen2, Mistral and their kin), which TRL's helper
-    leaves on: PPO's ratio of 1 at the first minibatch and its KL of 0 need deterministic forwards in train mode."""
+    leaves on. PPO needs deterministic train-mode forwards for its ratio of 1 at the first minibatch and its KL
+    of 0; DPO's and GRPO's ``disable_dropout`` (their recipes call this after building TRL's trainer) for
+    log-probabilities that match the reference's."""
     import torch
 
     for module in model.modules():

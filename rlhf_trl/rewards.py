@@ -209,8 +209,8 @@ def _gold_factory(data_args=None, **_):
 
     if data_args is not None and not data.has_gold(data_args):
         raise UserError(
-            f"reward 'gold' needs a dataset with a gold rubric (dataset_name: bundled), "
-            f"not {data_args.dataset_name!r}; use a reward-model folder instead"
+            f"reward 'gold' needs a dataset with a gold rubric (dataset_name: bundled, or a local copy of "
+            f"it), not {data_args.dataset_name!r}; use a reward-model folder instead"
         )
     return gold_reward
 

@@ -129,6 +129,39 @@ def test_prompts_from_a_folder_are_the_test_prompts_halved_into_dev_and_test(hub
         load_prompts(args, "validation")
 
 
+def test_a_local_copy_of_the_testbed_keeps_its_gold_and_prompt_sets(tmp_path):
+    """A folder holding the bundled files (a re-weighted copy, say) is still the testbed: gold, labels and
+    the held-out prompt sets come with it; one pair that is no testbed request takes the gold away."""
+    import shutil
+
+    from rlhf_trl.evaluation.metrics import harmful_flags
+    from rlhf_trl.testbed import BUNDLED_DIR
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("train.jsonl.gz", "test.jsonl.gz"):
+        shutil.copy(BUNDLED_DIR / name, copy / name)
+    args = DataArguments(dataset_name=str(copy))
+    assert has_gold(args)
+    test_prompts = load_preference_splits(args)["test"]["prompt"]
+    flags = harmful_flags(test_prompts)
+    assert flags is not None and 0 < sum(flags) < len(flags)
+    # without the prompt files: the test split's prompts halved, as for any other source
+    assert sorted(map(str, load_prompts(args)["prompt"])) != sorted(
+        map(str, load_prompts(DataArguments())["prompt"])
+    )
+    for name in ("dev_prompts.jsonl.gz", "test_prompts.jsonl.gz"):
+        shutil.copy(BUNDLED_DIR / name, copy / name)
+    for eval_set in ("dev", "test"):
+        bundled = load_prompts(DataArguments(), eval_set=eval_set)["prompt"]
+        assert load_prompts(args, eval_set=eval_set)["prompt"] == bundled
+
+    with gzip.open(copy / "train.jsonl.gz", "at", encoding="utf-8") as f:
+        f.write(json.dumps(pair("How do I fix a squeaky door hinge at home?", "Oil it.", "No.")) + "\n")
+    assert not has_gold(args)
+    assert harmful_flags([*test_prompts, [{"role": "user", "content": "How do I pick a lock?"}]]) is None
+
+
 def test_bundled_eval_prompts_are_held_out():
     args = DataArguments()
     assert has_gold(args)

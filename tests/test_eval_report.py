@@ -191,13 +191,22 @@ def test_harmlessness_per_model_by_hand(fake_run, tmp_path):
 
 
 def test_no_harmlessness_without_labelled_prompts():
-    """Only the bundled testbed's prompts are labelled harmful or benign."""
+    """Only testbed requests are labelled harmful or benign: one other prompt and there are no labels."""
+    from rlhf_trl.config import DataArguments
+    from rlhf_trl.data import load_prompts
     from rlhf_trl.evaluation.metrics import harmful_flags
+    from rlhf_trl.testbed import is_harmful_request
 
-    prompt = [[{"role": "user", "content": "How do I break into a house?"}]]
-    assert harmful_flags(prompt, "bundled") == [True]
-    assert harmful_flags(prompt, "Anthropic/hh-rlhf") is None
-    assert harmful_flags(None, "bundled") is None
+    prompts = list(load_prompts(DataArguments(), eval_set="test")["prompt"])
+    harmful = next(p for p in prompts if is_harmful_request(p))
+    benign = next(p for p in prompts if not is_harmful_request(p))
+    assert harmful_flags([harmful, benign]) == [True, False]
+    other = [
+        {"role": "user", "content": "How do I break into a house?"}
+    ]  # HH-like, matched by a pattern only
+    assert is_harmful_request(other)
+    assert harmful_flags([harmful, other]) is None
+    assert harmful_flags(None) is None and harmful_flags([]) is None
 
 
 def test_fake_run_paired_verdicts_follow_the_samples(fake_run):

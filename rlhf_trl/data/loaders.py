@@ -274,12 +274,19 @@ def _in_eval_set(prompt, eval_set: str) -> bool:
     return (digest[0] % 2 == 0) == (eval_set == "dev")
 
 
+def _eval_prompt_file(name: str, eval_set: str) -> Path | None:
+    """The held-out ``{eval_set}_prompts.jsonl[.gz]`` of the bundled testbed or of a folder in its layout."""
+    folder = BUNDLED_DIR if name == BUNDLED else Path(name)
+    return _find_split_file(folder, f"{eval_set}_prompts") if folder.is_dir() else None
+
+
 def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
     """A ``Dataset`` with one column ``prompt`` (messages ending with a user turn), unique prompts.
 
     ``eval``: held-out evaluation prompts of ``eval_set`` — ``dev`` (tune on it) or ``test`` (report it,
     touched once per configuration). For the bundled testbed these are its dev/test prompt sets, whose
-    subjects occur in no pair; for other sources, the test split's prompts halved by a stable hash.
+    subjects occur in no pair (a folder in its layout: its own ``{dev,test}_prompts.jsonl[.gz]``); for other
+    sources, the test split's prompts halved by a stable hash.
     Capped by ``max_eval_prompts``. ``train``/``test``: that pair split's prompts.
     """
     import datasets
@@ -288,8 +295,7 @@ def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
         raise ValueError(f"split must be one of eval, train, test; got {split!r}")
     if eval_set not in EVAL_SETS:
         raise ValueError(f"eval_set must be one of {', '.join(EVAL_SETS)}; got {eval_set!r}")
-    if split == "eval" and data_args.dataset_name == BUNDLED:
-        path = BUNDLED_DIR / f"{eval_set}_prompts.jsonl.gz"
+    if split == "eval" and (path := _eval_prompt_file(data_args.dataset_name, eval_set)):
         prompts = [row["prompt"] for _, row in read_jsonl(path, ("prompt",))]
     elif split == "eval":
         test = load_preference_splits(data_args)["test"]["prompt"]
@@ -303,5 +309,18 @@ def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
 
 
 def has_gold(data_args) -> bool:
-    """True when the data has a known gold rubric (:func:`rlhf_trl.testbed.gold_score`): the bundled set."""
-    return data_args.dataset_name == BUNDLED
+    """True when the data has a known gold rubric (:func:`rlhf_trl.testbed.gold_score`): the bundled set,
+    or a local folder or file whose every pair asks a testbed request (a copy of it, such as
+    ``docs/analysis/tuning/upweight_kind.py``'s; :func:`rlhf_trl.testbed.gold.covers`). A Hub dataset is
+    never loaded to find out: it has no gold."""
+    if data_args.dataset_name == BUNDLED:
+        return True
+    if not Path(data_args.dataset_name).exists():
+        return False
+    from rlhf_trl.testbed.gold import covers
+
+    raw = raw_rows(data_args)
+    for limit in (1, None):  # the first pair of each split settles a real dataset without parsing it all
+        if not all(covers(parse_rows(raw[s], limit)[0]["prompt"]) for s in SPLITS):
+            return False
+    return True

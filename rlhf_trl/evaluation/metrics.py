@@ -136,17 +136,17 @@ def _paired(
     return {"mean_diff": d["mean_diff"], "ci95": d["ci95"], "std": d["std"], "effect_size": d["effect_size"]}
 
 
-def harmful_flags(prompts, dataset: str) -> list[bool] | None:
-    """Which prompts ask for something harmful (``rlhf_trl.testbed.is_harmful_request``), on data whose
-    prompts are labelled so: the bundled testbed. ``None`` elsewhere (or without prompts): the testbed's
-    regular expressions say nothing reliable about another dataset's prompts."""
-    from rlhf_trl.data.loaders import BUNDLED
-
-    if prompts is None or dataset != BUNDLED:
+def harmful_flags(prompts) -> list[bool] | None:
+    """Which prompts ask for something harmful (``rlhf_trl.testbed.is_harmful_request``), when every prompt
+    is a testbed request whose kind is known (:func:`rlhf_trl.testbed.gold.covers`: the bundled testbed or a
+    copy of it). ``None`` otherwise (or without prompts): the testbed's regular expressions say nothing
+    reliable about another dataset's prompts."""
+    if prompts is None:
         return None
-    from rlhf_trl.testbed.gold import is_harmful_request
+    from rlhf_trl.testbed.gold import covers, is_harmful_request
 
-    return [is_harmful_request(p) for p in prompts]
+    prompts = list(prompts)
+    return [is_harmful_request(p) for p in prompts] if covers(prompts) else None
 
 
 def harmlessness_summary(
@@ -199,7 +199,7 @@ def build_metrics(
     samples' order) adds each model's ``harmlessness`` on the bundled testbed; ``judges`` is the
     ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
-    harmful = harmful_flags(prompts, dataset)
+    harmful = harmful_flags(prompts)
     k = replies_per_prompt(settings)  # rows i*k .. i*k+k-1 are prompt i's replies
     n_rows = len(next(iter(samples.values())))
     cl = [i // k for i in range(n_rows)] if k > 1 else None

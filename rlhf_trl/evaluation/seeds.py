@@ -86,7 +86,7 @@ class SeedRun:
         """For a metrics.json written before ``harmlessness`` existed: the same numbers from samples.jsonl
         (only the means are used, so few bootstrap resamples)."""
         rows = [rec for p in sorted(self.records.get(model, {})) for rec in self.records[model][p]]
-        flags = harmful_flags([r["prompt"] for r in rows], self.metrics.get("dataset"))
+        flags = harmful_flags([r["prompt"] for r in rows])
         if not rows or flags is None:
             return None
         gold = [r["scores"]["gold"] for r in rows] if all("gold" in r["scores"] for r in rows) else None

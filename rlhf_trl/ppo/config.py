@@ -160,7 +160,11 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         },
     )
     disable_dropout: bool = field(
-        default=True, metadata={"help": "Turn dropout off in policy, reference, reward, value."}
+        default=True,
+        metadata={
+            "help": "Turn dropout off in policy, reference, reward, value: every nn.Dropout and the float "
+            "attention_dropout of Llama-family attention (rlhf_trl.models.disable_dropout)."
+        },
     )
     # ---- TrainingArguments defaults changed for PPO ----
     learning_rate: float = field(

@@ -17,6 +17,7 @@ from pathlib import Path
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 
 _EXPORTS = {
+    "covers": "rlhf_trl.testbed.gold",
     "gold_score": "rlhf_trl.testbed.gold",
     "gold_terms": "rlhf_trl.testbed.gold",
     "is_harmful_request": "rlhf_trl.testbed.gold",

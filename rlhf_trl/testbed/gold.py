@@ -201,6 +201,13 @@ def bank_request(prompt_messages: list[dict]) -> dict | None:
     return None if key is None else _bank_requests()[key]
 
 
+def covers(prompts) -> bool:
+    """True when every prompt's last request is a bank request: the rubric and the harmful/benign labels
+    apply to these prompts (the bundled testbed or a local copy of it; never a real dataset's prompts)."""
+    prompts = list(prompts)
+    return bool(prompts) and all(bank_request(p) is not None for p in prompts)
+
+
 def reference_answer(prompt_messages: list[dict]) -> str | None:
     """The bank's good answer to the last user turn, if it has one (``None`` for harmful requests)."""
     req = bank_request(prompt_messages)

@@ -4,7 +4,8 @@
 
 v4 trains on a local copy of the bundled testbed (outputs/testbed_advice_x3), so the reward stage does not know
 which test pairs are harmful requests and the pairs stage does not know the gold rubric (both key on
-``dataset_name: bundled``; docs/analysis/seeds_v4/README.md). This script computes them the way those stages
+``dataset_name: bundled``; docs/analysis/seeds_v4/README.md; since 2026-12-06 a copy whose every pair is a
+testbed request keeps both, ``rlhf_trl.data.has_gold``, but v4's seeds were trained before). This script computes them the way those stages
 do on the bundled set: the reward model's accuracy on the bundled test pairs by kind of request
 (``preference_report`` with ``is_harmful_request``, the reward stage's call; the bundled test split is the
 one v4 trains beside, copied unchanged) and the gold rubric's ordering of the pairs stage's ranked pairs

@@ -4,9 +4,10 @@
 
 Writes OUT_DIR/train.jsonl.gz (every bundled training pair once, then the pairs whose last request is of
 KIND — the testbed bank's ``kind``: advice, howto, why, fact, harmful — TIMES − 1 more times, appended in
-file order; the trainer shuffles) and OUT_DIR/test.jsonl.gz (the bundled test pairs unchanged). Train a
-stage on it with ``--dataset_name OUT_DIR``; evaluate with the bundled data (the default), whose prompt sets
-and gold rubric it keeps. Dev runs 12 and 19 (docs/analysis/tuning/prototype_v2_seed44_advice_x3/,
+file order; the trainer shuffles), OUT_DIR/test.jsonl.gz (the bundled test pairs unchanged) and the bundled
+dev/test prompt sets. Train a stage on it with ``--dataset_name OUT_DIR``; every pair is a testbed request,
+so the stages and the evaluator keep the gold rubric and the harmful/benign labels
+(``rlhf_trl.data.has_gold``), and its prompt sets are the bundled ones. Dev runs 12 and 19 (docs/analysis/tuning/prototype_v2_seed44_advice_x3/,
 prototype_v4_seed46_dev/): advice 3. Configuration v4 trains on ``advice 3 outputs/testbed_advice_x3``
 (``make seed-v4`` writes it first; recipes/configs/prototype_v4.yaml). A tuning aid, not part of the toolkit.
 """
@@ -38,7 +39,8 @@ def main(kind: str, times: int, out_dir: Path) -> None:
     with gzip.open(out_dir / "train.jsonl.gz", "wt") as f:
         for row in rows + of_kind * (times - 1):
             f.write(json.dumps(row) + "\n")
-    shutil.copy(BUNDLED_DIR / "test.jsonl.gz", out_dir / "test.jsonl.gz")
+    for name in ("test.jsonl.gz", "dev_prompts.jsonl.gz", "test_prompts.jsonl.gz"):
+        shutil.copy(BUNDLED_DIR / name, out_dir / name)
     print(
         f"{out_dir}: {len(rows)} pairs + {len(of_kind)} {kind} pairs x {times - 1} = {len(rows) + len(of_kind) * (times - 1)}"
     )
