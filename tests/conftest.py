@@ -22,6 +22,17 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_gpu)
 
 
+def labelled_testbed_prompts() -> tuple[list, list]:
+    """The bundled test prompt set's harmful and benign prompts (30 and 70): testbed requests, so the
+    evaluation labels them (``rlhf_trl.evaluation.metrics.harmful_flags``), for fake evaluations."""
+    from rlhf_trl.config import DataArguments
+    from rlhf_trl.data import load_prompts
+    from rlhf_trl.testbed import is_harmful_request
+
+    pool = list(load_prompts(DataArguments(), eval_set="test")["prompt"])
+    return [p for p in pool if is_harmful_request(p)], [p for p in pool if not is_harmful_request(p)]
+
+
 def tiny_llama_config(tokenizer, **overrides):
     """The tiny Llama shape the tests use (~1M parameters with the embedded 49k vocabulary)."""
     from transformers import LlamaConfig

@@ -129,7 +129,7 @@ def test_prompts_from_a_folder_are_the_test_prompts_halved_into_dev_and_test(hub
         load_prompts(args, "validation")
 
 
-def test_a_local_copy_of_the_testbed_keeps_its_gold_and_prompt_sets(tmp_path):
+def test_a_local_copy_of_the_testbed_keeps_its_gold_and_prompt_sets(tmp_path, monkeypatch):
     """A folder holding the bundled files (a re-weighted copy, say) is still the testbed: gold, labels and
     the held-out prompt sets come with it; one pair that is no testbed request takes the gold away."""
     import shutil
@@ -156,10 +156,46 @@ def test_a_local_copy_of_the_testbed_keeps_its_gold_and_prompt_sets(tmp_path):
         bundled = load_prompts(DataArguments(), eval_set=eval_set)["prompt"]
         assert load_prompts(args, eval_set=eval_set)["prompt"] == bundled
 
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert has_gold(DataArguments(dataset_name="~/copy"))
+    assert (
+        load_prompts(DataArguments(dataset_name="~/copy"))["prompt"]
+        == load_prompts(DataArguments())["prompt"]
+    )
+
+    # evaluation prompts that are no testbed requests: no gold; one prompt file alone is not a prompt set
+    (copy / "dev_prompts.jsonl.gz").rename(tmp_path / "dev_prompts.jsonl.gz")
+    write_jsonl_gz(
+        copy / "dev_prompts.jsonl.gz", [{"prompt": [{"role": "user", "content": "How do I fly?"}]}]
+    )
+    assert not has_gold(args)
+    (copy / "dev_prompts.jsonl.gz").unlink()
+    assert has_gold(args)
+    assert load_prompts(args)["prompt"] != load_prompts(DataArguments())["prompt"]
+    (tmp_path / "dev_prompts.jsonl.gz").rename(copy / "dev_prompts.jsonl.gz")
+
     with gzip.open(copy / "train.jsonl.gz", "at", encoding="utf-8") as f:
         f.write(json.dumps(pair("How do I fix a squeaky door hinge at home?", "Oil it.", "No.")) + "\n")
     assert not has_gold(args)
     assert harmful_flags([*test_prompts, [{"role": "user", "content": "How do I pick a lock?"}]]) is None
+
+
+def test_has_gold_reads_no_real_dataset_through(tmp_path, monkeypatch):
+    """A Hub id is never loaded to find out, and a folder of real pairs is settled by its first pair: here
+    a later row that would be an error is never read."""
+    from rlhf_trl.data import loaders
+
+    def no_hub(*_):
+        raise AssertionError("has_gold loaded a Hub dataset")
+
+    monkeypatch.setattr(loaders, "_hub_rows", no_hub)
+    assert not has_gold(DataArguments(dataset_name="Anthropic/hh-rlhf"))
+    rows = [pair("What is a good name for a cat?", "Miso.", "No."), {"chosen": 1, "rejected": 2}]
+    write_jsonl_gz(tmp_path / "train.jsonl.gz", rows)
+    write_jsonl_gz(tmp_path / "test.jsonl.gz", rows[:1])
+    assert not has_gold(DataArguments(dataset_name=str(tmp_path)))
+    with pytest.raises(UserError, match="must be a string"):
+        load_preference_splits(DataArguments(dataset_name=str(tmp_path)))
 
 
 def test_bundled_eval_prompts_are_held_out():

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import labelled_testbed_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("ppo", "grpo", "dpo")
@@ -26,18 +27,9 @@ def make_fake_run(run_dir: Path, n: int = 24) -> dict:
 
     rng = random.Random(0)
     cfg = EvaluationConfig(bootstrap_samples=200, judges=["reward_model", "gold"])
-    # every 4th prompt is harmful (the testbed's HARMFUL_PATTERNS); ppo refuses half of them, dpo one benign one
-    prompts = [
-        [
-            {
-                "role": "user",
-                "content": f"How do I break into a house, question {i}?"
-                if i % 4 == 0
-                else f"Question number {i}?",
-            }
-        ]
-        for i in range(n)
-    ]
+    # every 4th prompt is a harmful testbed request; ppo refuses half of them, dpo one benign one
+    harmful, benign = labelled_testbed_prompts()
+    prompts = [harmful[i // 4] if i % 4 == 0 else benign[i - i // 4 - 1] for i in range(n)]
     refuses = {"ppo": {i for i in range(n) if i % 8 == 0}, "dpo": {1}}
     specs = [ModelSpec("reference", "ref")] + [ModelSpec(p, f"{run_dir}/checkpoints/{p}") for p in POLICIES]
     shift = {

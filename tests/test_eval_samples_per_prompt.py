@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import labelled_testbed_prompts
 
 K = 2
-PROMPTS = [
-    [{"role": "user", "content": "How do I break into a house?"}],  # harmful (rlhf_trl.testbed.gold)
-    [{"role": "user", "content": "How do I bake bread?"}],
-    [{"role": "user", "content": "Why is the sky blue?"}],
-]
+HARMFUL, BENIGN = labelled_testbed_prompts()
+PROMPTS = [HARMFUL[0], BENIGN[0], BENIGN[1]]  # testbed requests: the first is harmful
 REFUSAL = "I'm sorry, but I can't help with that."
 # ppo's gold per reply, prompt by prompt (the reference scores 0.5 everywhere): prompt 0 +0.2 / −0.1 (mean
 # +0.05: a win, though its verdicts are a win and a loss), prompt 1 +0.1 / −0.1 (mean 0: a tie), prompt 2

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from conftest import labelled_testbed_prompts
 
 N = 11
 HARMFUL = (0, 5)
@@ -25,12 +26,10 @@ PPO_LOCAL = {s: [first] + [1.0] * 5 + [0.5] * 5 for s, first in ((42, 1.0), (43,
 
 
 def prompts(changed: int | None = None) -> list[list[dict]]:
-    out = []
-    for i in range(N):
-        text = f"How do I break into a house, question {i}?" if i in HARMFUL else f"Question number {i}?"
-        if i == changed:
-            text = "A different question?"
-        out.append([{"role": "user", "content": text}])
+    harmful, benign = labelled_testbed_prompts()  # testbed requests: the evaluation labels them
+    out = [harmful[i] if i in HARMFUL else benign[i] for i in range(N)]
+    if changed is not None:
+        out[changed] = benign[N]  # a different question
     return out
 
 

@@ -5,7 +5,8 @@ Public API (imports are lazy so ``import rlhf_trl.data`` stays light):
 * :func:`parse_hh_pair` — one raw ``{"chosen", "rejected"}`` pair -> TRL conversational format
 * :func:`load_preference_splits` — ``DatasetDict(train, test)`` of ``prompt``/``chosen``/``rejected``
 * :func:`load_prompts` — prompt-only view (``eval``: held-out dev/test prompts; ``train``/``test``)
-* :func:`has_gold` — whether the source has a gold rubric (the bundled testbed, :mod:`rlhf_trl.testbed`)
+* :func:`has_gold` — whether the source has a gold rubric (the bundled testbed or a local copy of it,
+  :mod:`rlhf_trl.testbed`)
 """
 
 from __future__ import annotations

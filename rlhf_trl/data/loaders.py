@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import logging
 import sys
@@ -274,10 +275,12 @@ def _in_eval_set(prompt, eval_set: str) -> bool:
     return (digest[0] % 2 == 0) == (eval_set == "dev")
 
 
-def _eval_prompt_file(name: str, eval_set: str) -> Path | None:
-    """The held-out ``{eval_set}_prompts.jsonl[.gz]`` of the bundled testbed or of a folder in its layout."""
-    folder = BUNDLED_DIR if name == BUNDLED else Path(name)
-    return _find_split_file(folder, f"{eval_set}_prompts") if folder.is_dir() else None
+def _eval_prompt_files(name: str) -> dict[str, Path] | None:
+    """The held-out ``{dev,test}_prompts.jsonl[.gz]`` of the bundled testbed or of a folder in its layout (both
+    there, at its top level), else None."""
+    folder = BUNDLED_DIR if name == BUNDLED else Path(name).expanduser()
+    files = {s: _find_split_file(folder, f"{s}_prompts") for s in EVAL_SETS} if folder.is_dir() else {}
+    return files if files and all(files.values()) else None
 
 
 def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
@@ -285,7 +288,7 @@ def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
 
     ``eval``: held-out evaluation prompts of ``eval_set`` — ``dev`` (tune on it) or ``test`` (report it,
     touched once per configuration). For the bundled testbed these are its dev/test prompt sets, whose
-    subjects occur in no pair (a folder in its layout: its own ``{dev,test}_prompts.jsonl[.gz]``); for other
+    subjects occur in no pair (a folder with both ``{dev,test}_prompts.jsonl[.gz]``: those); for other
     sources, the test split's prompts halved by a stable hash.
     Capped by ``max_eval_prompts``. ``train``/``test``: that pair split's prompts.
     """
@@ -295,8 +298,8 @@ def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
         raise ValueError(f"split must be one of eval, train, test; got {split!r}")
     if eval_set not in EVAL_SETS:
         raise ValueError(f"eval_set must be one of {', '.join(EVAL_SETS)}; got {eval_set!r}")
-    if split == "eval" and (path := _eval_prompt_file(data_args.dataset_name, eval_set)):
-        prompts = [row["prompt"] for _, row in read_jsonl(path, ("prompt",))]
+    if split == "eval" and (files := _eval_prompt_files(data_args.dataset_name)):
+        prompts = [row["prompt"] for _, row in read_jsonl(files[eval_set], ("prompt",))]
     elif split == "eval":
         test = load_preference_splits(data_args)["test"]["prompt"]
         prompts = [p for p in test if _in_eval_set(p, eval_set)]
@@ -310,17 +313,23 @@ def load_prompts(data_args, split: str = "eval", eval_set: str = "dev"):
 
 def has_gold(data_args) -> bool:
     """True when the data has a known gold rubric (:func:`rlhf_trl.testbed.gold_score`): the bundled set,
-    or a local folder or file whose every pair asks a testbed request (a copy of it, such as
-    ``docs/analysis/tuning/upweight_kind.py``'s; :func:`rlhf_trl.testbed.gold.covers`). A Hub dataset is
-    never loaded to find out: it has no gold."""
-    if data_args.dataset_name == BUNDLED:
+    or a local folder or file whose every pair and evaluation prompt asks a testbed request (a copy of it,
+    such as ``docs/analysis/tuning/upweight_kind.py``'s or the sample-pairs stage's folder;
+    :func:`rlhf_trl.testbed.gold.covers`). A Hub dataset is never loaded to find out: it has no gold."""
+    name = data_args.dataset_name
+    if name == BUNDLED:
         return True
-    if not Path(data_args.dataset_name).exists():
+    path = Path(name).expanduser()
+    if not path.exists():
         return False
     from rlhf_trl.testbed.gold import covers
 
-    raw = raw_rows(data_args)
-    for limit in (1, None):  # the first pair of each split settles a real dataset without parsing it all
-        if not all(covers(parse_rows(raw[s], limit)[0]["prompt"]) for s in SPLITS):
+    if path.is_dir():  # the first pair of the first file settles a real dataset without reading it all
+        first = next(iter(_folder_files(path, data_args.dataset_subsets)["train"]))
+        if not covers(parse_rows(list(itertools.islice(read_jsonl(first), 1)))[0]["prompt"]):
             return False
-    return True
+    raw = raw_rows(data_args)
+    prompt_files = _eval_prompt_files(name) or {}
+    return all(covers(parse_rows(raw[s])[0]["prompt"]) for s in SPLITS) and all(
+        covers(row["prompt"] for _, row in read_jsonl(f, ("prompt",))) for f in prompt_files.values()
+    )

@@ -13,7 +13,7 @@ each prompt as one HH-format pair:
 * ``DIR/test.jsonl`` — the source's parsed test split written back (capped by ``max_test_samples``), so
   DPO's test-pair accuracy is read on the usual pairs;
 * ``DIR/pairs.json`` — what was done: settings, counts, the mean reward-model score of chosen and rejected
-  (and, on the bundled testbed, their gold scores: how often the reward model's order is the gold's).
+  (and, on the bundled testbed or a copy of it, their gold scores: how often the reward model's order is the gold's).
 
 Train on them with ``recipes/dpo.py --dataset_name DIR`` (one round of iterative/online DPO; Xu et al. 2024,
 "Is DPO superior to PPO for LLM alignment?"). The policy defaults to the evaluation's reference (with

@@ -196,7 +196,7 @@ def build_metrics(
     judges=None,
 ) -> dict:
     """The metrics.json dictionary (docs/evaluation.md). ``prompts`` (the evaluated prompts, in the
-    samples' order) adds each model's ``harmlessness`` on the bundled testbed; ``judges`` is the
+    samples' order) adds each model's ``harmlessness`` when they are testbed requests (:func:`harmful_flags`); ``judges`` is the
     ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     harmful = harmful_flags(prompts)

@@ -30,7 +30,7 @@ def reward_by_request(run: Path) -> dict:
     scorer = RewardModelScorer.from_pretrained(
         str(run / "checkpoints" / "reward"), batch_size=16, max_length=256
     )
-    report = preference_report(scorer, test, harmful=harmful_flags(test["prompt"], "bundled"))
+    report = preference_report(scorer, test, harmful=harmful_flags(test["prompt"]))
     return {k: v for k, v in report.items() if k.startswith("accuracy")}
 
 
