@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import time
 from contextlib import contextmanager
 
@@ -32,11 +31,6 @@ BF16_SKIPPED = (
 )
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 @contextmanager
 def timed(out: dict, key: str):
     start = time.perf_counter()
@@ -45,7 +39,7 @@ def timed(out: dict, key: str):
 
 
 STEP_TABLE_HEADER = (
-    "| step | setting | generation s | scoring s | update s | total s | tokens sampled | peak RSS MB |\n"
+    "| step | setting | generation s | scoring s | update s | total s | tokens sampled | peak RSS MiB |\n"
     "|---|---|---|---|---|---|---|---|"
 )
 

@@ -44,7 +44,7 @@ END = "<!-- rlhf-trl report: end -->"
 COST_STAGES = ("sft", "reward", "ppo", "grpo", "dpo")
 COST_KEYS = (
     ("train_runtime_s", "wall time [s]", 1),
-    ("peak_rss_mb", "peak memory (RSS) [MB]", 0),
+    ("peak_rss_mb", "peak memory (RSS) [MiB]", 0),
     ("tokens_generated", "tokens generated", 0),
 )
 
