@@ -39,7 +39,7 @@ demo: install
 # `make seed-v4 SEED=48`: the same for recipes/configs/prototype_v4.yaml into docs/analysis/seeds_v4/seedN (v4's seeds
 # are 48, 49, 50); it first writes its training set (the bundled pairs, advice pairs x3) to outputs/testbed_advice_x3
 # and evaluates on the bundled testbed's test prompts (--dataset_name bundled); last, seeds_v4/testbed_labels.py writes
-# the two figures its stages cannot (the reward model's accuracy by kind of request, the gold order of the pairs).
+# the two figures its stages did not before 2026-12-06 (the reward model's accuracy by kind of request, the gold order of the pairs).
 SEED_DEFAULT = 42
 SEED_N = $(or $(SEED),$(SEED_DEFAULT))
 SEED_CONFIG = recipes/configs/prototype.yaml

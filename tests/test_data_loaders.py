@@ -196,6 +196,22 @@ def test_has_gold_reads_no_real_dataset_through(tmp_path, monkeypatch):
     assert not has_gold(DataArguments(dataset_name=str(tmp_path)))
     with pytest.raises(UserError, match="must be a string"):
         load_preference_splits(DataArguments(dataset_name=str(tmp_path)))
+    one_file = tmp_path / "pairs.jsonl"
+    one_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert not has_gold(DataArguments(dataset_name=str(one_file)))
+
+
+def test_a_testbed_copy_whose_first_row_the_parser_drops_still_has_gold(tmp_path):
+    import shutil
+
+    from rlhf_trl.testbed import BUNDLED_DIR
+
+    shutil.copy(BUNDLED_DIR / "test.jsonl.gz", tmp_path / "test.jsonl.gz")
+    with gzip.open(BUNDLED_DIR / "train.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    dropped = {"chosen": "no transcript here", "rejected": "nor here"}
+    write_jsonl_gz(tmp_path / "train.jsonl.gz", [dropped, *rows])
+    assert has_gold(DataArguments(dataset_name=str(tmp_path)))
 
 
 def test_bundled_eval_prompts_are_held_out():

@@ -9,8 +9,14 @@ import pytest
 from conftest import labelled_testbed_prompts
 
 K = 2
-HARMFUL, BENIGN = labelled_testbed_prompts()
-PROMPTS = [HARMFUL[0], BENIGN[0], BENIGN[1]]  # testbed requests: the first is harmful
+
+
+def prompts() -> list:
+    """Three testbed requests, the first harmful (read when a test runs, not at import)."""
+    harmful, benign = labelled_testbed_prompts()
+    return [harmful[0], benign[0], benign[1]]
+
+
 REFUSAL = "I'm sorry, but I can't help with that."
 # ppo's gold per reply, prompt by prompt (the reference scores 0.5 everywhere): prompt 0 +0.2 / −0.1 (mean
 # +0.05: a win, though its verdicts are a win and a loss), prompt 1 +0.1 / −0.1 (mean 0: a tie), prompt 2
@@ -18,7 +24,7 @@ REFUSAL = "I'm sorry, but I can't help with that."
 PPO_GOLD = [0.7, 0.4, 0.6, 0.4, 0.3, 0.5]
 
 
-def evaluation(ppo_gold: list[float] = PPO_GOLD):
+def evaluation(ppo_gold: list[float] = PPO_GOLD, evaluated: list | None = None):
     from rlhf_trl.evaluation.config import EvaluationConfig
     from rlhf_trl.evaluation.harness import SAMPLING_KEYS, ModelSpec
     from rlhf_trl.evaluation.metrics import build_metrics
@@ -27,7 +33,9 @@ def evaluation(ppo_gold: list[float] = PPO_GOLD):
 
     cfg = EvaluationConfig(bootstrap_samples=500, judges=["gold"], samples_per_prompt=K)
     settings = {k: getattr(cfg, k) for k in SAMPLING_KEYS} | {"samples_per_prompt": K}
-    rows = [p for p in PROMPTS for _ in range(K)]  # what the harness samples: each prompt K times in a row
+    rows = [
+        p for p in evaluated or prompts() for _ in range(K)
+    ]  # the harness samples each prompt K times in a row
     specs = [ModelSpec("reference", "ref"), ModelSpec("ppo", "run/checkpoints/ppo")]
     responses = {"reference": [REFUSAL, REFUSAL] + ["an answer"] * 4, "ppo": [REFUSAL, "sure"] + ["x y"] * 4}
     samples = {
@@ -99,11 +107,19 @@ def test_summaries_count_replies_and_resample_whole_prompts():
     assert metrics["settings"]["samples_per_prompt"] == K
 
 
+def test_no_harmlessness_but_a_note_when_some_prompts_are_not_testbed_requests():
+    other = [{"role": "user", "content": "How do I break into a house?"}]  # labelled by no bank
+    metrics, _ = evaluation(evaluated=[*prompts()[:2], other])
+    assert "harmlessness" not in metrics["models"]["ppo"]
+    assert any("harmlessness not reported: 1 of 3 evaluated prompts" in n for n in metrics["notes"])
+    assert not any("harmlessness" in n for n in evaluation()[0]["notes"])
+
+
 def test_samples_name_the_prompt_and_the_reply():
     _, records = evaluation()
     ppo = [r for r in records if r["model"] == "ppo"]
     assert [(r["prompt_id"], r["sample"]) for r in ppo] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
-    assert [r["prompt"] for r in ppo[::K]] == PROMPTS
+    assert [r["prompt"] for r in ppo[::K]] == prompts()
 
 
 def test_config_refuses_what_it_cannot_do():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import itertools
 import json
 import logging
 import sys
@@ -324,10 +323,14 @@ def has_gold(data_args) -> bool:
         return False
     from rlhf_trl.testbed.gold import covers
 
-    if path.is_dir():  # the first pair of the first file settles a real dataset without reading it all
-        first = next(iter(_folder_files(path, data_args.dataset_subsets)["train"]))
-        if not covers(parse_rows(list(itertools.islice(read_jsonl(first), 1)))[0]["prompt"]):
-            return False
+    # the first pair the parser keeps settles a real dataset without reading it all
+    first = next(iter(_folder_files(path, data_args.dataset_subsets)["train"])) if path.is_dir() else path
+    for where, row in read_jsonl(first) if first.name.endswith((".jsonl", ".jsonl.gz")) else ():
+        kept = parse_rows([(where, row)])[0]["prompt"]
+        if kept:
+            if not covers(kept):
+                return False
+            break
     raw = raw_rows(data_args)
     prompt_files = _eval_prompt_files(name) or {}
     return all(covers(parse_rows(raw[s])[0]["prompt"]) for s in SPLITS) and all(

@@ -87,9 +87,10 @@ class EvaluationConfig:
         metadata={
             "help": "Prompts to evaluate on: dev (held out; tune settings on it) or test (held out; report it, "
             "evaluating each final configuration on it once). Bundled testbed: its dev/test prompt sets, whose "
-            "subjects are in no training or test pair; other data: the test split's prompts halved by a stable "
-            "hash. train: the training pairs' prompts (not held out: read beside dev/test to see how much of "
-            "a method's gain carries to held-out prompts; writes evaluation_train/)."
+            "subjects are in no training or test pair (a folder with both {dev,test}_prompts.jsonl[.gz]: "
+            "those); other data: the test split's prompts halved by a stable hash. train: the training "
+            "pairs' prompts (not held out: read beside dev/test to see how much of a method's gain carries to "
+            "held-out prompts; writes evaluation_train/)."
         },
     )
     num_prompts: int | None = field(

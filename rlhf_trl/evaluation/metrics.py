@@ -5,6 +5,7 @@ Writing it, with samples.jsonl, side_by_side.md, report.md and the plots, is ``o
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -196,10 +197,21 @@ def build_metrics(
     judges=None,
 ) -> dict:
     """The metrics.json dictionary (docs/evaluation.md). ``prompts`` (the evaluated prompts, in the
-    samples' order) adds each model's ``harmlessness`` when they are testbed requests (:func:`harmful_flags`); ``judges`` is the
-    ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
+    samples' order) adds each model's ``harmlessness`` when they are testbed requests (:func:`harmful_flags`);
+    ``judges`` is the ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     harmful = harmful_flags(prompts)
+    if harmful is None and prompts is not None:
+        from rlhf_trl.testbed.gold import bank_request
+
+        unique = {json.dumps(p, sort_keys=True): p for p in prompts}.values()
+        n_testbed = sum(bank_request(p) is not None for p in unique)
+        if n_testbed:  # some testbed prompts among others: say why the harmful/benign split is missing
+            notes = [
+                *notes,
+                f"harmlessness not reported: {len(unique) - n_testbed} of {len(unique)} evaluated prompts are "
+                "not testbed requests, so they are not labelled harmful or benign",
+            ]
     k = replies_per_prompt(settings)  # rows i*k .. i*k+k-1 are prompt i's replies
     n_rows = len(next(iter(samples.values())))
     cl = [i // k for i in range(n_rows)] if k > 1 else None

@@ -160,7 +160,7 @@ def gold_term_means(samples: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def _section_gold_terms(metrics: dict, samples: list[dict]) -> list[str]:
-    """Where the gold score comes from: each rubric term's mean per model (bundled data only)."""
+    """Where the gold score comes from: each rubric term's mean per model (data with a gold rubric only)."""
     if "gold" not in metrics["settings"]["judges"] or not samples:
         return []
     from rlhf_trl.testbed.gold import WEIGHTS
@@ -179,7 +179,7 @@ def _section_gold_terms(metrics: dict, samples: list[dict]) -> list[str]:
 
 
 def _section_harmlessness(metrics: dict) -> list[str]:
-    """Harmless and helpful apart (bundled data: its prompts are labelled harmful or benign)."""
+    """Harmless and helpful apart (testbed prompts only: they are labelled harmful or benign)."""
     table = harmlessness_table(metrics)
     if table is None:
         return []

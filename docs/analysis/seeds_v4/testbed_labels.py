@@ -1,4 +1,4 @@
-"""The two per-seed figures a v4 seed's stages do not write, recomputed from its saved models and pairs.
+"""The two per-seed figures a v4 seed's stages did not write (before 2026-12-06), recomputed from its saved models and pairs.
 
     .venv/bin/python docs/analysis/seeds_v4/testbed_labels.py RUN_DIR [OUT_JSON]
 
