@@ -14,7 +14,7 @@ Checks (each a row of OUT_DIR/gpu_check.md, raw numbers in gpu_check.json):
    is exactly 0 and ``val/ratio`` exactly 1; ``rollout/logprob_diff_max`` is the gap between the
    sampler (KV-cache decode) and the training forward, the number ``rollout_is_cap`` corrects.
 2. reward -> ppo -> grpo -> dpo -> evaluation through the recipes, as a user runs them, on the bundled
-   data, bf16 on (the default on a bf16 GPU), a few steps each: exit code and seconds per stage.
+   data, bf16 on for the training stages (the default on a bf16 GPU; the evaluation's bf16 defaults to off), a few steps each: exit code and seconds per stage.
 3. ``fsdp``: reward -> ppo -> grpo -> dpo through ``accelerate launch --config_file
    accelerate_configs/fsdp.yaml --num_processes 1`` (skipped with ``--device cpu``). After PPO in 2 and 3:
    whether the saved LM head is still the (trained) embedding.

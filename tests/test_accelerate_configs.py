@@ -109,3 +109,21 @@ def test_fsdp_config_without_cuda_is_refused_not_run_as_ddp(tmp_path, tiny_model
         errors[0], ""
     )  # no traceback of ours (torchrun prints its own)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("var", "engine"), [("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")]
+)
+def test_fsdp_and_deepspeed_without_cuda_are_refused(monkeypatch, var, engine):
+    """The config layer's check (what `accelerate launch --config_file` sets for either engine), without CUDA."""
+    import torch
+
+    from rlhf_trl.config import _use_cpu_backend_when_distributed_without_cuda
+    from rlhf_trl.errors import UserError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv(var, "true")
+    with pytest.raises(UserError, match=f"asks for {engine}, which accelerate runs only on GPUs"):
+        _use_cpu_backend_when_distributed_without_cuda()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    _use_cpu_backend_when_distributed_without_cuda()  # on a GPU machine the engine runs

@@ -2,7 +2,7 @@
 
 accelerate 1.15 turns FSDP on only for GPU-like process types (MULTI_GPU/XPU/NPU/...), never for
 MULTI_CPU, so `accelerate launch --config_file accelerate_configs/fsdp.yaml` cannot run on a CPU (the
-config layer refuses it, see test_bad_input). What can be checked here is our side of FSDP: sharding
+config layer refuses it, see tests/test_accelerate_configs.py). What can be checked here is our side of FSDP: sharding
 PolicyAndValue the way accelerate's FSDP2 does (each decoder layer, then the root) and sampling from the
 policy, whose embeddings, LM head and final norm live in the root's shards that ``policy.generate`` alone
 never gathers (PPO samples through the root's forward instead).
