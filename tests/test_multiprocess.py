@@ -226,6 +226,16 @@ def recording_reward(prompts, completions, completion_ids=None, **kwargs):
             f.write(json.dumps(list(ids)) + "\\n")
     return [len(ids) / 10.0 for ids in completion_ids]
 
+import rlhf_trl.ppo.trainer as ppo_trainer
+_update_metrics = ppo_trainer.update_metrics
+
+def recording_metrics(*args, **kwargs):  # this rank's metrics of an update, before they are averaged over ranks
+    metrics = _update_metrics(*args, **kwargs)
+    with open(os.path.join(os.environ["RECORD_DIR"], f"metrics{os.environ.get('RANK', '0')}.jsonl"), "a") as f:
+        f.write(json.dumps({k: float(v) for k, v in metrics.items()}) + "\\n")
+    return metrics
+
+ppo_trainer.update_metrics = recording_metrics
 sys.modules["same_prompt"] = sys.modules[__name__]
 spec = importlib.util.spec_from_file_location("recipe", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
@@ -265,3 +275,11 @@ def test_ppo_ranks_sample_their_own_responses_deterministically(tmp_path, tiny_m
     assert len(rank0) == len(rank1) == 4  # 2 updates x 2 responses per rank
     assert not set(rank0) & set(rank1)  # no response sampled on both ranks
     assert runs[0] == again
+    # on every rank, not only on average: at the first update (one minibatch, policy == reference) the KL is
+    # exactly 0 and the ratio exactly 1; at the second the policy has moved
+    for rank in (0, 1):
+        first, second = (json.loads(line) for line in (folder / "record" / f"metrics{rank}.jsonl").open())
+        assert (first["objective/kl"], first["val/ratio"], first["policy/approxkl_avg"]) == (0.0, 1.0, 0.0), (
+            rank
+        )
+        assert second["objective/kl"] != 0.0, rank
