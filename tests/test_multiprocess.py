@@ -245,32 +245,39 @@ run_cli(module.main, sys.argv[2:])
 """
 
 
+def run_same_prompt_ppo(
+    folder: Path, model_dir: str, settings: str = "per_device_train_batch_size: 2\n"
+) -> list:
+    """PPO on 2 CPU processes over one repeated prompt (SAME_PROMPT_WRAPPER): each rank's sampled responses
+    (token ids, one line each) and, in folder/record/metrics{rank}.jsonl, its own metrics per update."""
+    (folder / "record").mkdir(parents=True)
+    (folder / "wrapper.py").write_text(SAME_PROMPT_WRAPPER)
+    body = (
+        "reward_funcs: [same_prompt:recording_reward]\nresponse_length: 8\nppo_epochs: 1\n"
+        + settings
+        + COMMON
+    )
+    config = folder / "config.yaml"
+    config.write_text(
+        f"run_dir: {folder / 'run'}\nmodel_name_or_path: {model_dir}\nseed: 0\nppo:\n"
+        + "".join(f"  {line}\n" for line in body.splitlines())
+    )
+    env = dict(os.environ, RECORD_DIR=str(folder / "record"), HF_HUB_OFFLINE="1")
+    proc = launch_cpu_2proc(
+        [str(folder / "wrapper.py"), str(ROOT / "recipes" / "ppo.py"), "--config", str(config)],
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return [(folder / "record" / f"rank{r}.txt").read_text().splitlines() for r in (0, 1)]
+
+
 @pytest.mark.slow
 def test_ppo_ranks_sample_their_own_responses_deterministically(tmp_path, tiny_model_dir):
     """Every rank gets the same prompt: with one random stream per rank (seed + rank x 100003) the ranks'
     responses differ; the weights start identical and a rerun samples exactly the same."""
-    runs = []
-    for attempt in ("a", "b"):
-        folder = tmp_path / attempt
-        (folder / "record").mkdir(parents=True)
-        (folder / "wrapper.py").write_text(SAME_PROMPT_WRAPPER)
-        body = (
-            "reward_funcs: [same_prompt:recording_reward]\nresponse_length: 8\nppo_epochs: 1\n"
-            "per_device_train_batch_size: 2\n" + COMMON
-        )
-        config = folder / "config.yaml"
-        config.write_text(
-            f"run_dir: {folder / 'run'}\nmodel_name_or_path: {tiny_model_dir}\nseed: 0\nppo:\n"
-            + "".join(f"  {line}\n" for line in body.splitlines())
-        )
-        env = dict(os.environ, RECORD_DIR=str(folder / "record"), HF_HUB_OFFLINE="1")
-        proc = launch_cpu_2proc(
-            [str(folder / "wrapper.py"), str(ROOT / "recipes" / "ppo.py"), "--config", str(config)],
-            timeout=600,
-            env=env,
-        )
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        runs.append([(folder / "record" / f"rank{r}.txt").read_text().splitlines() for r in (0, 1)])
+    runs = [run_same_prompt_ppo(tmp_path / attempt, tiny_model_dir) for attempt in ("a", "b")]
+    folder = tmp_path / "b"
     (rank0, rank1), again = runs
     assert len(rank0) == len(rank1) == 4  # 2 updates x 2 responses per rank
     assert not set(rank0) & set(rank1)  # no response sampled on both ranks
@@ -283,3 +290,24 @@ def test_ppo_ranks_sample_their_own_responses_deterministically(tmp_path, tiny_m
             rank
         )
         assert second["objective/kl"] != 0.0, rank
+
+
+@pytest.mark.slow
+def test_ppo_gradient_accumulation_over_two_ranks_equals_one_micro_batch(tmp_path, tiny_model_dir):
+    """Under DDP, 2 micro-batches of 1 with accumulation (gradients all-reduced once, after the last) end at
+    the weights of one micro-batch of 2 per rank: the same rollouts, the same optimizer steps."""
+    import torch
+    from safetensors.torch import load_file
+    from torch.testing import assert_close
+
+    one = run_same_prompt_ppo(tmp_path / "one", tiny_model_dir)
+    accum = "per_device_train_batch_size: 1\ngradient_accumulation_steps: 2\n"
+    assert run_same_prompt_ppo(tmp_path / "accum", tiny_model_dir, accum) == one  # the same rollouts
+    a, b = (
+        load_file(tmp_path / name / "run" / "checkpoints" / "ppo" / "model.safetensors")
+        for name in ("one", "accum")
+    )
+    init = load_file(Path(tiny_model_dir) / "model.safetensors")
+    assert not all(torch.equal(a[k], init[k]) for k in init if k in a)  # the policy moved
+    for k in a:
+        assert_close(a[k], b[k], atol=1e-6, rtol=1e-5, msg=k)

@@ -362,7 +362,10 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         while policy == reference, off-policy rollouts)."""
         args, precision = self.args, self.accelerator.autocast
         wrapped.eval()  # sampling and rollout scoring without dropout (also off in the weights)
-        with precision(), self._sampler(wrapped) as sampler:
+        # no_grad outside the DDP wrapper too: a grad-enabled DDP forward arms its reducer for a backward that
+        # never comes, and the next backward under no_sync (gradient accumulation) would then mark every
+        # parameter ready twice ("Expected to mark a variable ready only once")
+        with torch.no_grad(), precision(), self._sampler(wrapped) as sampler:
             batch = sampler(
                 sample=dict(
                     tokenizer=self.tokenizer,
