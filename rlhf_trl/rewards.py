@@ -444,8 +444,8 @@ def preference_report(
     ``accuracy_by_length/{chosen_longer,similar,chosen_shorter}`` with counts (response lengths in tokens;
     "similar" is |Δ| <= ``similar_length_tokens``), and ``reward_length_corr``: Pearson correlation of the
     reward with response length over all scored responses (near 1 means the model mostly measures length).
-    ``harmful`` (one flag per pair, the testbed's labels: ``rlhf_trl.evaluation.metrics.harmful_flags``) adds ``accuracy_by_request/{harmful,benign}``
-    with counts: a reward model that ranks benign pairs well but not harmful ones (refusal chosen over
+    ``harmful`` (one flag per pair, the testbed's labels: ``rlhf_trl.evaluation.metrics.harmful_flags``) adds
+    ``accuracy_by_request/{harmful,benign}`` with counts: a reward model that ranks benign pairs well but not harmful ones (refusal chosen over
     compliance) cannot teach a policy to refuse.
     """
     tok = scorer.tokenizer

@@ -203,6 +203,8 @@ def parse_rows(rows: list[tuple[str, dict]], limit: int | None = None) -> tuple[
         stats.kept += 1
         for key in cols:
             cols[key].append(parsed[key])
+        if limit is not None and stats.kept >= limit:
+            break  # without reading the next row
     return cols, stats
 
 
@@ -325,12 +327,10 @@ def has_gold(data_args) -> bool:
 
     # the first pair the parser keeps settles a real dataset without reading it all
     first = next(iter(_folder_files(path, data_args.dataset_subsets)["train"])) if path.is_dir() else path
-    for where, row in read_jsonl(first) if first.name.endswith((".jsonl", ".jsonl.gz")) else ():
-        kept = parse_rows([(where, row)])[0]["prompt"]
-        if kept:
-            if not covers(kept):
-                return False
-            break
+    if first.name.endswith((".jsonl", ".jsonl.gz")) and not covers(
+        parse_rows(read_jsonl(first), 1)[0]["prompt"]
+    ):
+        return False
     raw = raw_rows(data_args)
     prompt_files = _eval_prompt_files(name) or {}
     return all(covers(parse_rows(raw[s])[0]["prompt"]) for s in SPLITS) and all(

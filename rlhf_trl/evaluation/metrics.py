@@ -5,7 +5,6 @@ Writing it, with samples.jsonl, side_by_side.md, report.md and the plots, is ``o
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -201,10 +200,11 @@ def build_metrics(
     ``judges`` is the ``judges`` entry (which model a judge is, and the local LM judge's accuracy)."""
     boots, seed = cfg.bootstrap_samples, cfg.seed
     harmful = harmful_flags(prompts)
+    k = replies_per_prompt(settings)  # rows i*k .. i*k+k-1 are prompt i's replies
     if harmful is None and prompts is not None:
         from rlhf_trl.testbed.gold import bank_request
 
-        unique = {json.dumps(p, sort_keys=True): p for p in prompts}.values()
+        unique = prompts[::k]
         n_testbed = sum(bank_request(p) is not None for p in unique)
         if n_testbed:  # some testbed prompts among others: say why the harmful/benign split is missing
             notes = [
@@ -212,7 +212,6 @@ def build_metrics(
                 f"harmlessness not reported: {len(unique) - n_testbed} of {len(unique)} evaluated prompts are "
                 "not testbed requests, so they are not labelled harmful or benign",
             ]
-    k = replies_per_prompt(settings)  # rows i*k .. i*k+k-1 are prompt i's replies
     n_rows = len(next(iter(samples.values())))
     cl = [i // k for i in range(n_rows)] if k > 1 else None
     models = {}
