@@ -82,9 +82,11 @@ COMMON = "max_steps: 2\nlogging_steps: 1\nsave_strategy: 'no'\nreport_to: none\n
 # max_length 512: no pair is truncated or dropped (the bundled multi-turn prompts plus a rambling reply pass
 # 128 tokens), so each run sees exactly the 8 pairs and neither sampler pads or cycles.
 CASES = {
-    "reward": (8, "per_device_eval_batch_size: 4\nmax_length: 512\n"),
-    "sft": (8, "per_device_eval_batch_size: 4\nmax_length: 512\n"),
-    "dpo": (8, "per_device_eval_batch_size: 4\nmax_length: 512\n"),
+    "reward": (8, "max_length: 512\n"),
+    "sft": (8, "max_length: 512\n"),
+    "dpo": (8, "max_length: 512\nlearning_rate: 1.0e-3\n"),  # moves the policy: test rewards well away from 0
+    # our own loss path (rlhf_trl.losses): its metrics are gathered over the ranks by our code, not TRL's
+    "dpo_custom_loss": (8, "max_length: 512\nlearning_rate: 1.0e-3\npreference_loss: dpo\n"),
     "grpo": (4, "reward_funcs: [mp_rewards:recording_reward]\ngroup_size: 2\nmax_completion_length: 6\n"),
     "ppo": (  # 9 prompts: the 2nd update ends a pass with a remainder (1 prompt left over)
         9,
@@ -97,11 +99,15 @@ CASES = {
 def run(stage: str, processes: int, tmp_path: Path, model: str) -> tuple[dict[int, list[list[str]]], dict]:
     """One recipe run; returns (records by rank, the saved metrics.json)."""
     folder = tmp_path / f"{stage}-{processes}proc"
+    case, stage = stage, stage.split("_")[0]  # dpo_custom_loss runs recipes/dpo.py
     (folder / "record").mkdir(parents=True)
     (folder / "wrapper.py").write_text(WRAPPER)
     (folder / "mp_rewards.py").write_text(REWARDS)
-    n, section = CASES[stage]
+    n, section = CASES[case]
     body = section + COMMON + f"per_device_train_batch_size: {4 // processes}\n"
+    # the 4 test pairs split 2 + 2 over the ranks (an eval batch of 4 each would give rank 0 all of them)
+    if stage in ("reward", "sft", "dpo"):
+        body += f"per_device_eval_batch_size: {4 // processes}\n"
     config = folder / "config.yaml"
     config.write_text(
         f"run_dir: {folder / 'run'}\nmodel_name_or_path: {model}\n{DATA.format(n=n)}{stage}:\n"
@@ -135,6 +141,7 @@ def test_recipe_under_two_processes_matches_one_process(stage, tmp_path, tiny_mo
     two, metrics2 = run(stage, 2, tmp_path, tiny_model_dir)
     one, metrics1 = run(stage, 1, tmp_path, tiny_model_dir)
     n = CASES[stage][0]
+    stage = stage.split("_")[0]
     keys = {r: Counter(line[2] for line in lines) for r, lines in two.items()}
     keys_one = Counter(line[2] for line in one[0])
     tokens = {r: sum(int(line[3]) for line in lines) for r, lines in two.items()}
@@ -147,6 +154,15 @@ def test_recipe_under_two_processes_matches_one_process(stage, tmp_path, tiny_mo
         assert sum(keys_one.values()) == n and len(keys_one) == n  # every pair once
         assert tokens[0] + tokens[1] == sum(int(line[3]) for line in one[0])  # the same training tokens
         assert metrics1["global_step"] == metrics2["global_step"] == 2
+        # the same examples in the same global batches, gradients averaged by DDP: the same training loss, and
+        # the held-out metrics computed over both ranks' shares of the test split, not rank 0's alone
+        held_out = sorted(k for k, v in metrics1.items() if k.startswith("test/") and v is not None)
+        reported = ["train_loss", *held_out]
+        assert len(reported) > 1 and metrics1.keys() == metrics2.keys()
+        # abs: a response's log-prob is an fp32 sum over ~100 tokens, batched 2 or 4 at a time: it differs by ~3e-5
+        # nats between the runs (x beta in DPO's rewards); rank 0's share alone would be off by ~4e-3
+        expected = pytest.approx({k: metrics1[k] for k in reported}, rel=1e-4, abs=1e-5)
+        assert {k: metrics2[k] for k in reported} == expected
         return
     # GRPO, PPO: every prompt scored as often as in the 1-process run (no rank generated for the other's
     # prompts), sampled tokens summed over ranks, scores averaged over ranks
