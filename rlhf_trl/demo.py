@@ -7,8 +7,9 @@ stage's own section names its model.
 
 With ``pairs`` in ``demo.stages`` (prototype_v3.yaml) DPO is on-policy: the pairs stage (``python
 recipes/pairs.py``, i.e. ``rlhf-trl sample-pairs``) samples ``demo.pairs_replies`` replies of the reference
-to ``demo.pairs_prompts`` training prompts, ranks them with the run's reward model into ``run_dir/pairs``,
-and the dpo stage gets ``--dataset_name run_dir/pairs`` unless its own section names a dataset.
+to ``demo.pairs_prompts`` training prompts, ranks them with the run's reward model (``demo.pairs_rank_by:
+gold``: the testbed's gold rubric) into ``run_dir/pairs``, and the dpo stage gets ``--dataset_name
+run_dir/pairs`` unless its own section names a dataset.
 
 Each stage runs as its own process (``python recipes/<stage>.py --config FILE``), exactly as a user would
 launch it, so memory is returned between stages and a crash names the stage. On Linux with a CPU-only
@@ -86,6 +87,8 @@ def pairs_flags(run_dir: Path, stage: str, demo, sections: dict) -> list[str]:
             str(demo.pairs_prompts),
             "--replies",
             str(demo.pairs_replies),
+            "--rank_by",
+            demo.pairs_rank_by,
         ]
     if stage == "dpo" and not dpo_names_dataset(sections):
         return ["--dataset_name", str(pairs_dir(run_dir))]

@@ -441,3 +441,10 @@ class DemoConfig:
             "help": "The pairs stage: replies per prompt; the best against the worst (sample-pairs --replies)."
         },
     )
+    pairs_rank_by: str = field(
+        default="reward_model",
+        metadata={
+            "help": "The pairs stage: what ranks the replies, the run's reward model or, on the bundled testbed, "
+            "gold (its rubric, the testbed's human labelling the replies; sample-pairs --rank_by)."
+        },
+    )

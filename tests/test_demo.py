@@ -233,10 +233,10 @@ def test_demo_pairs_stage_order_and_its_missing_pairs_are_refused_before_running
 
     from types import SimpleNamespace
 
-    demo = SimpleNamespace(pairs_prompts=8, pairs_replies=3)
+    demo = SimpleNamespace(pairs_prompts=8, pairs_replies=3, pairs_rank_by="gold")
     run = tmp_path / "run"
     assert pairs_flags(run, "pairs", demo, {}) == [
-        "--output_dir", str(run / "pairs"), "--train_prompts", "8", "--replies", "3"
+        "--output_dir", str(run / "pairs"), "--train_prompts", "8", "--replies", "3", "--rank_by", "gold"
     ]  # fmt: skip
     assert pairs_flags(run, "dpo", demo, {"dpo": {"beta": 0.1}}) == ["--dataset_name", str(run / "pairs")]
     assert pairs_flags(run, "dpo", demo, {"dpo": {"dataset_name": "mine"}}) == []  # its own section wins

@@ -16,21 +16,23 @@ P = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
 
 def test_pick_pairs_takes_the_highest_against_the_lowest_and_drops_what_has_no_preference():
     replies = [
-        ["a0", "b0", "", "same", "d0", "e0", "f0"],
-        ["a1", "b1", "c1", "same", "d1\n", "e1", "f1\n\nHuman: and you?"],
-        ["a2", "b2", "", "same", "d1", "e2", "f2"],
+        ["a0", "b0", "", "same", "d0", "e0", "f0", "g0"],
+        ["a1", "b1", "c1", "same", "d1\n", "e1", "f1\n\nHuman: and you?", "g1"],
+        ["a2", "b2", "", "same", "d1", "e2", "f2", "g2"],
     ]
     scores = [
-        [0.5, 1.0, 9.0, 1.0, 2.0, 9.0, 0.0],
-        [2.0, 1.0, 3.0, 2.0, 5.0, 1.0, 5.0],
-        [-1.0, 3.0, 9.0, 0.0, 1.0, 1.0, 1.0],
+        [0.5, 1.0, 9.0, 1.0, 2.0, 9.0, 0.0, 0.7],
+        [2.0, 1.0, 3.0, 2.0, 5.0, 1.0, 5.0, 0.7],
+        [-1.0, 3.0, 9.0, 0.0, 1.0, 1.0, 1.0, 0.7],
     ]
-    pairs, dropped = pick_pairs([*P, *P[:2]], replies, scores)
+    pairs, dropped = pick_pairs([*P, *P[:3]], replies, scores)
     # 0: a1 over a2; 1: b2 over b0 (a tie for the lowest: the first of them); 2: one non-empty reply;
     # 3: best and worst the same text; 4: the same once stripped, as the parser reads them; 5: e0 over e1;
-    # 6: the best reply holds a turn marker, so the pair would not parse
+    # 6: the best reply holds a turn marker, so the pair would not parse; 7: three texts, one score
     assert pairs == [(0, "a1", "a2", 2.0, -1.0), (1, "b2", "b0", 3.0, 1.0), (5, "e0", "e1", 9.0, 1.0)]
-    assert dropped == {"too_few_replies": 1, "identical_final_replies": 2, "no_assistant_turn": 1}
+    assert dropped == {
+        "too_few_replies": 1, "identical_final_replies": 2, "no_assistant_turn": 1, "tied_scores": 1
+    }  # fmt: skip
 
 
 def test_hh_rows_round_trip_through_the_parser_with_a_multi_turn_prompt():
@@ -111,7 +113,45 @@ def test_sample_pairs_refuses_bad_input_before_loading_a_model(tiny_model_dir, t
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "a"), "--num_prompts", "5"])
     with pytest.raises(UserError, match="no reward model"):
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "b"), "--train_prompts", "2"])
+    with pytest.raises(UserError, match="--rank_by must be one of reward_model, gold; got 'judge'"):
+        main(["--config", str(cfg), "--output_dir", str(tmp_path / "b"), "--rank_by", "judge"])
+    with pytest.raises(UserError, match="--rank_by gold needs the testbed's gold rubric, and .*/hh is not"):
+        main(["--config", str(cfg), "--output_dir", str(tmp_path / "b"), "--rank_by", "gold"])
     make_reward_model(tiny_model_dir, tmp_path / "run" / "checkpoints" / "reward")
     with pytest.raises(UserError, match="has 4 unique prompts"):
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "c"), "--train_prompts", "50"])
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_sample_pairs_ranked_by_gold_needs_no_reward_model_and_keeps_gold_order(
+    tiny_model_dir, tmp_path, capsys
+):
+    """--rank_by gold on the bundled testbed: the gold rubric (the testbed's "human") ranks the replies, no
+    reward model is read, every kept pair's chosen reply scores higher on gold, ties are dropped and counted."""
+    from rlhf_trl.config import DataArguments
+    from rlhf_trl.data import load_preference_splits
+    from rlhf_trl.testbed import gold_score
+
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        f"run_dir: {tmp_path / 'run'}\nmodel_name_or_path: {tiny_model_dir}\nseed: 7\ndataset_name: bundled\n"
+        "max_test_samples: 4\nevaluation:\n  max_new_tokens: 8\n  batch_size: 4\n  temperature: 1.0\n"
+    )
+    out = tmp_path / "pairs"
+    argv = ["--config", str(cfg), "--output_dir", str(out), "--train_prompts", "8", "--replies", "4"]
+    assert main([*argv, "--rank_by", "gold"]) == 0
+    assert "ranked by gold: " in capsys.readouterr().out
+    assert not (tmp_path / "run").exists()  # no reward model looked for or written
+    summary = json.loads((out / "pairs.json").read_text())
+    assert summary["ranked_by"] == "gold" and summary["reward_model"] is None
+    assert "chosen_reward_mean" not in summary
+    train = load_preference_splits(DataArguments(dataset_name=str(out)))["train"]
+    assert 0 < len(train) == summary["pairs"] == 8 - sum(summary["dropped"].values())
+    gold = [
+        (gold_score(p, c[0]["content"]), gold_score(p, r[0]["content"]))
+        for p, c, r in zip(train["prompt"], train["chosen"], train["rejected"])
+    ]
+    assert all(c > r for c, r in gold)
+    g = summary["gold"]
+    assert g["same_order"] == len(train) and g["tied"] == g["reversed"] == 0
+    assert g["chosen_mean"] == pytest.approx(sum(c for c, _ in gold) / len(gold), abs=1e-6)

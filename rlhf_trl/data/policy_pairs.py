@@ -1,11 +1,17 @@
 """Preference pairs from a policy's own replies, ranked by a reward model: data for on-policy DPO.
 
 ``rlhf-trl sample-pairs --config FILE --output_dir DIR [--policy PATH] [--reward_model_path PATH]
-[--train_prompts 256] [--replies 4]`` draws ``train_prompts`` unique training prompts (the config's ``seed``),
-samples ``replies`` replies to each from the policy with the ``evaluation:`` section's sampling settings
-(temperature, ``max_new_tokens``, top-k/top-p, ``do_sample``, ``batch_size``, ``bf16``), scores them with the
-reward model (in fp32, as the evaluation does), and writes the highest- against the lowest-scored reply of
-each prompt as one HH-format pair:
+[--train_prompts 256] [--replies 4] [--rank_by reward_model|gold]`` draws ``train_prompts`` unique training
+prompts (the config's ``seed``), samples ``replies`` replies to each from the policy with the ``evaluation:``
+section's sampling settings (temperature, ``max_new_tokens``, top-k/top-p, ``do_sample``, ``batch_size``,
+``bf16``), scores them with the reward model (in fp32, as the evaluation does), and writes the highest- against
+the lowest-scored reply of each prompt as one HH-format pair.
+
+``--rank_by gold`` (the bundled testbed or a copy of it only) ranks the replies by the testbed's gold rubric
+instead: its documented "human" labels the policy's own replies, as annotators label model samples in online
+RLHF data collection (Bai et al. 2022). It costs ``train_prompts`` × ``replies`` labels and needs no reward
+model; it asks how far DPO gets when the ranking is the human's rather than the reward model's. Prompts whose
+replies all score the same carry no preference and are dropped (``tied_scores``). Outputs:
 
 * ``DIR/train.jsonl`` — the pairs. A prompt is dropped, and counted, when fewer than two of its replies are
   non-empty, when its best and worst reply are the same text (after the parser's whitespace strip), or when
@@ -13,7 +19,8 @@ each prompt as one HH-format pair:
 * ``DIR/test.jsonl`` — the source's parsed test split written back (capped by ``max_test_samples``), so
   DPO's test-pair accuracy is read on the usual pairs;
 * ``DIR/pairs.json`` — what was done: settings, counts, the mean reward-model score of chosen and rejected
-  (and, on the bundled testbed or a copy of it, their gold scores: how often the reward model's order is the gold's).
+  (and, on the bundled testbed or a copy of it, their gold scores: how often the reward model's order is the gold's;
+  ranked by gold: the gold means only).
 
 Train on them with ``recipes/dpo.py --dataset_name DIR`` (one round of iterative/online DPO; Xu et al. 2024,
 "Is DPO superior to PPO for LLM alignment?"). The policy defaults to the evaluation's reference (with
@@ -36,6 +43,8 @@ from rlhf_trl.errors import UserError
 from rlhf_trl.evaluation.sampling import SAMPLING_KEYS
 
 DEFAULT_PROMPTS, DEFAULT_REPLIES = 256, 4
+# --rank_by: the run's reward model, or the testbed's gold rubric (its "human")
+RANKERS = ("reward_model", "gold")
 # the replies' sampling seeds: the config's seed shifted, so they share no stream with the evaluation's
 SEED_SHIFT = 7_000_000
 # the evaluation keys that apply here (its sampling settings, the policy, the reward model); any other
@@ -54,7 +63,8 @@ def pick_pairs(prompts: list[list[dict]], replies: list[list[str]], scores: list
     ``(i, chosen, rejected, chosen_score, rejected_score)``, and the drop counts by reason. Empty replies do
     not compete; a prompt is dropped when fewer than two remain (``too_few_replies``) or when the HH parser
     would drop the pair, with the parser's reason (best and worst the same text once stripped:
-    ``identical_final_replies``): the loaders must read back exactly these pairs."""
+    ``identical_final_replies``), or when every reply scores the same (``tied_scores``: no preference, which
+    a rubric with few distinct values gives often): the loaders must read back exactly these pairs."""
     from rlhf_trl.data.parser import HHParseError, parse_hh_pair
 
     pairs, dropped = [], {}
@@ -64,6 +74,8 @@ def pick_pairs(prompts: list[list[dict]], replies: list[list[str]], scores: list
         worst = min(cands, key=lambda c: c[0], default=None)
         if len(cands) < 2:
             reason = "too_few_replies"
+        elif best[0] == worst[0]:
+            reason = "tied_scores"
         else:
             try:
                 parse_hh_pair(**hh_row(prompt, best[1], worst[1]))
@@ -94,6 +106,7 @@ def _parse(argv: list[str]):
     parser.add_argument("--policy")
     parser.add_argument("--train_prompts", type=int, default=DEFAULT_PROMPTS)
     parser.add_argument("--replies", type=int, default=DEFAULT_REPLIES)
+    parser.add_argument("--rank_by", default="reward_model")
     own, rest = parser.parse_known_args(argv)
     evaluation_keys = {f.name for f in dataclasses.fields(EvaluationConfig)}
     for token in rest:
@@ -105,6 +118,8 @@ def _parse(argv: list[str]):
             )
     if own.train_prompts < 1:
         raise UserError(f"--train_prompts must be at least 1; got {own.train_prompts}")
+    if own.rank_by not in RANKERS:
+        raise UserError(f"--rank_by must be one of {', '.join(RANKERS)}; got {own.rank_by!r}")
     if own.replies < 2:
         raise UserError(f"--replies must be at least 2 (a pair needs two replies to rank); got {own.replies}")
     out = Path(own.output_dir)
@@ -115,7 +130,14 @@ def _parse(argv: list[str]):
     return own, rest
 
 
-def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n_replies: int) -> dict:
+def sample_pairs(
+    recipe_args,
+    out: Path,
+    policy: str | None,
+    num_prompts: int,
+    n_replies: int,
+    rank_by: str = "reward_model",
+) -> dict:
     """Write ``out/train.jsonl``, ``out/test.jsonl`` and ``out/pairs.json``; return the summary."""
     import dataclasses
 
@@ -130,8 +152,14 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
     cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)
     policy = policy or cfg.reference_model or default_reference(recipe_args, run_dir)
     check_model_path(policy, "the policy to sample")
-    rm = reward_model_folder(cfg, run_dir)
-    if not (rm / "config.json").is_file():
+    rm = reward_model_folder(cfg, run_dir) if rank_by == "reward_model" else None
+    labelled = has_gold(recipe_args.data)
+    if rank_by == "gold" and not labelled:
+        raise UserError(
+            f"--rank_by gold needs the testbed's gold rubric, and {recipe_args.data.dataset_name} is not the "
+            "bundled testbed or a copy of it; rank by the reward model (--rank_by reward_model)"
+        )
+    if rm is not None and not (rm / "config.json").is_file():
         raise UserError(
             f"no reward model at {rm} (no config.json): train one (recipes/reward.py) or name it with "
             "--reward_model_path PATH"
@@ -155,8 +183,13 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
     for k, rows in sample_candidates(model, tokenizer, prompts, sampling, ks, desc=desc):
         replies[k] = [r["response"] for r in rows]
     del model
-    judge = RewardModelJudge(str(rm), batch_size=cfg.batch_size)  # fp32, as the evaluation scores
-    scores = [judge.score(prompts, texts) for texts in replies]
+    if rank_by == "gold":
+        from rlhf_trl.testbed import gold_score
+
+        scores = [[gold_score(p, t) for p, t in zip(prompts, texts)] for texts in replies]
+    else:
+        judge = RewardModelJudge(str(rm), batch_size=cfg.batch_size)  # fp32, as the evaluation scores
+        scores = [judge.score(prompts, texts) for texts in replies]
     pairs, dropped = pick_pairs(prompts, replies, scores)
     if not pairs:
         raise UserError(
@@ -166,7 +199,8 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
 
     summary = {
         "policy": policy,
-        "reward_model": str(rm),
+        "ranked_by": rank_by,
+        "reward_model": str(rm) if rm is not None else None,
         "dataset": recipe_args.data.dataset_name,
         "seed": cfg.seed,
         "train_prompts": num_prompts,
@@ -177,10 +211,11 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
         },
         "pairs": len(pairs),
         "dropped": dropped,
-        "chosen_reward_mean": sum(p[3] for p in pairs) / len(pairs),
-        "rejected_reward_mean": sum(p[4] for p in pairs) / len(pairs),
     }
-    if has_gold(recipe_args.data):
+    if rm is not None:
+        summary["chosen_reward_mean"] = sum(p[3] for p in pairs) / len(pairs)
+        summary["rejected_reward_mean"] = sum(p[4] for p in pairs) / len(pairs)
+    if labelled:
         from rlhf_trl.testbed import gold_score
 
         gold = [(gold_score(prompts[i], c), gold_score(prompts[i], r)) for i, c, r, _, _ in pairs]
@@ -217,8 +252,10 @@ def sample_pairs(recipe_args, out: Path, policy: str | None, num_prompts: int, n
 
 def main(argv: list[str] | None = None) -> int:
     """``rlhf-trl sample-pairs --config FILE --output_dir DIR [--policy PATH] [--reward_model_path PATH]
-    [--train_prompts 256] [--replies 4] [--seed N]`` — DPO pairs from a policy's own replies ranked by the
-    reward model; train with ``recipes/dpo.py --dataset_name DIR`` (docs/recipes.md, "On-policy pairs").
+    [--train_prompts 256] [--replies 4] [--rank_by reward_model|gold] [--seed N]`` — DPO pairs from a policy's
+    own replies ranked by the reward model (or, on the bundled testbed, ``--rank_by gold``: by its gold rubric,
+    the testbed's "human"); train with ``recipes/dpo.py --dataset_name DIR`` (docs/recipes.md, "On-policy
+    pairs").
 
     Reads the config's shared keys (``run_dir``, ``dataset_name``, ``dtype``, …) and the sampling settings of
     its ``evaluation:`` section; of the evaluation's keys these are also flags: ``--seed`` (picks the prompts
@@ -237,15 +274,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_recipe_args("evaluation", rest)
     if int(os.environ.get("RANK", "0")) != 0:  # launched with several processes: rank 0 does the work
         return 0
-    summary = sample_pairs(args, Path(own.output_dir), own.policy, own.train_prompts, own.replies)
+    summary = sample_pairs(
+        args, Path(own.output_dir), own.policy, own.train_prompts, own.replies, own.rank_by
+    )
     dropped = ", ".join(f"{k}={v}" for k, v in summary["dropped"].items()) or "none"
     line = (
-        f"sample-pairs: {summary['pairs']} pairs of {summary['train_prompts']} prompts (dropped: {dropped}); "
-        f"reward model {summary['chosen_reward_mean']:.2f} chosen vs {summary['rejected_reward_mean']:.2f} rejected"
+        f"sample-pairs: {summary['pairs']} pairs of {summary['train_prompts']} prompts (dropped: {dropped})"
     )
-    if "gold" in summary:
-        g = summary["gold"]
-        line += f"; gold orders {g['same_order']} the same way, {g['tied']} tied, {g['reversed']} reversed"
+    g = summary.get("gold")
+    if own.rank_by == "gold":
+        line += f"; ranked by gold: {g['chosen_mean']:.3f} chosen vs {g['rejected_mean']:.3f} rejected"
+    else:
+        line += (
+            f"; reward model {summary['chosen_reward_mean']:.2f} chosen vs "
+            f"{summary['rejected_reward_mean']:.2f} rejected"
+        )
+        if g is not None:
+            line += (
+                f"; gold orders {g['same_order']} the same way, {g['tied']} tied, {g['reversed']} reversed"
+            )
     print(f"{line} -> {own.output_dir}")
     return 0
 
