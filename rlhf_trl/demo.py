@@ -76,6 +76,19 @@ def pairs_dir(run_dir: Path) -> Path:
     return run_dir / "pairs"
 
 
+def check_pairs_ranking(run_dir: Path, rank_by: str) -> None:
+    """A finished pairs stage is skipped on a re-run: refuse when its pairs were ranked otherwise than asked
+    (pairs.json without ``ranked_by`` predates the option: the reward model)."""
+    marker = done_marker(run_dir, "pairs")
+    if marker.is_file():
+        ranked_by = json.loads(marker.read_text()).get("ranked_by", "reward_model")
+        if ranked_by != rank_by:
+            raise UserError(
+                f"{pairs_dir(run_dir)} holds pairs ranked by {ranked_by}, but demo.pairs_rank_by is {rank_by}: "
+                "--restart, or delete that folder to sample them again"
+            )
+
+
 def pairs_flags(run_dir: Path, stage: str, demo, sections: dict) -> list[str]:
     """The pairs stage's output folder and sizes; dpo's ``--dataset_name`` (those pairs) unless its own
     section names a dataset."""
@@ -270,6 +283,16 @@ def main(argv: list[str]) -> int:
         raise missing_upstream(
             f"demo.stages has pairs, so dpo trains on {pairs_dir(run_dir)}", ns.restart, "pairs", command
         )
+    if "pairs" in stages and not ns.restart:
+        check_pairs_ranking(run_dir, args.stage.pairs_rank_by)
+    if "pairs" in stages and args.stage.pairs_rank_by == "gold":
+        from rlhf_trl.data import has_gold
+
+        if not has_gold(args.data):
+            raise UserError(
+                f"demo.pairs_rank_by: gold needs the testbed's gold rubric, and {args.data.dataset_name} is not "
+                "the bundled testbed or a copy of it; use reward_model"
+            )
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)
 

@@ -427,8 +427,9 @@ class DemoConfig:
             "(first), every later stage starts from the SFT model run_dir/checkpoints/sft, as in InstructGPT (Ouyang "
             "et al. 2022): reward, ppo, grpo and dpo get --model_name_or_path, the evaluation --reference_model (the "
             "KL reference and baseline), unless that stage's own section sets the key. pairs (after reward, before "
-            "dpo) samples the reference's own replies, ranks them with the reward model (rlhf-trl sample-pairs) "
-            "into run_dir/pairs, and dpo trains on those pairs (on-policy DPO) unless its section sets dataset_name."
+            "dpo) samples the reference's own replies, ranks them with the reward model or the testbed's gold rubric "
+            "(pairs_rank_by; rlhf-trl sample-pairs) into run_dir/pairs, and dpo trains on those pairs (on-policy "
+            "DPO) unless its section sets dataset_name."
         },
     )
     pairs_prompts: int = field(
@@ -448,3 +449,9 @@ class DemoConfig:
             "gold (its rubric, the testbed's human labelling the replies; sample-pairs --rank_by)."
         },
     )
+
+    def __post_init__(self):
+        from rlhf_trl.data.policy_pairs import RANKERS
+
+        if self.pairs_rank_by not in RANKERS:
+            raise ValueError(f"pairs_rank_by must be one of {', '.join(RANKERS)}; got {self.pairs_rank_by!r}")

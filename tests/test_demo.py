@@ -4,11 +4,13 @@ prints, and a re-run resumes (skips) the finished stages."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_eval_harness import write_hh_folder
 
 BIN = str(Path(sys.executable).with_name("rlhf-trl"))
 STAGES = ["reward", "ppo", "grpo", "dpo", "evaluation"]
@@ -191,8 +193,10 @@ def test_demo_pairs_stage_ranks_the_reference_replies_and_dpo_trains_on_them(tmp
         f"[2/3] pairs: python recipes/pairs.py --config {config} --output_dir {pairs} --train_prompts 3 --replies 2"
         in proc.stdout
     )
+    assert "--replies 2 --rank_by reward_model" in proc.stdout
     summary = json.loads((pairs / "pairs.json").read_text())
     assert summary["train_prompts"] == 3 and summary["replies_per_prompt"] == 2
+    assert summary["ranked_by"] == "reward_model"
     assert summary["reward_model"] == str(run_dir / "checkpoints" / "reward")
     assert summary["policy"] == str(tiny_model_dir)  # no sft in the chain: the reference is the base model
     kept = summary["pairs"]
@@ -219,6 +223,25 @@ def test_demo_pairs_stage_order_and_its_missing_pairs_are_refused_before_running
     config.write_text(f"run_dir: {tmp_path / 'run'}\ndemo:\n  stages: [reward, pairs, dpo]\n")
     with pytest.raises(UserError, match=r"dpo trains on .*run/pairs, which does not exist yet"):
         main(["--config", str(config), "--stages", "dpo"])
+    # the ranker: a known one, gold only on the testbed, and not a finished pairs stage ranked otherwise
+    stages = "demo:\n  stages: [reward, pairs, dpo]\n  pairs_rank_by: "
+    config.write_text(f"run_dir: {tmp_path / 'run'}\n{stages}judge\n")
+    with pytest.raises(UserError, match="pairs_rank_by must be one of reward_model, gold; got 'judge'"):
+        main(["--config", str(config)])
+    hh = write_hh_folder(tmp_path / "hh")
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndataset_name: {hh}\n{stages}gold\n")
+    with pytest.raises(
+        UserError, match=r"demo.pairs_rank_by: gold needs the testbed's gold rubric, and .*hh is not"
+    ):
+        main(["--config", str(config)])
+    (tmp_path / "run" / "pairs").mkdir(parents=True)
+    (tmp_path / "run" / "pairs" / "pairs.json").write_text("{}")  # before --rank_by: the reward model
+    config.write_text(f"run_dir: {tmp_path / 'run'}\n{stages}gold\n")
+    with pytest.raises(
+        UserError, match=r"run/pairs holds pairs ranked by reward_model, but demo.pairs_rank_by is gold"
+    ):
+        main(["--config", str(config)])
+    shutil.rmtree(tmp_path / "run")
     # the hint names the folder and seed given to the demo; --restart would delete the pairs it needs
     other = tmp_path / "s7"
     with pytest.raises(

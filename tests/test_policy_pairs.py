@@ -66,6 +66,7 @@ def test_sample_pairs_end_to_end_writes_pairs_the_loaders_read_ranked_by_the_rew
     summary = json.loads((out / "pairs.json").read_text())
     assert summary["train_prompts"] == 3 and summary["replies_per_prompt"] == 3
     assert summary["policy"] == tiny_model_dir  # no sft stage in this config: the reference is the model
+    assert summary["ranked_by"] == "reward_model"
     assert summary["sampling"]["temperature"] == 1.0 and summary["sampling"]["dtype"] == "float32"
 
     splits = load_preference_splits(DataArguments(dataset_name=str(out)))
@@ -117,6 +118,18 @@ def test_sample_pairs_refuses_bad_input_before_loading_a_model(tiny_model_dir, t
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "b"), "--rank_by", "judge"])
     with pytest.raises(UserError, match="--rank_by gold needs the testbed's gold rubric, and .*/hh is not"):
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "b"), "--rank_by", "gold"])
+    with pytest.raises(UserError, match="--reward_model_path is not read with --rank_by gold"):
+        main(
+            [
+                "--config",
+                str(cfg),
+                "--output_dir",
+                str(tmp_path / "b"),
+                "--rank_by",
+                "gold",
+                "--reward_model_path=x",
+            ]
+        )
     make_reward_model(tiny_model_dir, tmp_path / "run" / "checkpoints" / "reward")
     with pytest.raises(UserError, match="has 4 unique prompts"):
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "c"), "--train_prompts", "50"])

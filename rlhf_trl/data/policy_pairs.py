@@ -15,12 +15,13 @@ replies all score the same carry no preference and are dropped (``tied_scores``)
 
 * ``DIR/train.jsonl`` — the pairs. A prompt is dropped, and counted, when fewer than two of its replies are
   non-empty, when its best and worst reply are the same text (after the parser's whitespace strip), or when
-  the pair would not survive the HH parser (a reply holding a ``\\n\\nHuman:`` marker);
+  the pair would not survive the HH parser (a reply holding a ``\\n\\nHuman:`` marker), or when its replies all
+  score the same;
 * ``DIR/test.jsonl`` — the source's parsed test split written back (capped by ``max_test_samples``), so
   DPO's test-pair accuracy is read on the usual pairs;
 * ``DIR/pairs.json`` — what was done: settings, counts, the mean reward-model score of chosen and rejected
-  (and, on the bundled testbed or a copy of it, their gold scores: how often the reward model's order is the gold's;
-  ranked by gold: the gold means only).
+  (and, on the bundled testbed or a copy of it, their gold scores: how often the reward model's order is the gold's).
+  Ranked by gold (``ranked_by: gold``) it holds no reward-model scores, and gold's order is the ranking itself.
 
 Train on them with ``recipes/dpo.py --dataset_name DIR`` (one round of iterative/online DPO; Xu et al. 2024,
 "Is DPO superior to PPO for LLM alignment?"). The policy defaults to the evaluation's reference (with
@@ -193,8 +194,8 @@ def sample_pairs(
     pairs, dropped = pick_pairs(prompts, replies, scores)
     if not pairs:
         raise UserError(
-            f"all {num_prompts} prompts were dropped ({dropped}): their replies do not differ; raise the "
-            "temperature or --replies"
+            f"all {num_prompts} prompts were dropped ({dropped}): their replies do not differ, or all score the "
+            "same; raise the temperature or --replies"
         )
 
     summary = {
@@ -271,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         print(main.__doc__)
         return 0
     own, rest = _parse(argv)
+    if own.rank_by == "gold" and any(t.split("=")[0] == "--reward_model_path" for t in rest):
+        raise UserError(
+            "--reward_model_path is not read with --rank_by gold (gold ranks the replies); drop one"
+        )
     args = parse_recipe_args("evaluation", rest)
     if int(os.environ.get("RANK", "0")) != 0:  # launched with several processes: rank 0 does the work
         return 0

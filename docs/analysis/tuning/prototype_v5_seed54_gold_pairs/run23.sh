@@ -10,8 +10,9 @@ N=$(.venv/bin/python -c "import json, math; print(math.ceil(json.load(open('$R/p
 echo "dpo_gold: max_steps $N"; date
 if [ ! -f $S/dpo_gold/metrics.json ]; then
   resume=(); ls -d $S/dpo_gold/checkpoint-* >/dev/null 2>&1 && resume=(--resume_from_checkpoint true)
+  # its own run_dir: its logs go to $R/run23/logs/dpo, not beside run 22's DPO logs
   .venv/bin/python recipes/dpo.py --config $C --model_name_or_path $S/sft --dataset_name $R/pairs_gold \
-    --output_dir $S/dpo_gold --max_steps $N "${resume[@]}"
+    --run_dir $R/run23 --output_dir $S/dpo_gold --max_steps $N "${resume[@]}"
 fi
 date
 test -d $R/dev_eval_gold || cp -r $R/dev_eval $R/dev_eval_gold
