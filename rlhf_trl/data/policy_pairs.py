@@ -219,7 +219,10 @@ def sample_pairs(
     if labelled:
         from rlhf_trl.testbed import gold_score
 
-        gold = [(gold_score(prompts[i], c), gold_score(prompts[i], r)) for i, c, r, _, _ in pairs]
+        if rm is None:  # ranked by gold: the pairs hold their gold scores already
+            gold = [(c, r) for _, _, _, c, r in pairs]
+        else:
+            gold = [(gold_score(prompts[i], c), gold_score(prompts[i], r)) for i, c, r, _, _ in pairs]
         summary["gold"] = {
             "chosen_mean": sum(c for c, _ in gold) / len(gold),
             "rejected_mean": sum(r for _, r in gold) / len(gold),
