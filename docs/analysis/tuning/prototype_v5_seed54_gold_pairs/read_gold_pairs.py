@@ -47,10 +47,10 @@ TEXTS: dict = defaultdict(dict)  # file -> prompt -> the pair's two reply texts
 KINDS: dict = defaultdict(Counter)  # file -> request kind -> pairs
 
 
-def check_run22_samples(rows: list[dict]) -> None:
-    """The copied evaluation's reference and dpo replies must be run 22's committed ones: else not paired."""
+def check_run22_samples(rows: list[dict], models: tuple[str, ...] = ("reference", "dpo")) -> None:
+    """The copied evaluation's replies of ``models`` must be run 22's committed ones: else not paired."""
     run22 = Path(__file__).resolve().parents[1] / "prototype_v5_seed54_dev" / "samples.jsonl.gz"
-    for model in ("reference", "dpo"):
+    for model in models:
         mine = [(r["prompt_id"], r.get("sample", 0), r["response"]) for r in rows if r["model"] == model]
         theirs = [
             (r["prompt_id"], r.get("sample", 0), r["response"])
@@ -61,7 +61,7 @@ def check_run22_samples(rows: list[dict]) -> None:
             raise SystemExit(
                 f"{model}: this evaluation's replies are not run 22's ({run22}); the pairing is void"
             )
-    print("reference and dpo replies: run 22's (checked against its committed samples)")
+    print(f"{' and '.join(models)} replies: run 22's (checked against its committed samples)")
 
 
 def check_same_replies(folder: Path) -> None:

@@ -1,0 +1,11 @@
+# copy dev run 24's small outputs here (after run24.sh printed RUN24 DONE), then read them by the plan
+set -euo pipefail
+cd /work/main
+R=outputs/v5dev_seed54; D=docs/analysis/tuning/prototype_v5_seed54_gold_reward
+mkdir -p $D/stages
+cp $R/dev_eval_oracle/evaluation/metrics.json $R/dev_eval_oracle/evaluation/report.md $D/
+gzip -9n -c $R/dev_eval_oracle/evaluation/samples.jsonl > $D/samples.jsonl.gz
+for m in ppo_gold grpo_gold; do cp $R/checkpoints/$m/metrics.json $D/stages/$m.json; done
+.venv/bin/python -c "from rlhf_trl.hardware import machine_summary; print(machine_summary())" > $D/machine.txt
+.venv/bin/python $D/read_gold_reward.py $D > $D/read_gold_reward.txt
+cat $D/read_gold_reward.txt
