@@ -286,13 +286,9 @@ def main(argv: list[str]) -> int:
     if "pairs" in stages and not ns.restart:
         check_pairs_ranking(run_dir, args.stage.pairs_rank_by)
     if "pairs" in stages and args.stage.pairs_rank_by == "gold":
-        from rlhf_trl.data import has_gold
+        from rlhf_trl.data.policy_pairs import require_gold_rubric
 
-        if not has_gold(args.data):
-            raise UserError(
-                f"demo.pairs_rank_by: gold needs the testbed's gold rubric, and {args.data.dataset_name} is not "
-                "the bundled testbed or a copy of it; use reward_model"
-            )
+        require_gold_rubric(args.data, "demo.pairs_rank_by: gold", "use reward_model")
     if ns.restart and run_dir.exists():
         shutil.rmtree(run_dir)
 

@@ -59,6 +59,18 @@ APPLIES = (
 )
 
 
+def require_gold_rubric(data_args, option: str, instead: str) -> None:
+    """Ranking by gold needs the testbed's rubric: refuse ``option`` on data that is not the bundled testbed or
+    a copy of it, naming ``instead``."""
+    from rlhf_trl.data import has_gold
+
+    if not has_gold(data_args):
+        raise UserError(
+            f"{option} needs the testbed's gold rubric, and {data_args.dataset_name} is not the bundled testbed "
+            f"or a copy of it; {instead}"
+        )
+
+
 def pick_pairs(prompts: list[list[dict]], replies: list[list[str]], scores: list[list[float]]):
     """``(pairs, dropped)``: per prompt ``i`` the highest-scored of ``replies[k][i]`` against the lowest, as
     ``(i, chosen, rejected, chosen_score, rejected_score)``, and the drop counts by reason. Empty replies do
@@ -155,10 +167,9 @@ def sample_pairs(
     check_model_path(policy, "the policy to sample")
     rm = reward_model_folder(cfg, run_dir) if rank_by == "reward_model" else None
     labelled = has_gold(recipe_args.data)
-    if rank_by == "gold" and not labelled:
-        raise UserError(
-            f"--rank_by gold needs the testbed's gold rubric, and {recipe_args.data.dataset_name} is not the "
-            "bundled testbed or a copy of it; rank by the reward model (--rank_by reward_model)"
+    if rank_by == "gold":
+        require_gold_rubric(
+            recipe_args.data, "--rank_by gold", "rank by the reward model (--rank_by reward_model)"
         )
     if rm is not None and not (rm / "config.json").is_file():
         raise UserError(
