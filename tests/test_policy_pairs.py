@@ -62,7 +62,12 @@ def test_sample_pairs_end_to_end_writes_pairs_the_loaders_read_ranked_by_the_rew
     argv = ["--config", str(cfg), "--output_dir", str(out), "--train_prompts", "3", "--replies", "3"]
     assert main(argv) == 0
     assert "sample-pairs: " in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["pairs.json", "test.jsonl", "train.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "pairs.json",
+        "replies.jsonl",
+        "test.jsonl",
+        "train.jsonl",
+    ]
     summary = json.loads((out / "pairs.json").read_text())
     assert summary["train_prompts"] == 3 and summary["replies_per_prompt"] == 3
     assert summary["policy"] == tiny_model_dir  # no sft stage in this config: the reference is the model
@@ -81,6 +86,13 @@ def test_sample_pairs_end_to_end_writes_pairs_the_loaders_read_ranked_by_the_rew
     # the summary's means are of the replies as sampled; the parser strips their whitespace: close, not equal
     assert summary["chosen_reward_mean"] == pytest.approx(sum(chosen) / len(chosen), abs=0.01)
     assert summary["rejected_reward_mean"] == pytest.approx(sum(rejected) / len(rejected), abs=0.01)
+    # replies.jsonl: every reply with its score; each kept pair is its prompt's best against its worst
+    seen = [json.loads(line) for line in (out / "replies.jsonl").read_text().splitlines()]
+    assert len(seen) == 3 and sum(r["kept"] for r in seen) == len(train)
+    assert all(len(r["replies"]) == len(r["scores"]) == 3 for r in seen)
+    best = {json.dumps(r["prompt"]): (max(r["scores"]), min(r["scores"])) for r in seen if r["kept"]}
+    for p, c, r in zip(train["prompt"], chosen, rejected):
+        assert best[json.dumps(p)] == pytest.approx((c, r), abs=0.01)
 
     # the same seed gives the same pairs; a failure while writing leaves neither DIR nor its temporary folder
     again = tmp_path / "again"
@@ -168,3 +180,6 @@ def test_sample_pairs_ranked_by_gold_needs_no_reward_model_and_keeps_gold_order(
     g = summary["gold"]
     assert g["same_order"] == len(train) and g["tied"] == g["reversed"] == 0
     assert g["chosen_mean"] == pytest.approx(sum(c for c, _ in gold) / len(gold), abs=1e-6)
+    seen = [json.loads(line) for line in (out / "replies.jsonl").read_text().splitlines()]
+    assert [r["scores"] for r in seen] == [[gold_score(r["prompt"], t) for t in r["replies"]] for r in seen]
+    assert sum(r["kept"] for r in seen) == len(train)

@@ -19,6 +19,8 @@ replies all score the same carry no preference and are dropped (``tied_scores``)
   score the same;
 * ``DIR/test.jsonl`` — the source's parsed test split written back (capped by ``max_test_samples``), so
   DPO's test-pair accuracy is read on the usual pairs;
+* ``DIR/replies.jsonl`` — what the ranker saw: per prompt (in sampling order) its ``replies``, their
+  ``scores`` (the reward model's, or gold's) and whether a pair was ``kept``; not read by the loaders;
 * ``DIR/pairs.json`` — what was done: settings, counts, the mean reward-model score of chosen and rejected
   (and, on the bundled testbed or a copy of it, their gold scores: how often the reward model's order is the gold's).
   Ranked by gold (``ranked_by: gold``) it holds no reward-model scores, and gold's order is the ranking itself.
@@ -248,6 +250,16 @@ def sample_pairs(
     try:
         with open(tmp / "train.jsonl", "w") as f:
             f.writelines(json.dumps(hh_row(prompts[i], c, r)) + "\n" for i, c, r, _, _ in pairs)
+        kept = {i for i, *_ in pairs}
+        with open(tmp / "replies.jsonl", "w") as f:  # what the ranker saw: every reply and its score
+            for i, prompt in enumerate(prompts):
+                row = {
+                    "prompt": prompt,
+                    "replies": [texts[i] for texts in replies],
+                    "scores": [float(by_reply[i]) for by_reply in scores],
+                    "kept": i in kept,
+                }
+                f.write(json.dumps(row) + "\n")
         with open(tmp / "test.jsonl", "w") as f:
             for row in test:
                 pair = hh_row(row["prompt"], row["chosen"][0]["content"], row["rejected"][0]["content"])
