@@ -3,9 +3,10 @@ set -euo pipefail
 cd /work/main
 export HF_HUB_OFFLINE=1
 R=outputs/v5dev_seed54; C=docs/analysis/tuning/prototype_v5_seed54_dev/config.yaml; S=$R/checkpoints
-# gold x 30: the reward model's spread in gold's units (README: the weight); its own run_dir for logs
-ORACLE=(--config $C --model_name_or_path $S/sft --reward_funcs gold --reward_weights 30 --run_dir $R/run24)
-resume() { if ls -d "$1"/checkpoint-* >/dev/null 2>&1; then echo --resume_from_checkpoint true; fi; }
+# 30 x gold - 18.6: gold in the reward model's units (README: the reward; oracle_reward.py); its own run_dir
+export PYTHONPATH=docs/analysis/tuning/prototype_v5_seed54_gold_reward
+ORACLE=(--config $C --model_name_or_path $S/sft --reward_funcs oracle_reward:gold_in_rm_units --run_dir $R/run24)
+resume() { if ls "$1"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then echo --resume_from_checkpoint true; fi; }
 date
 test -f $S/grpo_gold/metrics.json || .venv/bin/python recipes/grpo.py "${ORACLE[@]}" \
   --output_dir $S/grpo_gold $(resume $S/grpo_gold)
