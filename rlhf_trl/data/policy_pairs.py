@@ -1,4 +1,5 @@
-"""Preference pairs from a policy's own replies, ranked by a reward model: data for on-policy DPO.
+"""Preference pairs from a policy's own replies, ranked by a reward model (or the testbed's gold rubric): data
+for on-policy DPO.
 
 ``rlhf-trl sample-pairs --config FILE --output_dir DIR [--policy PATH] [--reward_model_path PATH]
 [--train_prompts 256] [--replies 4] [--rank_by reward_model|gold]`` draws ``train_prompts`` unique training
@@ -153,7 +154,8 @@ def sample_pairs(
     n_replies: int,
     rank_by: str = "reward_model",
 ) -> dict:
-    """Write ``out/train.jsonl``, ``out/test.jsonl`` and ``out/pairs.json``; return the summary."""
+    """Write ``out/train.jsonl``, ``out/test.jsonl``, ``out/replies.jsonl`` and ``out/pairs.json``; return the
+    summary."""
     import dataclasses
 
     from rlhf_trl.data import has_gold, load_preference_splits
@@ -163,6 +165,7 @@ def sample_pairs(
     from rlhf_trl.evaluation.sampling import sample_candidates, torch_device
     from rlhf_trl.judges import RewardModelJudge
     from rlhf_trl.models import load_causal_lm, load_tokenizer
+    from rlhf_trl.testbed import gold_score
 
     cfg, run_dir = recipe_args.stage, Path(recipe_args.run.run_dir)
     policy = policy or cfg.reference_model or default_reference(recipe_args, run_dir)
@@ -198,8 +201,6 @@ def sample_pairs(
         replies[k] = [r["response"] for r in rows]
     del model
     if rank_by == "gold":
-        from rlhf_trl.testbed import gold_score
-
         scores = [[gold_score(p, t) for p, t in zip(prompts, texts)] for texts in replies]
     else:
         judge = RewardModelJudge(str(rm), batch_size=cfg.batch_size)  # fp32, as the evaluation scores
@@ -230,8 +231,6 @@ def sample_pairs(
         summary["chosen_reward_mean"] = sum(p[3] for p in pairs) / len(pairs)
         summary["rejected_reward_mean"] = sum(p[4] for p in pairs) / len(pairs)
     if labelled:
-        from rlhf_trl.testbed import gold_score
-
         if rm is None:  # ranked by gold: the pairs hold their gold scores already
             gold = [(c, r) for _, _, _, c, r in pairs]
         else:
