@@ -86,12 +86,15 @@ def per_prompt(replies: dict, prompts: dict, model: str, key: str) -> dict:
 
 
 def part1(replies: dict, prompts: dict) -> None:
-    models = POLICIES + ["rm_bon4", "gold_bon4"]
+    models = POLICIES + ["candidates", "rm_bon4", "gold_bon4"]
     print("## 1. Dev run 24's evaluation (seed 54, 100 dev prompts x 2 replies), weighted gold terms")
     print(
         "Columns: the term's ceiling (its weight), the reference's mean, then each model minus the reference."
     )
-    print("rm_bon4 / gold_bon4: the reference's best-of-4 candidates picked by the reward model / by gold.\n")
+    print(
+        "candidates: the mean of the reference's 4 best-of-n candidates (other samples of the same model); "
+        "rm_bon4 / gold_bon4: the one of them the reward model / gold scores highest.\n"
+    )
     for k in KINDS:
         pids = [p for p in prompts if kind(prompts[p]) == k]
         print(f"{k} ({len(pids)} prompts)")
@@ -179,6 +182,22 @@ def part3() -> None:
                 ws = statistics.fmean(words(r["response"]) for _, r in b)
                 cells.append(f"{m} {gold:.3f} ({inf:.3f}/{app:.3f}; {harm:.3f}; {ws:.0f} w)")
             print(f"{config} {folder.name}: " + " | ".join(cells))
+            ref_inf = statistics.fmean(w["informative"] for w, _ in by["reference"]["benign"])
+            print(
+                f"{config} {folder.name} benign informative minus the reference's: "
+                + ", ".join(
+                    f"{m} {statistics.fmean(w['informative'] for w, _ in by[m]['benign']) - ref_inf:+.3f}"
+                    for m in ("ppo", "grpo", "dpo", "bon4", "bon16")
+                )
+            )
+            ref_words = statistics.fmean(words(r["response"]) for _, r in by["reference"]["benign"])
+            print(
+                f"{config} {folder.name} benign words minus the reference's: "
+                + ", ".join(
+                    f"{m} {statistics.fmean(words(r['response']) for _, r in by[m]['benign']) - ref_words:+.1f}"
+                    for m in ("ppo", "grpo", "dpo", "bon4", "bon16")
+                )
+            )
         print(
             f"{config} mean gold: "
             + ", ".join(f"{m} {statistics.fmean(v):.3f}" for m, v in level.items())
