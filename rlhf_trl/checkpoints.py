@@ -42,6 +42,11 @@ COUNTERS_FILE = "trl_counters.json"
 # A checkpoint write that fails with less than this free on its disk is read as "disk full" (torch reports a
 # full disk as RuntimeError("[enforce fail at inline_container.cc] unexpected pos ..."), not as ENOSPC).
 LOW_DISK_BYTES = 64 * 2**20
+# safetensors reports the OS error only in its message (SafetensorError: "... No space left on device (os error 28)")
+DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
+# What a stage's final save writes next to its checkpoint-N folders: the weights (sharded or not), PPO's critic and
+# a LoRA policy's adapter. A save that fails for lack of space leaves them unusable, so they go.
+FINAL_WEIGHTS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "value_model", "adapter")
 TRL_COUNTERS = ("_total_train_tokens",)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Settings a resumed run must share with the run that wrote the checkpoint: changing one half-way makes a
@@ -275,13 +280,15 @@ class AtomicCheckpointMixin:
 
 
 def disk_full(path: Path, err: BaseException) -> int | None:
-    """The free bytes under ``path`` if a write there failed for lack of space (ENOSPC or EDQUOT, or under
-    ``LOW_DISK_BYTES`` left), else None: any other failure keeps its own error and traceback."""
+    """The free bytes under ``path`` if a write there failed for lack of space (ENOSPC or EDQUOT, their text in
+    the error's message, or under ``LOW_DISK_BYTES`` left), else None: any other failure keeps its own error and
+    traceback."""
     try:
         free = shutil.disk_usage(path).free
     except OSError:
         free = None
     quota = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    quota = quota or any(text in str(err) for text in DISK_FULL_TEXT)
     if quota or (free is not None and free < LOW_DISK_BYTES):
         return free or 0
     return None
@@ -302,6 +309,25 @@ def disk_full_message(run_dir: Path, name: str, free: int, err: BaseException) -
         f"the partial write was removed and {then}. Each checkpoint holds the model and its optimizer state; "
         "--save_total_limit 1 keeps one (two while the next is written)"
     )
+
+
+@contextlib.contextmanager
+def final_save_guard(out_dir: str | Path):
+    """Around a stage's final save (main process): a full disk or quota becomes :func:`disk_full_message`'s one
+    line, and the half-written weights (``FINAL_WEIGHTS`` at ``out_dir``'s top level) are removed so nothing
+    loads them; the checkpoints stay, and a rerun with ``--resume_from_checkpoint true`` only saves again. Any
+    other failure keeps its own error and traceback."""
+    out_dir = Path(out_dir)
+    try:
+        yield
+    except Exception as err:
+        free = disk_full(out_dir, err)
+        if free is None:
+            raise
+        for pattern in FINAL_WEIGHTS:
+            for path in out_dir.glob(pattern):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        raise UserError(disk_full_message(out_dir, "the final model", free, err)) from err
 
 
 def _publish(src: Path, final: Path) -> None:

@@ -244,18 +244,21 @@ def save_final(trainer, tokenizer, out_dir: str | Path) -> Path:
     """Save the trained model + tokenizer so ``from_pretrained(out_dir)`` loads the final model.
 
     A LoRA model is merged into its base first, so every later stage (PPO, evaluation) loads a plain
-    checkpoint. Only the main process writes.
+    checkpoint. Only the main process writes; a full disk is one line (:func:`final_save_guard`).
     """
+    from rlhf_trl.checkpoints import final_save_guard
+
     out_dir = Path(out_dir)
     model = trainer.accelerator.unwrap_model(trainer.model)
     if trainer.accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if hasattr(model, "merge_and_unload"):  # peft
-            model = model.merge_and_unload()
-            model.save_pretrained(out_dir, safe_serialization=True)
-        else:
-            trainer.save_model(str(out_dir))
-        tokenizer.save_pretrained(out_dir)
+        with final_save_guard(out_dir):
+            if hasattr(model, "merge_and_unload"):  # peft
+                model = model.merge_and_unload()
+                model.save_pretrained(out_dir, safe_serialization=True)
+            else:
+                trainer.save_model(str(out_dir))
+            tokenizer.save_pretrained(out_dir)
     trainer.accelerator.wait_for_everyone()
     return out_dir
 

@@ -610,3 +610,68 @@ def test_a_full_disk_during_a_checkpoint_write_is_one_clear_error(
     assert "no complete checkpoint yet" in ckpt.disk_full_message(
         tmp_path / "none", "checkpoint-1", 0, OSError()
     )
+    # safetensors' SafetensorError is no OSError: its message carries the OS error (seen on a full disk)
+    safetensors_error = Exception("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert ckpt.disk_full(out, safetensors_error) is not None
+
+
+def test_a_full_disk_during_the_final_save_is_one_clear_error(
+    tiny_model_dir, tmp_path, one_thread, monkeypatch
+):
+    """The stage's last write (the model beside its checkpoints): a full disk is one line naming the final
+    model, the half-written weights and critic go, the checkpoints stay, and a rerun that resumes saves again.
+    Seen on dev run 25 (docs/analysis/tuning/prototype_v5_seed54_dev_trained/): PPO ended, then its save died."""
+    from rlhf_trl.ppo.policy_and_value import PolicyAndValue
+
+    trainer, args = _ppo_saving_every_step(tiny_model_dir, tmp_path)
+    trainer.train()
+    out = Path(args.output_dir)
+    original = PolicyAndValue.save
+
+    def disk_fills(self, output_dir, *a, **k):
+        (output_dir / "model.safetensors").write_bytes(b"half")
+        (output_dir / "value_model").mkdir(exist_ok=True)
+        raise Exception("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(PolicyAndValue, "save", disk_fills)
+    with pytest.raises(
+        UserError, match=r"^no space left \(disk or quota\) under .* while saving the final model "
+    ):
+        trainer.save_model(str(out))
+    assert not (out / "model.safetensors").exists() and not (out / "value_model").exists()
+    assert latest_checkpoint(out) == out / "checkpoint-2"
+    monkeypatch.setattr(PolicyAndValue, "save", original)
+    trainer.save_model(str(out))  # space again: the save goes through
+    assert (out / "model.safetensors").is_file() and (out / "value_model" / "config.json").is_file()
+
+    # any other failure keeps its own error and traceback, and the files are left as they are
+    def breaks(self, output_dir, *a, **k):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(PolicyAndValue, "save", breaks)
+    with pytest.raises(ValueError, match="a bug"):
+        trainer.save_model(str(out))
+    assert (out / "model.safetensors").is_file()
+
+
+def test_save_final_turns_a_full_disk_into_one_line(tmp_path):
+    """save_final (SFT, reward, DPO, GRPO): the same guard around the model and tokenizer writes."""
+    from rlhf_trl.training import save_final
+
+    class Trainer:
+        accelerator = SimpleNamespace(
+            unwrap_model=lambda m: m, is_main_process=True, wait_for_everyone=lambda: None
+        )
+        model = object()
+
+        def save_model(self, out):
+            (Path(out) / "model-00001-of-00002.safetensors").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "model.safetensors").write_bytes(b"kept")
+    with pytest.raises(UserError, match="while saving the final model") as err:
+        save_final(Trainer(), tokenizer=None, out_dir=tmp_path)
+    assert "under " + str(tmp_path) in str(err.value)
+    assert not list(tmp_path.glob("*.safetensors"))
+    assert (tmp_path / "checkpoint-3" / "model.safetensors").read_bytes() == b"kept"

@@ -33,7 +33,7 @@ from accelerate.utils import DistributedType
 from transformers import Trainer, TrainerState
 from transformers.trainer_callback import ExportableState
 
-from rlhf_trl.checkpoints import AtomicCheckpointMixin
+from rlhf_trl.checkpoints import AtomicCheckpointMixin, final_save_guard
 from rlhf_trl.errors import NonFiniteError, UserError
 from rlhf_trl.generation import response_logprobs
 from rlhf_trl.ppo import checkpoint, core
@@ -562,7 +562,11 @@ class PPOTrainer(AtomicCheckpointMixin, Trainer):
         full = self.accelerator.get_state_dict(self.model_wrapped) if self._sharded() else None
         if not self.is_world_process_zero():
             return
-        self.accelerator.unwrap_model(self.model).save(output_dir, self.tokenizer, self.is_peft, full)
+        # the final save (a checkpoint's own write, _internal_call, has its guard in _save_checkpoint): a full
+        # disk is one line and the half-written weights are removed
+        guard = contextlib.nullcontext() if _internal_call else final_save_guard(output_dir)
+        with guard:
+            self.accelerator.unwrap_model(self.model).save(output_dir, self.tokenizer, self.is_peft, full)
 
     # ----------------------------------------------------------------------------------- checkpoints
     # What a checkpoint-N folder holds, and the restore: rlhf_trl.ppo.checkpoint.
