@@ -315,8 +315,8 @@ def disk_full_message(run_dir: Path, name: str, free: int, err: BaseException) -
 def final_save_guard(out_dir: str | Path):
     """Around a stage's final save (main process): a full disk or quota becomes :func:`disk_full_message`'s one
     line, and the half-written weights (``FINAL_WEIGHTS`` at ``out_dir``'s top level) are removed so nothing
-    loads them; the checkpoints stay, and a rerun with ``--resume_from_checkpoint true`` only saves again. Any
-    other failure keeps its own error and traceback."""
+    loads them; the checkpoints stay, and a rerun with ``--resume_from_checkpoint true`` goes on from the last
+    one (only saving again when it is the last step). Any other failure keeps its own error and traceback."""
     out_dir = Path(out_dir)
     try:
         yield
