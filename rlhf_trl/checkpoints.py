@@ -244,19 +244,18 @@ class AtomicCheckpointMixin:
             staging.mkdir(parents=True)
         self.accelerator.wait_for_everyone()
         self._checkpoint_staging = str(staging)
-        try:
-            super()._save_checkpoint(model, trial)  # -> staging/checkpoint-N
-            counters = {k: getattr(self, k) for k in TRL_COUNTERS if hasattr(self, k)}
-            if counters and main:
-                (staging / name / COUNTERS_FILE).write_text(json.dumps(counters) + "\n")
-            self._save_checkpoint_extras(staging / name)
-        except Exception as err:  # safetensors' SafetensorError is not an OSError; disk_full decides
-            free = disk_full(run_dir, err)
-            if free is None:
-                raise
+
+        def remove_staging():  # unusable, and its space is what is missing
             if main:
-                shutil.rmtree(staging, ignore_errors=True)  # unusable, and its space is what is missing
-            raise UserError(disk_full_message(run_dir, name, free, err)) from err
+                shutil.rmtree(staging, ignore_errors=True)
+
+        try:
+            with disk_full_guard(run_dir, name, remove_staging):
+                super()._save_checkpoint(model, trial)  # -> staging/checkpoint-N
+                counters = {k: getattr(self, k) for k in TRL_COUNTERS if hasattr(self, k)}
+                if counters and main:
+                    (staging / name / COUNTERS_FILE).write_text(json.dumps(counters) + "\n")
+                self._save_checkpoint_extras(staging / name)
         finally:
             self._checkpoint_staging = None
         final = run_dir / name
@@ -312,22 +311,33 @@ def disk_full_message(run_dir: Path, name: str, free: int, err: BaseException) -
 
 
 @contextlib.contextmanager
-def final_save_guard(out_dir: str | Path):
-    """Around a stage's final save (main process): a full disk or quota becomes :func:`disk_full_message`'s one
-    line, and the half-written weights (``FINAL_WEIGHTS`` at ``out_dir``'s top level) are removed so nothing
-    loads them; the checkpoints stay, and a rerun with ``--resume_from_checkpoint true`` goes on from the last
-    one (only saving again when it is the last step). Any other failure keeps its own error and traceback."""
-    out_dir = Path(out_dir)
+def disk_full_guard(run_dir: Path, name: str, remove):
+    """Around a write of ``name`` under ``run_dir``: if it fails for lack of space (:func:`disk_full`),
+    ``remove()`` what it half-wrote and raise :func:`disk_full_message`'s one line; any other failure keeps its
+    own error and traceback."""
     try:
         yield
-    except Exception as err:
-        free = disk_full(out_dir, err)
+    except Exception as err:  # safetensors' SafetensorError is not an OSError; disk_full decides
+        free = disk_full(run_dir, err)
         if free is None:
             raise
+        remove()
+        raise UserError(disk_full_message(run_dir, name, free, err)) from err
+
+
+def final_save_guard(out_dir: str | Path):
+    """:func:`disk_full_guard` around a stage's final save (main process): the half-written weights
+    (``FINAL_WEIGHTS`` at ``out_dir``'s top level) are removed so nothing loads them; the checkpoints stay, and a
+    rerun with ``--resume_from_checkpoint true`` goes on from the last one (only saving again when it is the
+    last step)."""
+    out_dir = Path(out_dir)
+
+    def remove_final_weights():
         for pattern in FINAL_WEIGHTS:
             for path in out_dir.glob(pattern):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        raise UserError(disk_full_message(out_dir, "the final model", free, err)) from err
+
+    return disk_full_guard(out_dir, "the final model", remove_final_weights)
 
 
 def _publish(src: Path, final: Path) -> None:
