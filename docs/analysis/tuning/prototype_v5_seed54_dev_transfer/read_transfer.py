@@ -34,12 +34,12 @@ OTHERS = (
     "ppo_gold",
     "ppo_gold_dev",
 )  # run 24: trained on the training subjects; run 25: on all 100 dev prompts
-LEARNED_ON_A, NO_CARRY_BELOW = 0.035, 0.03
+NO_CARRY_BELOW = 0.03
 
 
 def reading(gold_a: list[float], informative_b: list[float]) -> str:
     """The plan's rule: gold_a = NEW − reference on half A, informative_b = NEW − reference on B's benign prompts."""
-    if statistics.fmean(gold_a) < LEARNED_ON_A:
+    if paired_difference(gold_a, [0.0] * len(gold_a), 2000, 44)["ci95"][0] <= 0:
         return "inconclusive: it did not learn where it trained"
     ci = paired_difference(informative_b, [0.0] * len(informative_b), 2000, 44)["ci95"]
     if ci[0] > 0:
@@ -92,10 +92,10 @@ def main(folder: Path) -> None:
         )
     print(f"\n  training batches' gold, {NEW}: {training_gold(folder / f'{NEW}_log_history.json')}")
     print(
-        f"\nreading (dev run 26's plan): inconclusive if {NEW} − reference on half A's gold < +{LEARNED_ON_A}; it "
-        "carries\nif the benign informative term on half B, "
-        f"{NEW} − reference, has its CI above 0; it does not carry if that\nCI's upper end < +{NO_CARRY_BELOW}; "
-        "else inconclusive"
+        f"\nreading (dev run 26's plan, as amended): inconclusive if {NEW} − reference in half A's gold has\n"
+        f"its CI not above 0; else, with I_B = {NEW} − reference in half B's benign informative term, it\n"
+        f"carries if I_B's CI lies above 0, it does not carry if I_B's CI upper end < +{NO_CARRY_BELOW}, else "
+        "inconclusive"
     )
     print("  =>", reading(found["A", NEW][0], found["B", NEW][1]))
 
