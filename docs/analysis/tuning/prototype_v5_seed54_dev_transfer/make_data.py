@@ -5,9 +5,10 @@ local HH-format folder whose training prompts are half A's.
 
 The split, fixed before training: the dev prompts' topic groups (``rlhf_trl.testbed.splits.topic_groups``, of each
 prompt's last request) are taken in the order of the SHA-1 of their first subject, and each goes to the half that has
-fewer prompts of its kind so far (harmful / benign), A on ties. Half A's training prompts are A's prompts all of whose
-user turns are requests of A's groups (a multi-turn prompt whose earlier turn is on a B subject is left out of
-training, and still read as an A prompt). The halves are written to ``halves.json`` beside this script (the reading
+fewer prompts of its kind so far (harmful / benign, the kind of the group's last prompt read), A on ties. Half A's
+training prompts (``A_train``) are A's prompts all of whose user turns are requests of A's groups (a multi-turn prompt
+whose earlier turn is on a B subject is left out of training, and still read as an A prompt); ``B_read`` likewise
+holds B's prompts none of whose turns is on an A subject (the plan's amended reading uses these). The halves are written to ``halves.json`` beside this script (the reading
 uses them) and the training folder to OUT_DIR, as run 25's ``make_data.py`` does (placeholder replies: PPO reads only
 the prompts). A diagnostic: it trains on half of the prompts it is evaluated on.
 """
@@ -52,13 +53,13 @@ def halves(prompts: list[list[dict]]) -> dict:
         s = "A" if count[harmful[g], "A"] <= count[harmful[g], "B"] else "B"
         side[g] = s
         count[harmful[g], s] += size[g]
-    out = {"A": [], "B": [], "A_train": []}
+    out = {"A": [], "B": [], "A_train": [], "B_read": []}
     for i, p in enumerate(prompts):
         s = side[groups[bank_request(p)["subject"]]]
         out[s].append(i)
         turns = [group_of(m["content"]) for m in p if m["role"] == "user"]
-        if s == "A" and all(t is not None and side.get(t) == "A" for t in turns):
-            out["A_train"].append(i)
+        if all(t is not None and side.get(t) == s for t in turns):
+            out[f"{s}_train" if s == "A" else "B_read"].append(i)
     out["groups"] = {s: sorted(first[g] for g in side if side[g] == s) for s in "AB"}
     return out
 
