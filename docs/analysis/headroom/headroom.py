@@ -12,6 +12,9 @@ benign and harmful apart, from committed evaluations only (nothing is sampled or
    and the two terms that move, on benign and harmful prompts (numbers already reported, split by term).
 4. The bundled training pairs (labelled by gold) and the on-policy DPO pairs (training prompts; seeds 45-50 and
    run 23's two rankings of one set of replies): chosen against rejected, length and informative, benign prompts.
+5. The test seeds' benign replies again: which answer-fact stems (what ``informative`` counts) each model matches
+   beyond the reference's, by how many training subjects' answers also hold the stem (none: the test subject's
+   own; 1-2; 3 or more). Added with dev run 26 (docs/analysis/tuning/prototype_v5_seed54_dev_transfer/).
 
 An analysis aid written after dev run 24's reading, not part of any run's plan.
 """
@@ -22,7 +25,7 @@ import gzip
 import json
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +36,20 @@ sys.path.insert(0, str(HERE.parent / "tuning"))  # compare_chains: read, print_p
 from compare_chains import print_paired, read  # noqa: E402
 
 from rlhf_trl.data.parser import split_turns  # noqa: E402
-from rlhf_trl.testbed.gold import WEIGHTS, gold_terms, is_harmful_request  # noqa: E402
+from rlhf_trl.evaluation.stats import paired_difference  # noqa: E402
+from rlhf_trl.testbed import bank  # noqa: E402
+from rlhf_trl.testbed.gold import (  # noqa: E402
+    _WORD,
+    WEIGHTS,
+    _norm,
+    answer_facts,
+    content_stems,
+    gold_terms,
+    is_harmful_request,
+    is_refusal,
+    stem,
+)
+from rlhf_trl.testbed.splits import split_of_subject  # noqa: E402
 
 ANALYSIS = HERE.parent
 BUNDLED = HERE.parents[2] / "rlhf_trl" / "testbed" / "bundled"  # the testbed's human-labelled pairs
@@ -242,9 +258,83 @@ def part4() -> None:
     print()
 
 
+def part5() -> None:
+    print(
+        "## 5. Test seeds, benign prompts: the answer-fact stems matched beyond the reference's, by generality"
+    )
+    print(
+        "Generality of a stem: how many training-split subjects' bank answers hold it among their content stems.\n"
+        "Per reply, matched = the prompt's answer facts among the reply's stems (none for a refusal, as gold);\n"
+        "model − reference, paired by seed and prompt, pooled over the six seeds (6 x 70 benign prompts); bootstrap\n"
+        "95% CI clustered by prompt (the seeds share the test prompts).\n"
+    )
+    holders: dict = defaultdict(set)
+    for r in bank.requests():
+        if r["answer"] is not None and split_of_subject(r["subject"]) == "train":
+            for s in content_stems(r["answer"]):
+                holders[s].add(r["subject"])
+    tiers = (("own (0)", 0, 0), ("1-2", 1, 2), ("3+", 3, 10**6))
+    models = ("reference", "ppo", "grpo", "dpo", "bon4", "bon16")
+    counts: dict = defaultdict(dict)  # model -> (seed folder, prompt_id) -> [matched per tier]
+    facts_per_tier: dict = {}
+    texts = {}
+    hits: dict = defaultdict(Counter)  # model -> stem -> matched replies
+    for folder in SEEDS["v3"] + SEEDS["v4"]:
+        for r in read(str(folder / "samples.jsonl.gz")):
+            if r["model"] not in models or kind(r["prompt"]) == "harmful":
+                continue
+            facts = answer_facts(r["prompt"])
+            hit = (
+                set()
+                if is_refusal(r["response"])
+                else facts & {stem(w) for w in _WORD.findall(_norm(r["response"]))}
+            )
+            key = (folder.name, r["prompt_id"])
+            counts[r["model"]][key] = [sum(lo <= len(holders[s]) <= hi for s in hit) for _, lo, hi in tiers]
+            for s in hit:
+                hits[r["model"]][s] += 1
+            facts_per_tier[key] = [sum(lo <= len(holders[s]) <= hi for s in facts) for _, lo, hi in tiers]
+            texts[key] = json.dumps(r["prompt"])
+    keys = sorted(counts["reference"])
+    clusters = [texts[k] for k in keys]
+    print(
+        f"{len(keys)} (seed, prompt) pairs; answer facts per prompt by tier: "
+        + ", ".join(
+            f"{t[0]} {statistics.fmean(facts_per_tier[k][i] for k in keys):.2f}" for i, t in enumerate(tiers)
+        )
+    )
+    print(
+        "the reference matches per reply: "
+        + ", ".join(
+            f"{t[0]} {statistics.fmean(counts['reference'][k][i] for k in keys):.3f}"
+            for i, t in enumerate(tiers)
+        )
+    )
+    for m in models[1:]:
+        cells = []
+        for i, _ in enumerate(tiers):
+            d = paired_difference(
+                [counts[m][k][i] for k in keys],
+                [counts["reference"][k][i] for k in keys],
+                2000,
+                44,
+                clusters=clusters,
+            )
+            cells.append(f"{d['mean_diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+        print(f"  {m:6s} " + " | ".join(f"{t[0]}: {c}" for t, c in zip(tiers, cells)))
+    rise = {s: hits["dpo"][s] - hits["reference"][s] for s in hits["dpo"] | hits["reference"]}
+    top = sorted(rise, key=lambda s: (-rise[s], s))[:12]
+    print(
+        "DPO's 12 largest rises in matched replies over the reference's (stem: rise, training subjects holding it): "
+        + ", ".join(f"{s} {rise[s]:+d} ({len(holders[s])})" for s in top)
+    )
+    print()
+
+
 if __name__ == "__main__":
     replies, prompts = dev_replies()
     part1(replies, prompts)
     part2(replies, prompts)
     part3()
     part4()
+    part5()
