@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Align small language models with PPO, GRPO and DPO; evaluate them side by side.",
         epilog=f"subcommands:\n{lines}\n\n`rlhf-trl SUBCOMMAND --help` shows a subcommand's flags.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"rlhf-trl {__version__}")
     parser.add_argument("subcommand", choices=list(SUBCOMMANDS), metavar="SUBCOMMAND")
@@ -65,7 +66,7 @@ def keys_main(argv: list[str]) -> int:
 
     from rlhf_trl.config import SHARED_TYPES, STAGE_CONFIGS, stage_types
 
-    parser = argparse.ArgumentParser(prog="rlhf-trl keys", description=keys_main.__doc__)
+    parser = argparse.ArgumentParser(prog="rlhf-trl keys", description=keys_main.__doc__, allow_abbrev=False)
     parser.add_argument("stage", choices=["shared", *STAGE_CONFIGS])
     ns = parser.parse_args(argv)
     types = SHARED_TYPES if ns.stage == "shared" else stage_types(ns.stage)[-1:]
@@ -74,7 +75,7 @@ def keys_main(argv: list[str]) -> int:
         for f in dataclasses.fields(cls):
             if not f.init:
                 continue
-            default = f.default if f.default is not dataclasses.MISSING else "(factory)"
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             help_text = " ".join(str(f.metadata.get("help", "")).split())
             print(f"{f.name} = {default!r}  {help_text}")
     return 0

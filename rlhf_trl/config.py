@@ -252,7 +252,8 @@ def _coerce_one(action: argparse.Action, value: Any, where: str) -> Any:
 def _build_parser(types: tuple[type, ...]):
     from transformers import HfArgumentParser
 
-    parser = HfArgumentParser(types)
+    # No abbreviations: argparse would read `--kl_coe 0.3` as kl_coef; a flag is its whole name or an error.
+    parser = HfArgumentParser(types, allow_abbrev=False)
     parser.error = _command_line_error
     # A list that may be empty ([] = none) takes zero or more values on the command line too:
     # `--best_of_n` alone empties it, as `best_of_n: []` does in YAML.

@@ -214,7 +214,9 @@ def _fmt(seconds: float) -> str:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="rlhf-trl demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="rlhf-trl demo", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument("--config", default="recipes/configs/demo.yaml", help="recipe config (YAML)")
     parser.add_argument("--restart", action="store_true", help="delete the run folder and start over")
     parser.add_argument(

@@ -36,6 +36,14 @@ def test_keys_lists_a_stage_fields():
     proc = run("keys", "dpo")
     assert proc.returncode == 0
     assert "beta = " in proc.stdout and "learning_rate = " in proc.stdout
+    # a list's default is shown, not how it is built
+    proc = run("keys", "evaluation")
+    assert "judges = ['reward_model', 'gold']" in proc.stdout and "factory" not in proc.stdout
+
+
+def test_subcommand_flags_are_never_abbreviated(tmp_path):
+    proc = run("report", "--run", str(tmp_path), "--outp", str(tmp_path / "A.md"))
+    assert proc.returncode == 2 and "unrecognized arguments: --outp" in proc.stderr
 
 
 def test_recipe_help_lists_the_stage_keys():

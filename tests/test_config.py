@@ -78,6 +78,15 @@ def test_unknown_cli_flag(tmp_path):
         parse_recipe_args("dpo", ["--betaa", "0.3"])
 
 
+def test_a_flag_is_its_whole_name_never_a_prefix(tmp_path):
+    """argparse's default would read `--kl_coe 0.3` as kl_coef: a typo must not set a knob silently."""
+    with pytest.raises(UserError, match=r"unknown flag '--kl_coe'.*did you mean 'kl_coef'"):
+        parse_recipe_args("ppo", ["--kl_coe", "0.3"])
+    with pytest.raises(UserError, match=r"unknown flag '--bet'"):
+        parse_recipe_args("dpo", ["--bet", "0.2"])
+    assert parse_recipe_args("ppo", ["--kl_coef", "0.3"]).stage.kl_coef == 0.3
+
+
 def test_missing_config_file():
     with pytest.raises(UserError, match="does not exist"):
         parse_recipe_args("dpo", ["--config", "nope.yaml"])

@@ -117,6 +117,7 @@ def format_report(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rlhf-trl explore-data",
+        allow_abbrev=False,
         usage="rlhf-trl explore-data --config FILE [--json] [--max_length N] [--split train|test] [--KEY VALUE ...]",
         description=__doc__.split("\n\n")[1],
         epilog="--config FILE (a recipe config) and any shared key (--dataset_name, --model_name_or_path, "

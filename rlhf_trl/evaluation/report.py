@@ -523,7 +523,9 @@ def write_analysis(run_dir: Path, output: Path, assets: Path | None = None, prom
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rlhf-trl report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="rlhf-trl report", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", help="The run folder (outputs/<run>) that `rlhf-trl evaluate` filled.")
     which.add_argument(

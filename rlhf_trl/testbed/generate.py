@@ -422,7 +422,7 @@ def build(out_dir: Path, samples_path: Path | None = None) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rlhf_trl.testbed.generate", description=__doc__.split("\n")[0]
+        prog="python -m rlhf_trl.testbed.generate", description=__doc__.split("\n")[0], allow_abbrev=False
     )
     sub = parser.add_subparsers(dest="step", required=True)
     s = sub.add_parser("sample", help="sample the embedded model (slow) into the cache")
