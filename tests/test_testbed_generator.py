@@ -165,3 +165,11 @@ def test_rejected_cover_every_failure_mode():
 
 def test_build_check_reports_identical():
     assert gen.main(["build", "--check"]) == 0
+
+
+def test_subcommand_flags_are_never_abbreviated(capsys):
+    """`build --out X` must not set --out_dir (argparse's default would): a flag is its whole name."""
+    with pytest.raises(SystemExit) as exit_info:
+        gen.main(["build", "--out", "/tmp/never-written"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --out" in capsys.readouterr().err

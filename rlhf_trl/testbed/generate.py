@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m rlhf_trl.testbed.generate", description=__doc__.split("\n")[0], allow_abbrev=False
     )
     sub = parser.add_subparsers(dest="step", required=True)
-    s = sub.add_parser("sample", help="sample the embedded model (slow) into the cache")
+    s = sub.add_parser("sample", help="sample the embedded model (slow) into the cache", allow_abbrev=False)
     s.add_argument("--out", type=Path, default=None)
     s.add_argument("--limit", type=int, default=None, help="only the first N prompts in sampling order")
     s.add_argument(
@@ -439,10 +439,18 @@ def main(argv: list[str] | None = None) -> int:
         help="the model's own refusals: a refusal opener forced, the rest sampled "
         f"(default --out: bundled/{REFUSAL_SAMPLES_FILE})",
     )
-    b = sub.add_parser("build", help="build the pair files and dev/test prompt sets from the bank + cache")
+    b = sub.add_parser(
+        "build",
+        help="build the pair files and dev/test prompt sets from the bank + cache",
+        allow_abbrev=False,
+    )
     b.add_argument("--out_dir", type=Path, default=BUNDLED_DIR)
     b.add_argument("--check", action="store_true", help="build into a temp dir and compare with out_dir")
-    r = sub.add_parser("reference", help="the reference model's samples on the dev/test prompts (minutes)")
+    r = sub.add_parser(
+        "reference",
+        help="the reference model's samples on the dev/test prompts (minutes)",
+        allow_abbrev=False,
+    )
     r.add_argument("--out", type=Path, default=BUNDLED_DIR / REFERENCE_FILE)
     r.add_argument("--check", action="store_true", help="sample again and compare with the committed file")
     ns = parser.parse_args(argv)
