@@ -212,7 +212,9 @@ def _field_names(types: tuple[type, ...]) -> set[str]:
 
 
 def _suggest(key: str, known) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    """The known key a typo most likely meant: the only one it begins (a flag cut short), else the closest."""
+    starts = [k for k in known if k.startswith(key)]
+    close = starts if len(starts) == 1 else difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -330,11 +332,15 @@ def _print_recipe_help(stage: str) -> None:
     keys_main([stage])
 
 
-def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
+def parse_recipe_args(
+    stage: str, args: list[str] | None = None, *, command: str | None = None, own_flags: tuple[str, ...] = ()
+) -> RecipeArgs:
     """Parse ``--config FILE`` plus CLI flags for ``stage``.
 
     Validates the whole file (every section, not only ``stage``'s) so a typo anywhere fails fast.
     Sets ``TENSORBOARD_LOGGING_DIR`` to ``run_dir/logs/<stage>`` for transformers' TensorBoard callback.
+    ``command`` and ``own_flags``: a command that parses its own flags first and passes the rest here
+    (``explore-data``) is named in an unknown flag's error, and its flags are among the suggestions.
     """
     args = list(sys.argv[1:] if args is None else args)
     if "-h" in args or "--help" in args:  # before anything that could fail on this host or start a group
@@ -401,7 +407,9 @@ def parse_recipe_args(stage: str, args: list[str] | None = None) -> RecipeArgs:
         known = {o.lstrip("-") for o in parser._option_string_actions}
         unknown = [a for a in remaining if a.startswith("--")] or remaining
         key = unknown[0].lstrip("-").split("=")[0]
-        raise UserError(f"command line: unknown flag {unknown[0]!r} for stage {stage}{_suggest(key, known)}")
+        where = command or f"stage {stage}"
+        hint = _suggest(key, known | set(own_flags))
+        raise UserError(f"command line: unknown flag {unknown[0]!r} for {where}{hint}")
     run, model, data, stage_cfg = objs
     emulated = not hardware.has_accelerator() and not hardware.cpu_has_native_bf16()
     if getattr(stage_cfg, "bf16", False) and emulated and _main_process():

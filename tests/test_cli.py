@@ -46,6 +46,15 @@ def test_subcommand_flags_are_never_abbreviated(tmp_path):
     assert proc.returncode == 2 and "unrecognized arguments: --outp" in proc.stderr
 
 
+def test_explore_data_names_itself_and_its_own_flags_in_a_typo(tmp_path):
+    config = str(Path(__file__).resolve().parents[1] / "recipes" / "configs" / "demo.yaml")
+    proc = run("explore-data", "--config", config, "--max_len", "600")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: command line: unknown flag '--max_len' for explore-data (did you mean 'max_length'?)"
+    ]
+
+
 def test_recipe_help_lists_the_stage_keys():
     """`python recipes/<stage>.py --help` says how to call it and lists every key, shared and the stage's."""
     root = Path(__file__).resolve().parents[1]

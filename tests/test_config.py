@@ -82,7 +82,7 @@ def test_a_flag_is_its_whole_name_never_a_prefix(tmp_path):
     """argparse's default would read `--kl_coe 0.3` as kl_coef: a typo must not set a knob silently."""
     with pytest.raises(UserError, match=r"unknown flag '--kl_coe'.*did you mean 'kl_coef'"):
         parse_recipe_args("ppo", ["--kl_coe", "0.3"])
-    with pytest.raises(UserError, match=r"unknown flag '--bet'"):
+    with pytest.raises(UserError, match=r"unknown flag '--bet' for stage dpo \(did you mean 'beta'\?\)"):
         parse_recipe_args("dpo", ["--bet", "0.2"])
     assert parse_recipe_args("ppo", ["--kl_coef", "0.3"]).stage.kl_coef == 0.3
 

@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     from rlhf_trl.config import parse_recipe_args
 
     # Any shared key (--dataset_name, --model_name_or_path, ...) may follow --config on the line.
-    args = parse_recipe_args("evaluation", rest)
+    args = parse_recipe_args(
+        "evaluation", rest, command="explore-data", own_flags=("json", "max_length", "split")
+    )
     report = explore(args.data, args.model.model_name_or_path, ns.max_length, ns.split)
     print(json.dumps(report, indent=None if ns.json else 2) if ns.json else format_report(report))
     return 0
