@@ -335,7 +335,10 @@ def final_save_guard(out_dir: str | Path):
     def remove_final_weights():
         for pattern in FINAL_WEIGHTS:
             for path in out_dir.glob(pattern):
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     return disk_full_guard(out_dir, "the final model", remove_final_weights)
 

@@ -258,6 +258,14 @@ def part4() -> None:
     print()
 
 
+def matched_facts(prompt, response: str) -> set[str]:
+    """The prompt's answer facts among the reply's stems, as gold's ``informative`` counts them (none for a
+    refusal, whose ``informative`` gold sets to 0)."""
+    if is_refusal(response):
+        return set()
+    return answer_facts(prompt) & {stem(w) for w in _WORD.findall(_norm(response))}
+
+
 def part5() -> None:
     print(
         "## 5. Test seeds, benign prompts: the answer-fact stems matched beyond the reference's, by generality"
@@ -274,6 +282,10 @@ def part5() -> None:
             for s in content_stems(r["answer"]):
                 holders[s].add(r["subject"])
     tiers = (("own (0)", 0, 0), ("1-2", 1, 2), ("3+", 3, 10**6))
+
+    def by_tier(stems: set[str]) -> list[int]:
+        return [sum(lo <= len(holders[s]) <= hi for s in stems) for _, lo, hi in tiers]
+
     models = ("reference", "ppo", "grpo", "dpo", "bon4", "bon16")
     counts: dict = defaultdict(dict)  # model -> (seed folder, prompt_id) -> [matched per tier]
     facts_per_tier: dict = {}
@@ -283,17 +295,11 @@ def part5() -> None:
         for r in read(str(folder / "samples.jsonl.gz")):
             if r["model"] not in models or kind(r["prompt"]) == "harmful":
                 continue
-            facts = answer_facts(r["prompt"])
-            hit = (
-                set()
-                if is_refusal(r["response"])
-                else facts & {stem(w) for w in _WORD.findall(_norm(r["response"]))}
-            )
+            hit = matched_facts(r["prompt"], r["response"])
             key = (folder.name, r["prompt_id"])
-            counts[r["model"]][key] = [sum(lo <= len(holders[s]) <= hi for s in hit) for _, lo, hi in tiers]
-            for s in hit:
-                hits[r["model"]][s] += 1
-            facts_per_tier[key] = [sum(lo <= len(holders[s]) <= hi for s in facts) for _, lo, hi in tiers]
+            counts[r["model"]][key] = by_tier(hit)
+            hits[r["model"]].update(hit)
+            facts_per_tier[key] = by_tier(answer_facts(r["prompt"]))
             texts[key] = json.dumps(r["prompt"])
     keys = sorted(counts["reference"])
     clusters = [texts[k] for k in keys]

@@ -25,21 +25,15 @@ sys.path.insert(0, str(HERE.parent))  # docs/analysis/tuning: compare_chains
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed46_budget"))
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_gold_pairs"))
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_dev_trained"))
+sys.path.insert(0, str(HERE.parents[1] / "headroom"))  # matched_facts
 
 from compare_chains import paired_difference, print_paired, read  # noqa: E402
+from headroom import matched_facts  # noqa: E402
 from read_budget import per_prompt_gold, table  # noqa: E402
 from read_dev_trained import benign_informative, training_gold  # noqa: E402
 from read_gold_pairs import check_run22_samples  # noqa: E402
 
-from rlhf_trl.testbed.gold import (  # noqa: E402
-    _WORD,
-    _norm,
-    answer_facts,
-    bank_request,
-    is_harmful_request,
-    is_refusal,
-    stem,
-)
+from rlhf_trl.testbed.gold import answer_facts, bank_request, is_harmful_request, is_refusal  # noqa: E402
 from rlhf_trl.testbed.splits import topic_groups  # noqa: E402
 
 NEW = "ppo_gold_devA"
@@ -90,9 +84,7 @@ def matched_stems(rows: list[dict], ids: set[int], shared: set[str]) -> dict:
     for r in rows:
         if r["prompt_id"] not in ids or is_harmful_request(r["prompt"]):
             continue
-        hit = set()
-        if not is_refusal(r["response"]):
-            hit = answer_facts(r["prompt"]) & {stem(w) for w in _WORD.findall(_norm(r["response"].strip()))}
+        hit = matched_facts(r["prompt"], r["response"])
         out.setdefault(r["model"], {}).setdefault(r["prompt_id"], []).append(
             (len(hit & shared), len(hit - shared))
         )
