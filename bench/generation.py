@@ -119,7 +119,7 @@ def transformers_generate(model, tokenizer, prompts, tokens: int, batch: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--prompts", type=int, default=32, help="prompts per setting (multiple of 16)")
     parser.add_argument("--tokens", type=int, default=48)

@@ -193,7 +193,7 @@ def run_ours(opts, bf16: bool = False) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--updates", type=int, default=3, help="per run; the first is a warm-up")
     parser.add_argument("--prompts", type=int, default=4)

@@ -227,7 +227,7 @@ def raw(name: str, run_dir: Path, steps: int, bf16: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="any model_name_or_path (both sides use it)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)

@@ -22,7 +22,7 @@ from rlhf_trl.data.loaders import load_prompts
 from rlhf_trl.generation import _length_order, encode_prompts
 from rlhf_trl.models import load_causal_lm, load_tokenizer
 
-parser = argparse.ArgumentParser()
+parser = argparse.ArgumentParser(allow_abbrev=False)
 parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights")
 parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
 parser.add_argument("--freezing", action="store_true")

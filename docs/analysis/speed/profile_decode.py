@@ -18,7 +18,7 @@ from rlhf_trl.decoding import sample_tokens
 from rlhf_trl.generation import encode_prompts
 from rlhf_trl.models import load_causal_lm, load_tokenizer
 
-parser = argparse.ArgumentParser()
+parser = argparse.ArgumentParser(allow_abbrev=False)
 parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights")
 parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
 cli = parser.parse_args()
