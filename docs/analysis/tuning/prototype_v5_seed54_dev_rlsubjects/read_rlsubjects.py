@@ -30,19 +30,34 @@ from read_dev_trained import benign_informative  # noqa: E402
 
 HELPS_ABOVE, NO_HELP_BELOW = 0.0, 0.025  # the plan's thresholds on D's CI
 CRITIC_ONLY = 4  # updates 1-4 train only the critic (critic_warmup_steps)
+CONTROL = "ppo27c"  # the control arm (make_control.py, run27c.sh), when its evaluation is in
 
 
 def ci95(diffs: list[float]) -> list[float]:
     return paired_difference(diffs, [0.0] * len(diffs), 2000, 44)["ci95"]
 
 
-def reading(d27: list[float], d: list[float]) -> str:
-    """The plan's rule: d27 = ppo27 − sft27 per prompt, d = d27 − (run 22's ppo − sft) per prompt."""
+def reading(d27: list[float], d: list[float], refs: list[float]) -> str:
+    """The plan's rule: d27 = ppo27 − sft27 per prompt, d = d27 − (run 22's ppo − sft) per prompt; "help" is
+    checked first, and (amended before any result) is marked confounded when refs = sft27 − run 22's sft has its
+    CI below 0 (a weaker reference leaves more room on dev whatever the split)."""
     lo, hi = ci95(d)
     if lo > HELPS_ABOVE and ci95(d27)[0] > 0:
+        if ci95(refs)[1] < 0:
+            return "separate RL subjects help PPO, confounded: sft27 is below run 22's sft"
         return "separate RL subjects help PPO"
     if hi < NO_HELP_BELOW:
         return f"no help of +{NO_HELP_BELOW} or more: separate RL subjects do not explain PPO's small gain"
+    return "inconclusive"
+
+
+def control_reading(e: list[float]) -> str:
+    """The control arm's rule: e = ppo27 − CONTROL per dev prompt (both PPOs from sft27)."""
+    lo, hi = ci95(e)
+    if lo > 0:
+        return "prompts of unseen subjects help PPO (same SFT model, as many prompts, same kinds)"
+    if hi < NO_HELP_BELOW:
+        return f"no help of +{NO_HELP_BELOW} or more from unseen subjects (against the matched seen ones)"
     return "inconclusive"
 
 
@@ -69,18 +84,27 @@ def main(folder: Path) -> None:
     print_paired("  D27 = ppo27 − sft27", d27)
     print_paired("  D22 = run 22's ppo − sft", d22)
     print_paired("  D = D27 − D22 (the plan's)", d)
-    print_paired(
-        "  sft27 − run 22's sft (the references)", [g27["reference"][i] - g22["reference"][i] for i in ids]
-    )
+    refs = [g27["reference"][i] - g22["reference"][i] for i in ids]
+    print_paired("  sft27 − run 22's sft (the references)", refs)
     print_paired("  ppo27 − run 22's ppo", [g27["ppo27"][i] - g22["ppo"][i] for i in ids])
     i27, i22 = benign_informative(rows27), benign_informative(rows22)
     benign = sorted(i27["reference"])
+    print_paired("  D on benign prompts only", [d[ids.index(i)] for i in benign])
+    if CONTROL in g27:
+        print(f"control arm ({CONTROL}: PPO from sft27 on SFT-side prompts matched to the RL side's):")
+        e = [g27["ppo27"][i] - g27[CONTROL][i] for i in ids]
+        print_paired(f"  E = ppo27 − {CONTROL} (the control's reading)", e)
+        print_paired(f"  {CONTROL} − sft27", [g27[CONTROL][i] - g27["reference"][i] for i in ids])
+        print_paired(
+            f"  benign informative, ppo27 − {CONTROL}", [i27["ppo27"][i] - i27[CONTROL][i] for i in benign]
+        )
     print("benign informative (weighted, 0.35), per benign dev prompt:")
     print_paired("  ppo27 − sft27", [i27["ppo27"][i] - i27["reference"][i] for i in benign])
     print_paired("  run 22's ppo − sft", [i22["ppo"][i] - i22["reference"][i] for i in benign])
     print("refusals (benign refused / replies, harmful refused / replies):")
+    mine = ("reference", "ppo27", CONTROL) if CONTROL in g27 else ("reference", "ppo27")
     for name, rows, models in (
-        ("run 27", rows27, ("reference", "ppo27")),
+        ("run 27", rows27, mine),
         ("run 22", rows22, ("reference", "ppo")),
     ):
         c = refusal_counts(rows)
@@ -88,7 +112,11 @@ def main(folder: Path) -> None:
     print("reward-model score of PPO's training batches (objective/scores):")
     print(f"  run 27 (RL-side prompts): {critic_only_scores(folder / 'ppo27_log_history.json')}")
     print(f"  run 22 (all training prompts): {critic_only_scores(RUN22 / 'ppo_log_history.json')}")
-    print(f"\nreading: {reading(d27, d)}")
+    if (folder / f"{CONTROL}_log_history.json").is_file():
+        print(f"  {CONTROL} (SFT-side prompts): {critic_only_scores(folder / f'{CONTROL}_log_history.json')}")
+    print(f"\nreading: {reading(d27, d, refs)}")
+    if CONTROL in g27:
+        print(f"control's reading: {control_reading(e)}")
 
 
 if __name__ == "__main__":
