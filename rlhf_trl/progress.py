@@ -1,6 +1,6 @@
 """One compact progress line per logging step, for every stage.
 
-The Trainer's default progress callback prints each log as the raw metric dict (GRPO: 26 keys, PPO: 27),
+The Trainer's default progress callback prints each log as the raw metric dict (GRPO: 26 keys, PPO: 26 by default),
 which buries what a user watches. :class:`CompactProgress` keeps the progress bar and prints instead::
 
     [grpo] step 10/30  reward 0.412  kl 0.031  entropy 1.21  length 38.5  loss 0.002  lr 2.1e-05

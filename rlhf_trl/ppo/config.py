@@ -9,8 +9,8 @@ Batch arithmetic (per process):
   optimizer step each: ``ppo_epochs × num_mini_batches`` optimizer steps per update;
 * TRL 1.12 differed: its rollout per process was ``per_device_train_batch_size ×
   gradient_accumulation_steps`` and its minibatch that divided by ``num_mini_batches``;
-* the number of updates is ``max_steps`` when > 0, else ``ceil(num_train_epochs × prompts /
-  (rollout_batch_size × processes))``.
+* the number of updates is ``max_steps`` when > 0, else ``ceil(num_train_epochs × floor(prompts /
+  (rollout_batch_size × processes)))`` (each pass over the prompts drops its incomplete last rollout), at least 1.
 
 Knob names: ``kl_coef``, ``clip_ratio``, ``ppo_epochs``, ``entropy_coef`` are the assignment's names;
 TRL 1.12 called them ``kl_coef``, ``cliprange``, ``num_ppo_epochs`` and had no entropy bonus. The
@@ -66,7 +66,12 @@ class PPOConfig(RecipeDefaults, TrainingArguments):
         },
     )
     rollout_forward_batch_size: int = field(
-        default=16, metadata={"help": "Sequences per forward pass when generating and scoring rollouts."}
+        default=16,
+        metadata={
+            "help": "Sequences per forward pass when generating rollouts and scoring them with the policy, critic and "
+            "reference (a reward model passed to PPOTrainer directly too; the recipe's reward_funcs score in batches "
+            "of 8)."
+        },
     )
     # ---- reward ----
     reward_funcs: list[str] = field(
