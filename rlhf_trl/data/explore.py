@@ -133,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     from rlhf_trl.config import parse_recipe_args
 
     # Any shared key (--dataset_name, --model_name_or_path, ...) may follow --config on the line.
-    args = parse_recipe_args(
-        "evaluation", rest, command="explore-data", own_flags=("json", "max_length", "split")
-    )
+    args = parse_recipe_args("evaluation", rest, command="explore-data", own_flags=tuple(vars(ns)))
     report = explore(args.data, args.model.model_name_or_path, ns.max_length, ns.split)
     print(json.dumps(report, indent=None if ns.json else 2) if ns.json else format_report(report))
     return 0
