@@ -3,7 +3,9 @@
     .venv/bin/python docs/analysis/tuning/prototype_v5_seed54_dev_rlsubjects/read_rlsubjects.py DIR
 
 DIR (this folder, once collect.sh has copied the outputs here) holds run 27's evaluation (metrics.json,
-samples.jsonl.gz: ``reference`` is sft27, ``ppo27`` its PPO) and ``ppo27_log_history.json``; run 22's evaluation
+samples.jsonl.gz: ``reference`` is sft27, ``ppo27`` its PPO) and ``ppo27_log_history.json``; the control arm's
+``ppo27c`` replies come from the same evaluation (collect.sh) or, rebuilt (rebuild27c.sh), from
+samples_control.jsonl.gz, whose reference replies must equal samples.jsonl.gz's; run 22's evaluation
 and PPO log are read from ``../prototype_v5_seed54_dev/``. Per dev prompt (each prompt's two replies averaged):
 D27 = ppo27 − sft27, D22 = run 22's ppo − its sft, and the plan's D = D27 − D22, with bootstrap 95% CIs
 (``../compare_chains.py``); then the plan's reading, refusals, the benign ``informative`` term, KL, length, and the
@@ -61,6 +63,18 @@ def control_reading(e: list[float]) -> str:
     return "inconclusive"
 
 
+def control_rows(folder: Path) -> list[dict]:
+    """CONTROL's rows of the rebuilt control's evaluation, which must hold run 27's reference replies exactly."""
+    rows = read(str(folder / "samples_control.jsonl.gz"))
+
+    def key(rs: list[dict]) -> list:
+        return sorted((r["prompt_id"], r["sample"], r["response"]) for r in rs if r["model"] == "reference")
+
+    if key(rows) != key(read(str(folder / "samples.jsonl.gz"))):
+        raise SystemExit("the control's reference (sft27) replies differ from run 27's: the pairing is void")
+    return [r for r in rows if r["model"] == CONTROL]
+
+
 def critic_only_scores(path: Path) -> str:
     log = [e for e in json.loads(path.read_text()) if "objective/scores" in e]
     s = [e["objective/scores"] for e in log[:CRITIC_ONLY]]
@@ -75,6 +89,10 @@ def main(folder: Path) -> None:
     if prompts27 != prompts22:
         raise SystemExit("run 27's evaluation prompts are not run 22's: the per-prompt pairing is void")
     table(json.loads((folder / "metrics.json").read_text())["models"])
+    if (folder / "samples_control.jsonl.gz").is_file():  # the rebuilt control's own evaluation (README.md)
+        rows27 += control_rows(folder)
+        print("control's evaluation (metrics_control.json; the same reference replies):", end="")
+        table(json.loads((folder / "metrics_control.json").read_text())["models"])
     g27, g22 = per_prompt_gold(rows27), per_prompt_gold(rows22)
     ids = sorted(prompts27)
     d27 = [g27["ppo27"][i] - g27["reference"][i] for i in ids]
