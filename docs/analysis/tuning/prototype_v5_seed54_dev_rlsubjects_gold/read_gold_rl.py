@@ -1,0 +1,140 @@
+"""Dev run 28 read by its plan (README.md here): run 27's PPO with gold as its reward (``ppo27g``).
+
+    .venv/bin/python docs/analysis/tuning/prototype_v5_seed54_dev_rlsubjects_gold/read_gold_rl.py DIR
+
+DIR (this folder, once collect.sh has copied the outputs here) holds the dev evaluation (metrics.json,
+samples.jsonl.gz: ``reference`` is sft27; ``ppo27c`` and ``ppo27g``), trained_side.jsonl.gz (trained_side.py:
+``sft27`` and ``ppo27g`` on the RL side's prompts) and ``ppo27g_log_history.json``. ``ppo27`` (the reward model as
+its reward) comes from run 27's committed evaluation, whose ``reference`` replies the new one must hold exactly.
+Per prompt (its two replies averaged), with bootstrap 95% CIs (``../compare_chains.py``): the plan's guard G on the
+RL side's benign prompts, its I on the benign dev prompts (by prompt and clustered by topic group) and its reading,
+then what the plan reports beside. An analysis aid.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUN27 = HERE.parent / "prototype_v5_seed54_dev_rlsubjects"
+sys.path.insert(0, str(HERE.parent))  # docs/analysis/tuning: compare_chains
+sys.path.insert(0, str(HERE.parent / "prototype_v5_seed46_budget"))
+sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_dev_trained"))
+
+from compare_chains import paired_difference, print_paired, read  # noqa: E402
+from read_budget import per_prompt_gold, refusal_counts, table  # noqa: E402
+from read_dev_trained import benign_informative, training_gold  # noqa: E402
+
+from rlhf_trl.testbed.gold import bank_request, gold_score  # noqa: E402
+from rlhf_trl.testbed.splits import topic_groups  # noqa: E402
+
+NEW = "ppo27g"
+NO_CARRY_CAP = 0.03  # "does not carry": I's upper end below min(NO_CARRY_CAP, G / 2)
+
+
+def ci95(diffs: list[float], clusters: list | None = None) -> list[float]:
+    return paired_difference(diffs, [0.0] * len(diffs), 2000, 44, clusters=clusters)["ci95"]
+
+
+def fmt(ci: list[float]) -> str:
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
+def reading(g: list[float], i: list[float], groups: list) -> str:
+    """The plan's rule: g = NEW − sft27 benign informative on the RL side's prompts (the guard), i = the same on the
+    benign dev prompts, whose topic groups are groups."""
+    if ci95(g)[0] <= 0:
+        return "inconclusive: it did not learn where it trained"
+    if ci95(i)[0] > 0 and ci95(i, groups)[0] > 0:
+        return "what PPO learns on new subjects' facts carries to other new subjects"
+    if ci95(i)[1] < min(NO_CARRY_CAP, sum(g) / len(g) / 2):
+        return "what PPO learns on new subjects' facts does not carry to other new subjects"
+    return "inconclusive"
+
+
+def dev_rows(folder: Path) -> list[dict]:
+    """Run 27's committed reference and ppo27 replies, plus NEW's from this run's evaluation, whose reference
+    replies must be run 27's exactly."""
+    old, new = read(str(RUN27 / "samples.jsonl.gz")), read(str(folder / "samples.jsonl.gz"))
+
+    def key(rows: list[dict]) -> list:
+        return sorted((r["prompt_id"], r["sample"], r["response"]) for r in rows if r["model"] == "reference")
+
+    if key(old) != key(new):
+        raise SystemExit(
+            "the new evaluation's reference (sft27) replies differ from run 27's: the pairing is void"
+        )
+    return [r for r in old if r["model"] in ("reference", "ppo27")] + [r for r in new if r["model"] == NEW]
+
+
+def trained_side_rows(path: Path) -> list[dict]:
+    """trained_side.py's replies, scored by gold, with sft27 named ``reference``."""
+    with gzip.open(path, "rt") as f:
+        rows = [json.loads(line) for line in f]
+    for r in rows:
+        r["scores"] = {"gold": gold_score(r["prompt"], r["response"])}
+        r["model"] = "reference" if r["model"] == "sft27" else r["model"]
+    return rows
+
+
+def refusal_line(rows: list[dict], models: tuple) -> str:
+    c = refusal_counts(rows)
+    return "; ".join(f"{m} {c[m][0]} / {c[m][1]}, {c[m][2]} / {c[m][3]}" for m in models)
+
+
+def main(folder: Path) -> None:
+    table(json.loads((folder / "metrics.json").read_text())["models"])
+    dev, rl = dev_rows(folder), trained_side_rows(folder / "trained_side.jsonl.gz")
+    for name, rows in (("dev", dev), ("RL side", rl)):
+        gold = per_prompt_gold(rows)
+        if set(gold[NEW]) != set(gold["reference"]):
+            raise SystemExit(f"{NEW} and sft27 were not sampled on the same {name} prompts")
+    gd, gr = per_prompt_gold(dev), per_prompt_gold(rl)
+    idev, irl = benign_informative(dev), benign_informative(rl)
+    benign_dev, benign_rl = sorted(idev["reference"]), sorted(irl["reference"])
+    g = [irl[NEW][k] - irl["reference"][k] for k in benign_rl]
+    i = [idev[NEW][k] - idev["reference"][k] for k in benign_dev]
+    prompt = {r["prompt_id"]: r["prompt"] for r in dev}
+    groups = [topic_groups()[bank_request(prompt[k])["subject"]] for k in benign_dev]
+    print(
+        f"\nwhere it trained: the RL side's {len(gr['reference'])} prompts ({len(benign_rl)} benign), 2 replies each"
+    )
+    print_paired(f"  gold, {NEW} − sft27", [gr[NEW][k] - gr["reference"][k] for k in sorted(gr["reference"])])
+    print_paired(f"  G = {NEW} − sft27, benign informative (weighted, 0.35)", g)
+    print(
+        f"dev prompts ({len(gd['reference'])}; {len(benign_dev)} benign on {len(set(groups))} topic groups)"
+    )
+    print_paired(f"  I = {NEW} − sft27, benign informative", i)
+    print(f"    clustered by topic group: {fmt(ci95(i, groups))}")
+    ids = sorted(gd["reference"])
+    print_paired(f"  gold, {NEW} − sft27", [gd[NEW][k] - gd["reference"][k] for k in ids])
+    print_paired(
+        f"  gold, {NEW} − ppo27 (gold against the reward model as the reward)",
+        [gd[NEW][k] - gd["ppo27"][k] for k in ids],
+    )
+    print_paired(
+        f"  benign informative, {NEW} − ppo27", [idev[NEW][k] - idev["ppo27"][k] for k in benign_dev]
+    )
+    print_paired(
+        "  benign informative, ppo27 − sft27 (run 27)",
+        [idev["ppo27"][k] - idev["reference"][k] for k in benign_dev],
+    )
+    print("refusals (benign refused / replies, harmful refused / replies):")
+    print("  dev: " + refusal_line(dev, ("reference", "ppo27", NEW)))
+    print("  RL side: " + refusal_line(rl, ("reference", NEW)))
+    print(f"gold of {NEW}'s training batches: {training_gold(folder / f'{NEW}_log_history.json')}")
+    print(
+        f"\nthe plan's rule: inconclusive unless G's CI lies above 0; else it carries if I's CI lies above 0 by prompt"
+        f" and clustered by topic group;\n  it does not carry if I's upper end is below min(+{NO_CARRY_CAP}, G / 2)"
+        f" = {min(NO_CARRY_CAP, sum(g) / len(g) / 2):+.3f}; else inconclusive"
+    )
+    print(f"  => {reading(g, i, groups)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__.split("\n\n")[1].strip())
+    main(Path(sys.argv[1]))
