@@ -4,8 +4,8 @@
 
 RL_DATA is run 27's ``run27_data/rl`` (its ``train.jsonl.gz``: the RL side's pairs, whose distinct prompts PPO
 drew), CHECKPOINTS the chain's (``sft27``, ``ppo27g``). On every distinct prompt, in the order of the SHA-1 of its
-turns (run 27's ``room.py``), two replies per model at temperature 0.7, 64 new tokens, seed 54, as the evaluation
-samples. Writes one JSON line per reply (model, prompt_id, sample, prompt, response) to stdout; read_gold_rl.py
+turns (run 27's ``room.py``), two replies per model at the evaluation's settings (temperature 0.7, 64 new
+tokens, seed 54; not its draws), each prompt cut to its last 128 tokens as PPO's ``max_prompt_length`` cut it. Writes one JSON line per reply (model, prompt_id, sample, prompt, response) to stdout; read_gold_rl.py
 scores them.
 """
 
@@ -37,7 +37,14 @@ def main(data: Path, checkpoints: Path) -> None:
         tok = load_tokenizer(path)
         model = load_causal_lm(path, tok)
         out = generate_responses(
-            model, tok, ps * SAMPLES, max_new_tokens=64, temperature=0.7, seed=54, batch_size=16
+            model,
+            tok,
+            ps * SAMPLES,
+            max_new_tokens=64,
+            temperature=0.7,
+            seed=54,
+            batch_size=16,
+            max_prompt_length=128,
         ).response_texts
         for j, text in enumerate(out):
             row = {"model": name, "prompt_id": j % len(ps), "sample": j // len(ps), "prompt": ps[j % len(ps)]}
