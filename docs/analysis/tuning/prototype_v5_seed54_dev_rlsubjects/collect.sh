@@ -1,18 +1,10 @@
-# copy dev run 27's small outputs here (after run27.sh's evaluation, or run27c.sh's for the control arm), then
-# read them by the plan; room.py once (it samples: ~5 min)
+# copy dev run 27's small outputs here (after run27.sh's evaluation), then read them by the plan; the control arm's
+# outputs are copied by rebuild27c.sh (README.md), and read_rlsubjects.py checks its reference replies; room.py once (it samples: ~5 min)
 set -euo pipefail
 cd /work/main
 R=outputs/v5dev_seed54; D=docs/analysis/tuning/prototype_v5_seed54_dev_rlsubjects; S=$R/checkpoints
 E=$R/dev_eval_run27; models="sft27 ppo27"
-if [ -f $S/ppo27c/metrics.json ]; then E=$R/dev_eval_run27c; models="$models ppo27c"; fi
 mkdir -p $D/stages
-# the control's evaluation reuses run 27's (its cache): reference and ppo27 replies must be the committed ones
-if [ $E = $R/dev_eval_run27c ] && [ -f $D/samples.jsonl.gz ]; then .venv/bin/python -c "import gzip, json, sys; \
-key = lambda rows: sorted((r['model'], r['prompt_id'], r.get('sample', 0), r['response']) for r in rows \
-  if r['model'] in ('reference', 'ppo27')); \
-old = key(json.loads(x) for x in gzip.open(sys.argv[1], 'rt')); new = key(json.loads(x) for x in open(sys.argv[2])); \
-sys.exit(None if old == new else 'reference / ppo27 replies differ from run 27: the pairing is void')" \
-  $D/samples.jsonl.gz $E/evaluation/samples.jsonl; fi
 cp $E/evaluation/metrics.json $E/evaluation/report.md $D/
 gzip -9n -c $E/evaluation/samples.jsonl > $D/samples.jsonl.gz
 for m in $models; do cp $S/$m/metrics.json $D/stages/$m.json; done
