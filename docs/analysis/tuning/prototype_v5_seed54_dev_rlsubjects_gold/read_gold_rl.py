@@ -15,20 +15,27 @@ from __future__ import annotations
 
 import gzip
 import json
+import statistics
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RUN27 = HERE.parent / "prototype_v5_seed54_dev_rlsubjects"
+RUN24 = (
+    HERE.parent / "prototype_v5_seed54_gold_reward"
+)  # run 22's sft (its reference) and ppo, run 24's ppo_gold
 sys.path.insert(0, str(HERE.parent))  # docs/analysis/tuning: compare_chains
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed46_budget"))
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_dev_trained"))
+sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_dev_transfer"))
+sys.path.insert(0, str(HERE.parent.parent / "headroom"))
 
 from compare_chains import paired_difference, print_paired, read  # noqa: E402
 from read_budget import per_prompt_gold, refusal_counts, table  # noqa: E402
 from read_dev_trained import benign_informative, training_gold  # noqa: E402
+from read_transfer import matched_stems  # noqa: E402
 
-from rlhf_trl.testbed.gold import bank_request, gold_score  # noqa: E402
+from rlhf_trl.testbed.gold import answer_facts, bank_request, gold_score, is_harmful_request  # noqa: E402
 from rlhf_trl.testbed.splits import topic_groups  # noqa: E402
 
 NEW = "ppo27g"
@@ -90,6 +97,10 @@ def main(folder: Path) -> None:
     dev, rl = dev_rows(folder), trained_side_rows(folder / "trained_side.jsonl.gz")
     for name, rows in (("dev", dev), ("RL side", rl)):
         gold = per_prompt_gold(rows)
+        if NEW not in gold or "reference" not in gold:
+            raise SystemExit(
+                f"no {NEW} or sft27 replies on the {name} prompts: has run28.sh printed RUN28 DONE?"
+            )
         if set(gold[NEW]) != set(gold["reference"]):
             raise SystemExit(f"{NEW} and sft27 were not sampled on the same {name} prompts")
     gd, gr = per_prompt_gold(dev), per_prompt_gold(rl)
@@ -125,6 +136,37 @@ def main(folder: Path) -> None:
     print("refusals (benign refused / replies, harmful refused / replies):")
     print("  dev: " + refusal_line(dev, ("reference", "ppo27", NEW)))
     print("  RL side: " + refusal_line(rl, ("reference", NEW)))
+    # added after the result (descriptive, not in the plan): which matched answer-fact stems carry
+    shared = set().union(*(answer_facts(r["prompt"]) for r in rl if not is_harmful_request(r["prompt"])))
+    stems = matched_stems(dev, set(benign_dev), shared)
+    print(
+        "benign dev replies' answer-fact stems matched beyond sft27's, per reply (after the result, descriptive):"
+    )
+    for j, what in enumerate(("also an answer fact of an RL-side prompt", "not")):
+        for m in (NEW, "ppo27"):
+            print_paired(
+                f"  {what}, {m} − sft27", [stems[m][k][j] - stems["reference"][k][j] for k in benign_dev]
+            )
+    # added after the result (descriptive, not in the plan): the endpoint against run 22's chain (all subjects)
+    r24 = read(str(RUN24 / "samples.jsonl.gz"))
+    if {r["prompt_id"]: r["prompt"] for r in r24} != prompt:
+        raise SystemExit("run 24's evaluation prompts are not this run's: the per-prompt pairing is void")
+    g24, i24 = per_prompt_gold(r24), benign_informative(r24)
+    print("against run 22's chain (its SFT trained on every subject; after the result, descriptive):")
+    for label, gold, inf, m in (
+        ("run 22's sft", g24, i24, "reference"),
+        ("run 22's ppo", g24, i24, "ppo"),
+        ("run 24's ppo_gold", g24, i24, "ppo_gold"),
+        ("sft27", gd, idev, "reference"),
+        ("ppo27", gd, idev, "ppo27"),
+        (NEW, gd, idev, NEW),
+    ):
+        print(
+            f"  {label}: dev gold {statistics.fmean(gold[m].values()):.3f}, benign informative {statistics.fmean(inf[m].values()):.3f}"
+        )
+    for label, m in (("run 22's ppo", "ppo"), ("run 24's ppo_gold", "ppo_gold")):
+        print_paired(f"  gold, {NEW} − {label}", [gd[NEW][k] - g24[m][k] for k in ids])
+        print_paired(f"  benign informative, {NEW} − {label}", [idev[NEW][k] - i24[m][k] for k in benign_dev])
     print(f"gold of {NEW}'s training batches: {training_gold(folder / f'{NEW}_log_history.json')}")
     print(
         f"\nthe plan's rule: inconclusive unless G's CI lies above 0; else it carries if I's CI lies above 0 by prompt"
