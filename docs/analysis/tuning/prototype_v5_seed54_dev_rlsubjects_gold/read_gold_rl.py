@@ -27,16 +27,24 @@ RUN24 = (
 sys.path.insert(0, str(HERE.parent))  # docs/analysis/tuning: compare_chains
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed46_budget"))
 sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_dev_trained"))
-sys.path.insert(0, str(HERE.parent / "prototype_v5_seed54_dev_transfer"))
 sys.path.insert(0, str(HERE.parent.parent / "headroom"))
 
 from compare_chains import paired_difference, print_paired, read  # noqa: E402
+from headroom import matched_facts  # noqa: E402
 from read_budget import per_prompt_gold, refusal_counts, table  # noqa: E402
 from read_dev_trained import benign_informative, training_gold  # noqa: E402
-from read_transfer import matched_stems  # noqa: E402
 
-from rlhf_trl.testbed.gold import answer_facts, bank_request, gold_score, is_harmful_request  # noqa: E402
-from rlhf_trl.testbed.splits import topic_groups  # noqa: E402
+from rlhf_trl.testbed import bank  # noqa: E402
+from rlhf_trl.testbed.gold import (  # noqa: E402
+    answer_facts,
+    bank_request,
+    content_stems,
+    gold_score,
+    gold_terms,
+    is_harmful_request,
+    is_refusal,
+)
+from rlhf_trl.testbed.splits import split_of_subject, topic_groups  # noqa: E402
 
 NEW = "ppo27g"
 NO_CARRY_CAP = 0.03  # "does not carry": I's upper end below min(NO_CARRY_CAP, G / 2)
@@ -85,6 +93,29 @@ def trained_side_rows(path: Path) -> list[dict]:
         r["scores"] = {"gold": gold_score(r["prompt"], r["response"])}
         r["model"] = "reference" if r["model"] == "sft27" else r["model"]
     return rows
+
+
+def stem_buckets(rows: list[dict], ids: set, rl_facts: set[str], trained: set[str]) -> dict:
+    """{model: {prompt_id: mean per reply of the answer-fact stems it matches that are (an RL-side prompt's answer
+    fact, else a stem of some training subject's answer, else neither)}}; a refusal matches none, as in gold."""
+    out: dict = {}
+    for r in rows:
+        if r["prompt_id"] in ids:
+            hit = matched_facts(r["prompt"], r["response"])
+            split = (hit & rl_facts, (hit - rl_facts) & trained, hit - rl_facts - trained)
+            out.setdefault(r["model"], {}).setdefault(r["prompt_id"], []).append([len(x) for x in split])
+    return {
+        m: {k: [statistics.fmean(x[j] for x in v) for j in range(3)] for k, v in d.items()}
+        for m, d in out.items()
+    }
+
+
+def reward_model_scores(rows: list[dict]) -> dict:
+    """{model: {prompt_id: [the reward model's score of each reply]}}."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["model"], {}).setdefault(r["prompt_id"], []).append(r["scores"]["reward_model"])
+    return out
 
 
 def refusal_line(rows: list[dict], models: tuple) -> str:
@@ -137,16 +168,45 @@ def main(folder: Path) -> None:
     print("  dev: " + refusal_line(dev, ("reference", "ppo27", NEW)))
     print("  RL side: " + refusal_line(rl, ("reference", NEW)))
     # added after the result (descriptive, not in the plan): which matched answer-fact stems carry
-    shared = set().union(*(answer_facts(r["prompt"]) for r in rl if not is_harmful_request(r["prompt"])))
-    stems = matched_stems(dev, set(benign_dev), shared)
+    rl_facts = set().union(*(answer_facts(r["prompt"]) for r in rl if not is_harmful_request(r["prompt"])))
+    trained = set().union(
+        *(
+            content_stems(q["answer"])
+            for q in bank.requests()
+            if q["answer"] and split_of_subject(q["subject"]) == "train"
+        )
+    )
+    stems = stem_buckets(dev, set(benign_dev), rl_facts, trained)
     print(
         "benign dev replies' answer-fact stems matched beyond sft27's, per reply (after the result, descriptive):"
     )
-    for j, what in enumerate(("also an answer fact of an RL-side prompt", "not")):
+    buckets = (
+        "an answer fact of an RL-side prompt",
+        "else in a training subject's answer",
+        "in no training answer",
+    )
+    for j, what in enumerate(buckets):
         for m in (NEW, "ppo27"):
             print_paired(
                 f"  {what}, {m} − sft27", [stems[m][k][j] - stems["reference"][k][j] for k in benign_dev]
             )
+    print("benign dev replies (of 140): full informative term | answers matching no answer fact | refusals")
+    for m in ("reference", "ppo27", NEW):
+        mine = [r for r in dev if r["model"] == m and r["prompt_id"] in set(benign_dev)]
+        full = sum(gold_terms(r["prompt"], r["response"])["informative"] == 1.0 for r in mine)
+        none = sum(
+            not is_refusal(r["response"]) and not matched_facts(r["prompt"], r["response"]) for r in mine
+        )
+        print(
+            f"  {'sft27' if m == 'reference' else m}: {full} | {none} | {sum(is_refusal(r['response']) for r in mine)}"
+        )
+    # added after the result (descriptive, not in the plan): the reward model's scores of the same dev replies
+    rm = {m: {k: statistics.fmean(v) for k, v in by.items()} for m, by in reward_model_scores(dev).items()}
+    print("the reward model's score of the dev replies (after the result, descriptive):")
+    for kind, keep in (("benign", set(benign_dev)), ("harmful", set(ids) - set(benign_dev))):
+        for a, b in ((NEW, "reference"), ("ppo27", "reference"), (NEW, "ppo27")):
+            name = "sft27" if b == "reference" else b
+            print_paired(f"  {kind}, {a} − {name}", [rm[a][k] - rm[b][k] for k in ids if k in keep])
     # added after the result (descriptive, not in the plan): the endpoint against run 22's chain (all subjects)
     r24 = read(str(RUN24 / "samples.jsonl.gz"))
     if {r["prompt_id"]: r["prompt"] for r in r24} != prompt:
