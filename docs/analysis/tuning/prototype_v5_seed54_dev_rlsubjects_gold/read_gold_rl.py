@@ -1,6 +1,6 @@
 """Dev run 28 read by its plan (README.md here): run 27's PPO with gold as its reward (``ppo27g``).
 
-    .venv/bin/python docs/analysis/tuning/prototype_v5_seed54_dev_rlsubjects_gold/read_gold_rl.py DIR
+    .venv/bin/python docs/analysis/tuning/prototype_v5_seed54_dev_rlsubjects_gold/read_gold_rl.py DIR [MODEL]
 
 DIR (this folder, once collect.sh has copied the outputs here) holds the dev evaluation (metrics.json,
 samples.jsonl.gz: ``reference`` is sft27; ``ppo27c`` and ``ppo27g``), trained_side.jsonl.gz (trained_side.py:
@@ -8,7 +8,8 @@ samples.jsonl.gz: ``reference`` is sft27; ``ppo27c`` and ``ppo27g``), trained_si
 its reward) comes from run 27's committed evaluation, whose ``reference`` replies the new one must hold exactly.
 Per prompt (its two replies averaged), with bootstrap 95% CIs (``../compare_chains.py``): the plan's guard G on the
 RL side's benign prompts, its I on the benign dev prompts (by prompt and clustered by topic group) and its reading,
-then what the plan reports beside. An analysis aid.
+then what the plan reports beside. MODEL (default ``ppo27g``) is the policy read: ``grpo27g`` for the GRPO arm,
+whose files collect_grpo.sh puts in ``grpo/`` here. An analysis aid.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def reading(g: list[float], i: list[float], groups: list) -> str:
     return "inconclusive"
 
 
-def dev_rows(folder: Path) -> list[dict]:
-    """Run 27's committed reference and ppo27 replies, plus NEW's from this run's evaluation, whose reference
+def dev_rows(folder: Path, model: str) -> list[dict]:
+    """Run 27's committed reference and ppo27 replies, plus ``model``'s from this run's evaluation, whose reference
     replies must be run 27's exactly."""
     old, new = read(str(RUN27 / "samples.jsonl.gz")), read(str(folder / "samples.jsonl.gz"))
 
@@ -82,7 +83,7 @@ def dev_rows(folder: Path) -> list[dict]:
         raise SystemExit(
             "the new evaluation's reference (sft27) replies differ from run 27's: the pairing is void"
         )
-    return [r for r in old if r["model"] in ("reference", "ppo27")] + [r for r in new if r["model"] == NEW]
+    return [r for r in old if r["model"] in ("reference", "ppo27")] + [r for r in new if r["model"] == model]
 
 
 def trained_side_rows(path: Path) -> list[dict]:
@@ -123,50 +124,50 @@ def refusal_line(rows: list[dict], models: tuple) -> str:
     return "; ".join(f"{m} {c[m][0]} / {c[m][1]}, {c[m][2]} / {c[m][3]}" for m in models)
 
 
-def main(folder: Path) -> None:
+def main(folder: Path, new: str = NEW) -> None:
     table(json.loads((folder / "metrics.json").read_text())["models"])
-    dev, rl = dev_rows(folder), trained_side_rows(folder / "trained_side.jsonl.gz")
+    dev, rl = dev_rows(folder, new), trained_side_rows(folder / "trained_side.jsonl.gz")
     for name, rows in (("dev", dev), ("RL side", rl)):
         gold = per_prompt_gold(rows)
-        if NEW not in gold or "reference" not in gold:
+        if new not in gold or "reference" not in gold:
             raise SystemExit(
-                f"no {NEW} or sft27 replies on the {name} prompts: has run28.sh printed RUN28 DONE?"
+                f"no {new} or sft27 replies on the {name} prompts: has run28.sh printed RUN28 DONE?"
             )
-        if set(gold[NEW]) != set(gold["reference"]):
-            raise SystemExit(f"{NEW} and sft27 were not sampled on the same {name} prompts")
+        if set(gold[new]) != set(gold["reference"]):
+            raise SystemExit(f"{new} and sft27 were not sampled on the same {name} prompts")
     gd, gr = per_prompt_gold(dev), per_prompt_gold(rl)
     idev, irl = benign_informative(dev), benign_informative(rl)
     benign_dev, benign_rl = sorted(idev["reference"]), sorted(irl["reference"])
-    g = [irl[NEW][k] - irl["reference"][k] for k in benign_rl]
-    i = [idev[NEW][k] - idev["reference"][k] for k in benign_dev]
+    g = [irl[new][k] - irl["reference"][k] for k in benign_rl]
+    i = [idev[new][k] - idev["reference"][k] for k in benign_dev]
     prompt = {r["prompt_id"]: r["prompt"] for r in dev}
     groups = [topic_groups()[bank_request(prompt[k])["subject"]] for k in benign_dev]
     print(
         f"\nwhere it trained: the RL side's {len(gr['reference'])} prompts ({len(benign_rl)} benign), 2 replies each"
     )
-    print_paired(f"  gold, {NEW} − sft27", [gr[NEW][k] - gr["reference"][k] for k in sorted(gr["reference"])])
-    print_paired(f"  G = {NEW} − sft27, benign informative (weighted, 0.35)", g)
+    print_paired(f"  gold, {new} − sft27", [gr[new][k] - gr["reference"][k] for k in sorted(gr["reference"])])
+    print_paired(f"  G = {new} − sft27, benign informative (weighted, 0.35)", g)
     print(
         f"dev prompts ({len(gd['reference'])}; {len(benign_dev)} benign on {len(set(groups))} topic groups)"
     )
-    print_paired(f"  I = {NEW} − sft27, benign informative", i)
+    print_paired(f"  I = {new} − sft27, benign informative", i)
     print(f"    clustered by topic group: {fmt(ci95(i, groups))}")
     ids = sorted(gd["reference"])
-    print_paired(f"  gold, {NEW} − sft27", [gd[NEW][k] - gd["reference"][k] for k in ids])
+    print_paired(f"  gold, {new} − sft27", [gd[new][k] - gd["reference"][k] for k in ids])
     print_paired(
-        f"  gold, {NEW} − ppo27 (gold against the reward model as the reward)",
-        [gd[NEW][k] - gd["ppo27"][k] for k in ids],
+        f"  gold, {new} − ppo27 (gold against the reward model as the reward)",
+        [gd[new][k] - gd["ppo27"][k] for k in ids],
     )
     print_paired(
-        f"  benign informative, {NEW} − ppo27", [idev[NEW][k] - idev["ppo27"][k] for k in benign_dev]
+        f"  benign informative, {new} − ppo27", [idev[new][k] - idev["ppo27"][k] for k in benign_dev]
     )
     print_paired(
         "  benign informative, ppo27 − sft27 (run 27)",
         [idev["ppo27"][k] - idev["reference"][k] for k in benign_dev],
     )
     print("refusals (benign refused / replies, harmful refused / replies):")
-    print("  dev: " + refusal_line(dev, ("reference", "ppo27", NEW)))
-    print("  RL side: " + refusal_line(rl, ("reference", NEW)))
+    print("  dev: " + refusal_line(dev, ("reference", "ppo27", new)))
+    print("  RL side: " + refusal_line(rl, ("reference", new)))
     # added after the result (descriptive, not in the plan): which matched answer-fact stems carry
     rl_facts = set().union(*(answer_facts(r["prompt"]) for r in rl if not is_harmful_request(r["prompt"])))
     trained = set().union(
@@ -186,12 +187,12 @@ def main(folder: Path) -> None:
         "in no training answer",
     )
     for j, what in enumerate(buckets):
-        for m in (NEW, "ppo27"):
+        for m in (new, "ppo27"):
             print_paired(
                 f"  {what}, {m} − sft27", [stems[m][k][j] - stems["reference"][k][j] for k in benign_dev]
             )
     print("benign dev replies (of 140): full informative term | answers matching no answer fact | refusals")
-    for m in ("reference", "ppo27", NEW):
+    for m in ("reference", "ppo27", new):
         mine = [r for r in dev if r["model"] == m and r["prompt_id"] in set(benign_dev)]
         full = sum(gold_terms(r["prompt"], r["response"])["informative"] == 1.0 for r in mine)
         none = sum(
@@ -204,7 +205,7 @@ def main(folder: Path) -> None:
     rm = {m: {k: statistics.fmean(v) for k, v in by.items()} for m, by in reward_model_scores(dev).items()}
     print("the reward model's score of the dev replies (after the result, descriptive):")
     for kind, keep in (("benign", set(benign_dev)), ("harmful", set(ids) - set(benign_dev))):
-        for a, b in ((NEW, "reference"), ("ppo27", "reference"), (NEW, "ppo27")):
+        for a, b in ((new, "reference"), ("ppo27", "reference"), (new, "ppo27")):
             name = "sft27" if b == "reference" else b
             print_paired(f"  {kind}, {a} − {name}", [rm[a][k] - rm[b][k] for k in ids if k in keep])
     # added after the result (descriptive, not in the plan): the endpoint against run 22's chain (all subjects)
@@ -219,15 +220,15 @@ def main(folder: Path) -> None:
         ("run 24's ppo_gold", g24, i24, "ppo_gold"),
         ("sft27", gd, idev, "reference"),
         ("ppo27", gd, idev, "ppo27"),
-        (NEW, gd, idev, NEW),
+        (new, gd, idev, new),
     ):
         print(
             f"  {label}: dev gold {statistics.fmean(gold[m].values()):.3f}, benign informative {statistics.fmean(inf[m].values()):.3f}"
         )
     for label, m in (("run 22's ppo", "ppo"), ("run 24's ppo_gold", "ppo_gold")):
-        print_paired(f"  gold, {NEW} − {label}", [gd[NEW][k] - g24[m][k] for k in ids])
-        print_paired(f"  benign informative, {NEW} − {label}", [idev[NEW][k] - i24[m][k] for k in benign_dev])
-    print(f"gold of {NEW}'s training batches: {training_gold(folder / f'{NEW}_log_history.json')}")
+        print_paired(f"  gold, {new} − {label}", [gd[new][k] - g24[m][k] for k in ids])
+        print_paired(f"  benign informative, {new} − {label}", [idev[new][k] - i24[m][k] for k in benign_dev])
+    print(f"gold of {new}'s training batches: {training_gold(folder / f'{new}_log_history.json')}")
     print(
         f"\nthe plan's rule: inconclusive unless G's CI lies above 0; else it carries if I's CI lies above 0 by prompt"
         f" and clustered by topic group;\n  it does not carry if I's upper end is below min(+{NO_CARRY_CAP}, G / 2)"
@@ -237,6 +238,6 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__.split("\n\n")[1].strip())
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), *sys.argv[2:])
