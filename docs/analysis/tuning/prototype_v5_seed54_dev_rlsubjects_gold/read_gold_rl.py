@@ -9,7 +9,7 @@ its reward) comes from run 27's committed evaluation, whose ``reference`` replie
 Per prompt (its two replies averaged), with bootstrap 95% CIs (``../compare_chains.py``): the plan's guard G on the
 RL side's benign prompts, its I on the benign dev prompts (by prompt and clustered by topic group) and its reading,
 then what the plan reports beside. MODEL (default ``ppo27g``) is the policy read: ``grpo27g`` for the GRPO arm,
-whose files collect_grpo.sh puts in ``grpo/`` here. An analysis aid.
+whose files ``collect.sh grpo`` puts in ``grpo/`` here. An analysis aid.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def reading(g: list[float], i: list[float], groups: list) -> str:
 
 
 def dev_rows(folder: Path, model: str) -> list[dict]:
-    """Run 27's committed reference and ppo27 replies, plus ``model``'s from this run's evaluation, whose reference
+    """Run 27's committed reference and ppo27 replies, plus ``model``'s (and ``NEW``'s, beside another arm) from this run's evaluation, whose reference
     replies must be run 27's exactly."""
     old, new = read(str(RUN27 / "samples.jsonl.gz")), read(str(folder / "samples.jsonl.gz"))
 
@@ -83,7 +83,9 @@ def dev_rows(folder: Path, model: str) -> list[dict]:
         raise SystemExit(
             "the new evaluation's reference (sft27) replies differ from run 27's: the pairing is void"
         )
-    return [r for r in old if r["model"] in ("reference", "ppo27")] + [r for r in new if r["model"] == model]
+    return [r for r in old if r["model"] in ("reference", "ppo27")] + [
+        r for r in new if r["model"] in (model, NEW)
+    ]
 
 
 def trained_side_rows(path: Path) -> list[dict]:
@@ -235,6 +237,10 @@ def main(folder: Path, new: str = NEW) -> None:
         f" = {min(NO_CARRY_CAP, sum(g) / len(g) / 2):+.3f}; else inconclusive"
     )
     print(f"  => {reading(g, i, groups)}")
+    if new != NEW:  # another arm's evaluation holds NEW's replies too (its cache): the plan's line beside
+        print(f"\nbeside (the plan): {new} − {NEW} on the dev prompts")
+        print_paired("  gold", [gd[new][k] - gd[NEW][k] for k in ids])
+        print_paired("  benign informative", [idev[new][k] - idev[NEW][k] for k in benign_dev])
 
 
 if __name__ == "__main__":
