@@ -80,7 +80,8 @@ def outcome(d_rm: float, d_gold: float) -> float:
 
 def pairs_of(prompt, replies) -> tuple[list[float], list[float], float | None]:
     """Outcomes (1 right, 0.5 tie, 0 wrong) of the probe pairs and of the any-term pairs of one prompt, and
-    the Kendall tau between reward and informative over its non-refusing replies (None when undefined)."""
+    the Goodman-Kruskal gamma (Kendall's tau with tied pairs left out) between reward and informative over its
+    non-refusing replies (None when undefined)."""
     rs = [(w, reward) for text, reward in replies if not is_refusal(text) for w in [weighted(prompt, text)]]
     probe, anyterm = [], []
     concordant = discordant = 0
@@ -89,7 +90,7 @@ def pairs_of(prompt, replies) -> tuple[list[float], list[float], float | None]:
         d_other = sum(abs(wa[k] - wb[k]) for k in WEIGHTS if k != "informative")
         d_gold = sum(wa.values()) - sum(wb.values())
         d_rm = ra - rb
-        if abs(d_inf) >= MIN_INFORMATIVE and d_other <= MAX_OTHER:
+        if abs(d_inf) >= MIN_INFORMATIVE and round(d_other, 9) <= MAX_OTHER:
             probe.append(outcome(d_rm, d_inf))
         if abs(d_gold) >= MIN_GOLD:
             anyterm.append(outcome(d_rm, d_gold))
@@ -185,7 +186,7 @@ def compare(scorer, other_path: str, dev: dict, trained: dict) -> None:
         taus = [t for _, _, t in theirs if t is not None]
         print(
             f"{label}: {name} probe accuracy {point:.3f} [{lo:.3f}, {hi:.3f}], any-term "
-            f"{accuracy([b for _, b, _ in theirs], seed)[0]:.3f}, Kendall tau {sum(taus) / len(taus):+.3f}"
+            f"{accuracy([b for _, b, _ in theirs], seed)[0]:.3f}, gamma {sum(taus) / len(taus):+.3f}"
         )
         delta, ddraws = paired_accuracy([a for a, _, _ in mine], [a for a, _, _ in theirs], 10 + seed)
         dlo, dhi = ci(ddraws)
@@ -250,7 +251,7 @@ def main(reward_model: str, other: str | None = None) -> None:
             n_prompts = sum(1 for x in per if x[0 if label.startswith("probe") else 1])
             print(f"  {label}: {point:.3f} [{lo:.3f}, {hi:.3f}] over {n} pairs on {n_prompts} prompts")
         print(
-            f"  Kendall tau(reward, informative) within prompt, mean over {len(taus)} prompts: {sum(taus) / len(taus):+.3f}"
+            f"  Goodman-Kruskal gamma(reward, informative) within prompt, mean over {len(taus)} prompts: {sum(taus) / len(taus):+.3f}"
         )
     (a_dev, d_dev), (a_tr, d_tr) = results["unseen subjects (dev)"], results["trained subjects (RL side)"]
     diffs = [

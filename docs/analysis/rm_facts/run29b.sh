@@ -12,7 +12,8 @@ if [ ! -f $D/train.jsonl.gz ]; then
 fi
 N=$(zcat $D/train.jsonl.gz | wc -l); STEPS=$(( (N + 7) / 8 ))
 echo "rm29: $N pairs, max_steps $STEPS"
-test -f $S/rm29/metrics.json || .venv/bin/python recipes/reward.py --config $C --dataset_name $D \
+# the chain's reward stage starts from its SFT model (rlhf_trl/demo.py, FROM_SFT), as run 22's did
+test -f $S/rm29/metrics.json || .venv/bin/python recipes/reward.py --config $C --model_name_or_path $S/sft --dataset_name $D \
   --run_dir $R/run29 --output_dir $S/rm29 --max_steps $STEPS
 date
 .venv/bin/python docs/analysis/rm_facts/rm_facts.py $S/reward $S/rm29 > $R/run29/rm_facts_29b.txt

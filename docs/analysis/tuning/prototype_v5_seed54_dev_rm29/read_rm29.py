@@ -66,6 +66,12 @@ def main(folder: Path) -> None:
                  [irl[NEW][k] - irl["reference"][k] for k in benign_rl])  # fmt: skip
     for other, name in (("reference", "sft27"), ("ppo27", "ppo27"), ("ppo27g", "ppo27g")):
         print_paired(f"  gold, {NEW} − {name}, dev", [gd[NEW][k] - gd[other][k] for k in ids])
+    run22 = json.loads((HERE.parent / "prototype_v5_seed54_dev" / "stages" / "reward.json").read_text())
+    rm29 = json.loads((folder / "stages" / "rm29.json").read_text())
+    print(
+        f"  reward scale: mean margin on the pairs_test pairs, rm29 {rm29['test/mean_margin']:.2f}, run 22's "
+        f"{run22['test/mean_margin']:.2f} (accuracy {rm29['test/accuracy']:.3f}, {run22['test/accuracy']:.3f})"
+    )
     print("refusals (benign refused / replies, harmful refused / replies):")
     print("  dev: " + refusal_line(dev, ("reference", "ppo27", "ppo27g", NEW)))
     print("  RL side: " + refusal_line(rl, ("reference", NEW)))

@@ -6,9 +6,9 @@ R=outputs/v5dev_seed54; C=docs/analysis/tuning/prototype_v5_seed54_dev/config.ya
 T=docs/analysis/tuning/prototype_v5_seed54_dev_rlsubjects_gold   # run 28: trained_side.py
 resume() { if ls "$1"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then echo --resume_from_checkpoint true; fi; }
 date
-# the critic starts from run 22's reward model, as in runs 27 and 28; only the reward is rm29
+# the reward model and the critic that starts from it are rm29 (run 27: run 22's reward model for both)
 test -f $S/ppo29/metrics.json || .venv/bin/python recipes/ppo.py --config $C --model_name_or_path $S/sft27 \
-  --reward_funcs $S/rm29 --value_model_path $S/reward --dataset_name $R/run27_data/rl \
+  --reward_funcs $S/rm29 --value_model_path $S/rm29 --dataset_name $R/run27_data/rl \
   --run_dir $R/run29 --output_dir $S/ppo29 $(resume $S/ppo29)
 date
 # run 28's evaluation and its cache: only the new policy is sampled and scored
