@@ -61,16 +61,25 @@ def dev_replies() -> tuple[dict, list[tuple]]:
     return benign, check
 
 
-def trained_replies(scorer) -> dict:
-    grpo = [
-        r for r in read(RUN28 / "grpo" / "trained_side.jsonl.gz") if r["model"] == "grpo27g"
-    ]  # sft27's: the same
-    rows = [r for r in read(RUN28 / "trained_side.jsonl.gz") + grpo if not is_harmful_request(r["prompt"])]
-    scores = scorer([r["prompt"] for r in rows], [r["response"] for r in rows])
+def rescored(scorer, data: dict) -> dict:
+    """``data`` (prompt_id -> (prompt, [(response, reward)])) with every reward from ``scorer``, order kept."""
+    flat = [(pid, prompt, text) for pid, (prompt, rs) in data.items() for text, _ in rs]
+    scores = scorer([p for _, p, _ in flat], [t for _, _, t in flat])
     out: dict = {}
-    for r, s in zip(rows, scores, strict=True):
-        out.setdefault(r["prompt_id"], (r["prompt"], []))[1].append((r["response"], s))
+    for (pid, prompt, text), score in zip(flat, scores, strict=True):
+        out.setdefault(pid, (prompt, []))[1].append((text, score))
     return out
+
+
+def trained_replies(scorer) -> dict:
+    """The same shape as :func:`dev_replies`'s, for the RL-side prompts, scored by ``scorer``. Run 28's GRPO file
+    repeats ``sft27``'s replies: only its ``grpo27g`` ones are read."""
+    grpo = [r for r in read(RUN28 / "grpo" / "trained_side.jsonl.gz") if r["model"] == "grpo27g"]
+    out: dict = {}
+    for r in read(RUN28 / "trained_side.jsonl.gz") + grpo:
+        if not is_harmful_request(r["prompt"]):
+            out.setdefault(r["prompt_id"], (r["prompt"], []))[1].append((r["response"], None))
+    return rescored(scorer, out)
 
 
 def outcome(d_rm: float, d_gold: float) -> float:
@@ -117,16 +126,6 @@ def accuracy(per_prompt: list[list[float]], seed: int) -> tuple[float, list[floa
 def ci(draws: list[float]) -> tuple[float, float]:
     ordered = sorted(draws)
     return ordered[int(0.025 * len(ordered))], ordered[int(0.975 * len(ordered)) - 1]
-
-
-def rescored(scorer, data: dict) -> dict:
-    """``data`` (prompt_id -> (prompt, [(response, reward)])) with every reward from ``scorer``, order kept."""
-    flat = [(pid, prompt, text) for pid, (prompt, rs) in data.items() for text, _ in rs]
-    scores = scorer([p for _, p, _ in flat], [t for _, _, t in flat])
-    out: dict = {}
-    for (pid, prompt, text), score in zip(flat, scores, strict=True):
-        out.setdefault(pid, (prompt, []))[1].append((text, score))
-    return out
 
 
 def paired_accuracy(a: list[list[float]], b: list[list[float]], seed: int) -> tuple[float, list[float]]:
@@ -218,8 +217,8 @@ def main(reward_model: str, other: str | None = None) -> None:
 
     scorer = RewardModelScorer.from_pretrained(reward_model, batch_size=16)
     dev, check = dev_replies()
-    rescored = scorer([p for p, _, _ in check], [t for _, t, _ in check])
-    worst = max(abs(a - s) for a, (_, _, s) in zip(rescored, check, strict=True))
+    again = scorer([p for p, _, _ in check], [t for _, t, _ in check])
+    worst = max(abs(a - s) for a, (_, _, s) in zip(again, check, strict=True))
     if worst > CHECK_TOLERANCE:
         raise SystemExit(
             f"{reward_model} is not the reward model of run 24's scores: |difference| up to {worst:.3f}"
@@ -254,9 +253,8 @@ def main(reward_model: str, other: str | None = None) -> None:
             f"  Goodman-Kruskal gamma(reward, informative) within prompt, mean over {len(taus)} prompts: {sum(taus) / len(taus):+.3f}"
         )
     (a_dev, d_dev), (a_tr, d_tr) = results["unseen subjects (dev)"], results["trained subjects (RL side)"]
-    diffs = [
-        t - d for t, d in zip(d_tr, d_dev, strict=True)
-    ]  # independent bootstraps (seeds 0, 1), draw by draw
+    # independent bootstraps (seeds 0, 1), subtracted draw by draw
+    diffs = [t - d for t, d in zip(d_tr, d_dev, strict=True)]
     lo, hi = ci(diffs)
     print(f"\nD = A_train - A_dev: {a_tr - a_dev:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     dev_lo, dev_hi = ci(d_dev)
